@@ -66,7 +66,8 @@ pub fn random_func_with(seed: u64, cfg: &Config) -> Func {
         pool: Vec::new(),
     };
     g.signature();
-    let attempts = g.rng.random_range(1..=cfg.max_ops.max(1));
+    let max = cfg.max_ops.max(1);
+    let attempts = g.rng.random_range(max.div_ceil(4)..=max);
     for _ in 0..attempts {
         g.step(cfg);
     }
@@ -166,8 +167,8 @@ impl Gen {
         Some(id)
     }
 
-    /// A value whose type satisfies `pred`, biased toward recent values so
-    /// that chains grow deep.
+    /// A value whose type satisfies `pred`, biased toward recent and unused
+    /// values so that chains grow deep and few values end up dead.
     fn pick(&mut self, pred: impl Fn(&Type) -> bool) -> Option<NodeId> {
         let cands: Vec<NodeId> = self
             .pool
@@ -178,7 +179,14 @@ impl Gen {
         if cands.is_empty() {
             return None;
         }
-        if self.rng.random_bool(0.5) {
+        let unused: Vec<NodeId> = cands
+            .iter()
+            .copied()
+            .filter(|&id| !matches!(self.f.node(id).op, Op::Param { .. }) && !self.f.is_used(id))
+            .collect();
+        if !unused.is_empty() && self.rng.random_bool(0.4) {
+            unused.choose(&mut self.rng).copied()
+        } else if self.rng.random_bool(0.5) {
             let tail = &cands[cands.len().saturating_sub(3)..];
             tail.choose(&mut self.rng).copied()
         } else {
@@ -210,7 +218,13 @@ impl Gen {
             _ => 4,
         };
         let mut base: Vec<Dim> = (0..rank)
-            .map(|_| Dim::Const(self.rng.random_range(1..=5)))
+            .map(|_| {
+                Dim::Const(if self.rng.random_bool(0.8) {
+                    self.rng.random_range(2..=6)
+                } else {
+                    1
+                })
+            })
             .collect();
         // One or two symbolic dims in about a third of the graphs.
         if rank > 0 && self.rng.random_bool(0.35) {
@@ -752,21 +766,25 @@ impl Gen {
             self.rng.random_range(0..=kernel[0] / 2),
             self.rng.random_range(0..=kernel[1] / 2),
         ];
+        let avg = self.rng.random_bool(0.5);
+        // max_pool2d has no count_include_pad in the text; the parser sets
+        // it to true, so the generator must too for round trips to hold.
+        let count_include_pad = !avg || self.rng.random_bool(0.5);
         let attrs = PoolAttrs {
             kernel,
             stride,
             padding,
-            count_include_pad: self.rng.random_bool(0.5),
+            count_include_pad,
         };
-        let op = if self.rng.random_bool(0.5) {
-            Op::MaxPool2d(attrs)
-        } else {
+        let op = if avg {
             Op::AvgPool2d(attrs)
+        } else {
+            Op::MaxPool2d(attrs)
         };
         self.try_add(op, vec![Operand::Value(x)]);
     }
 
-    /// Returns up to three values nothing uses (the newest first), at least
+    /// Returns up to four values nothing uses (the newest first), at least
     /// one instruction; rarely a parameter as well.
     fn finish(&mut self) {
         let params = self.f.params().len();
@@ -793,7 +811,7 @@ impl Gen {
             .filter(|&id| {
                 !matches!(self.f.node(id).op, Op::Param { .. }) && self.f.users(id).is_empty()
             })
-            .take(3)
+            .take(4)
             .collect();
         if self.rng.random_bool(0.03) {
             results.push(self.pool[0]);
