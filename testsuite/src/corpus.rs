@@ -39,10 +39,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 /// (`patterns/softmax.ir`), for names and messages.
 pub fn case_name(path: &Path) -> String {
     let rel = path.strip_prefix(cases_dir()).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// What a case's header says.
@@ -59,10 +56,7 @@ pub struct Header {
 pub fn parse_header(src: &str) -> Result<Header, String> {
     let mut lines = src.lines();
     let first = lines.next().unwrap_or("");
-    let Some(stages) = first
-        .strip_prefix(';')
-        .map(str::trim)
-        .and_then(|l| l.strip_prefix("test:"))
+    let Some(stages) = first.strip_prefix(';').map(str::trim).and_then(|l| l.strip_prefix("test:"))
     else {
         return Err(format!(
             "the first line must be `; test: <stages>` (e.g. `; test: plan`), found {first:?}"
@@ -82,8 +76,7 @@ pub fn parse_header(src: &str) -> Result<Header, String> {
         match rest.trim().split_once(':') {
             Some((k, v))
                 if !k.is_empty()
-                    && k.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
             {
                 options.push((k.to_string(), v.trim().to_string()));
             }
@@ -104,10 +97,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(h.stages, ["plan", "cuda"]);
-        assert_eq!(
-            h.options,
-            [("backend-options".to_string(), "vector=4".to_string())]
-        );
+        assert_eq!(h.options, [("backend-options".to_string(), "vector=4".to_string())]);
         assert!(parse_header("func @f() -> () {}").is_err());
         assert!(parse_header("; test:\n").is_err());
     }

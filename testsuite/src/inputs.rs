@@ -36,10 +36,9 @@ pub fn concrete(shape: &Shape, sizes: &Sizes) -> Result<Vec<usize>, String> {
         .iter()
         .map(|d| match d {
             Dim::Const(c) => Ok(*c as usize),
-            Dim::Sym(s) => sizes
-                .get(s)
-                .map(|&v| v as usize)
-                .ok_or_else(|| format!("symbol {s} has no size")),
+            Dim::Sym(s) => {
+                sizes.get(s).map(|&v| v as usize).ok_or_else(|| format!("symbol {s} has no size"))
+            }
         })
         .collect()
 }
@@ -96,11 +95,7 @@ pub fn random_inputs(func: &Func, sizes: &Sizes, seed: u64) -> Result<Vec<HostTe
                     (None, DType::U8) => (0, 8),
                     (None, _) => (-4, 4),
                 };
-                HostTensor::from_i64(
-                    d,
-                    &shape,
-                    (0..n).map(|_| rng.random_range(lo..=hi)).collect(),
-                )
+                HostTensor::from_i64(d, &shape, (0..n).map(|_| rng.random_range(lo..=hi)).collect())
             }
         };
         out.push(t);

@@ -46,10 +46,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config {
-            max_ops: 24,
-            library: true,
-        }
+        Config { max_ops: 24, library: true }
     }
 }
 
@@ -170,12 +167,8 @@ impl Gen {
     /// A value whose type satisfies `pred`, biased toward recent and unused
     /// values so that chains grow deep and few values end up dead.
     fn pick(&mut self, pred: impl Fn(&Type) -> bool) -> Option<NodeId> {
-        let cands: Vec<NodeId> = self
-            .pool
-            .iter()
-            .copied()
-            .filter(|&id| pred(self.f.ty(id)))
-            .collect();
+        let cands: Vec<NodeId> =
+            self.pool.iter().copied().filter(|&id| pred(self.f.ty(id))).collect();
         if cands.is_empty() {
             return None;
         }
@@ -219,11 +212,7 @@ impl Gen {
         };
         let mut base: Vec<Dim> = (0..rank)
             .map(|_| {
-                Dim::Const(if self.rng.random_bool(0.8) {
-                    self.rng.random_range(2..=6)
-                } else {
-                    1
-                })
+                Dim::Const(if self.rng.random_bool(0.8) { self.rng.random_range(2..=6) } else { 1 })
             })
             .collect();
         // One or two symbolic dims in about a third of the graphs.
@@ -251,11 +240,7 @@ impl Gen {
                     }
                 }
             }
-            let dt = if k > 0 && self.rng.random_bool(0.15) {
-                self.dtype()
-            } else {
-                dtype
-            };
+            let dt = if k > 0 && self.rng.random_bool(0.15) { self.dtype() } else { dtype };
             self.param(Type::new(dt, Shape(shape)));
         }
     }
@@ -351,11 +336,7 @@ impl Gen {
         let a = Operand::Value(a);
         // A literal on the left, sometimes (`sub(1.0, %x)`); never a divisor.
         let operands = if matches!(b, Operand::Lit(_)) && !lit_only && self.rng.random_bool(0.3) {
-            if int && matches!(kind, Binary::Div | Binary::Rem) {
-                vec![a, b]
-            } else {
-                vec![b, a]
-            }
+            if int && matches!(kind, Binary::Div | Binary::Rem) { vec![a, b] } else { vec![b, a] }
         } else {
             vec![a, b]
         };
@@ -387,11 +368,8 @@ impl Gen {
             Some(b) if self.rng.random_bool(0.6) => Operand::Value(b),
             _ => Operand::Lit(self.literal(ta.dtype, false)),
         };
-        let (x, y) = if self.rng.random_bool(0.5) {
-            (Operand::Value(a), b)
-        } else {
-            (b, Operand::Value(a))
-        };
+        let (x, y) =
+            if self.rng.random_bool(0.5) { (Operand::Value(a), b) } else { (b, Operand::Value(a)) };
         self.try_add(Op::Select, vec![Operand::Value(cond), x, y]);
     }
 
@@ -416,25 +394,14 @@ impl Gen {
         };
         let mut all: Vec<usize> = (0..rank).collect();
         all.shuffle(&mut self.rng);
-        let k = if kind.is_arg() {
-            1
-        } else {
-            self.rng.random_range(1..=rank)
-        };
+        let k = if kind.is_arg() { 1 } else { self.rng.random_range(1..=rank) };
         let mut dims = all[..k].to_vec();
         // Unsorted dims lists are valid too (canonicalize sorts them).
         if self.rng.random_bool(0.7) {
             dims.sort_unstable();
         }
         let keepdim = self.rng.random_bool(0.5);
-        self.try_add(
-            Op::Reduce {
-                kind,
-                dims,
-                keepdim,
-            },
-            vec![Operand::Value(x)],
-        );
+        self.try_add(Op::Reduce { kind, dims, keepdim }, vec![Operand::Value(x)]);
     }
 
     fn reshape(&mut self) {
@@ -462,10 +429,8 @@ impl Gen {
         if rest != 1 || (factors.is_empty() && syms.is_empty() && self.rng.random_bool(0.5)) {
             factors.push(rest);
         }
-        let mut shape: Vec<ReshapeDim> = factors
-            .into_iter()
-            .map(|c| ReshapeDim::Dim(Dim::Const(c)))
-            .collect();
+        let mut shape: Vec<ReshapeDim> =
+            factors.into_iter().map(|c| ReshapeDim::Dim(Dim::Const(c))).collect();
         for s in syms {
             let at = self.rng.random_range(0..=shape.len());
             shape.insert(at, ReshapeDim::Dim(s));
@@ -506,10 +471,7 @@ impl Gen {
         if self.rng.random_bool(0.5) {
             dims.insert(0, Dim::Const(self.rng.random_range(1..=3)));
         }
-        self.try_add(
-            Op::Broadcast { shape: Shape(dims) },
-            vec![Operand::Value(x)],
-        );
+        self.try_add(Op::Broadcast { shape: Shape(dims) }, vec![Operand::Value(x)]);
     }
 
     fn slice(&mut self) {
@@ -539,14 +501,7 @@ impl Gen {
                 }
             }
         }
-        self.try_add(
-            Op::Slice {
-                starts,
-                ends,
-                steps,
-            },
-            vec![Operand::Value(x)],
-        );
+        self.try_add(Op::Slice { starts, ends, steps }, vec![Operand::Value(x)]);
     }
 
     fn concat(&mut self) {
@@ -554,9 +509,8 @@ impl Gen {
             return;
         };
         let ta = self.ty(a);
-        let axes: Vec<usize> = (0..ta.shape.rank())
-            .filter(|&i| ta.shape.dims()[i].as_const().is_some())
-            .collect();
+        let axes: Vec<usize> =
+            (0..ta.shape.rank()).filter(|&i| ta.shape.dims()[i].as_const().is_some()).collect();
         let Some(&axis) = axes.choose(&mut self.rng) else {
             return;
         };
@@ -581,19 +535,8 @@ impl Gen {
             Dim::Const(s) => {
                 if self.rng.random_bool(0.5) {
                     let k = self.rng.random_range(1..=*s.min(&4));
-                    let to = if self.rng.random_bool(0.7) {
-                        DType::I64
-                    } else {
-                        DType::I32
-                    };
-                    self.try_add(
-                        Op::Iota {
-                            shape: Shape::of(&[k]),
-                            dim: 0,
-                            to,
-                        },
-                        vec![],
-                    )
+                    let to = if self.rng.random_bool(0.7) { DType::I64 } else { DType::I32 };
+                    self.try_add(Op::Iota { shape: Shape::of(&[k]), dim: 0, to }, vec![])
                 } else {
                     let shape: Vec<u64> = if self.rng.random_bool(0.3) {
                         vec![2, 2]
@@ -601,18 +544,13 @@ impl Gen {
                         vec![self.rng.random_range(1..=4)]
                     };
                     let n: u64 = shape.iter().product();
-                    let value = (0..n)
-                        .map(|_| Scalar::Int(self.rng.random_range(0..*s as i64)))
-                        .collect();
+                    let value =
+                        (0..n).map(|_| Scalar::Int(self.rng.random_range(0..*s as i64))).collect();
                     self.add_const(value, Type::new(DType::I64, Shape::of(&shape)))
                 }
             }
             Dim::Sym(_) => self.try_add(
-                Op::Iota {
-                    shape: Shape(vec![size.clone()]),
-                    dim: 0,
-                    to: DType::I64,
-                },
+                Op::Iota { shape: Shape(vec![size.clone()]), dim: 0, to: DType::I64 },
                 vec![],
             ),
         }
@@ -627,10 +565,7 @@ impl Gen {
         let Some(idx) = self.indices(&t.shape.dims()[axis].clone()) else {
             return;
         };
-        self.try_add(
-            Op::Gather { axis },
-            vec![Operand::Value(x), Operand::Value(idx)],
-        );
+        self.try_add(Op::Gather { axis }, vec![Operand::Value(x), Operand::Value(idx)]);
     }
 
     fn iota(&mut self) {
@@ -706,11 +641,7 @@ impl Gen {
         match found {
             Some(x) if self.rng.random_bool(0.5) => Some(x),
             _ => {
-                let dtype = if self.rng.random_bool(0.8) {
-                    DType::F32
-                } else {
-                    DType::F64
-                };
+                let dtype = if self.rng.random_bool(0.8) { DType::F32 } else { DType::F64 };
                 let c = *[1u64, 2, 4].choose(&mut self.rng)?;
                 let shape = Shape::of(&[
                     self.rng.random_range(1..=2),
@@ -729,11 +660,8 @@ impl Gen {
         let Some(c) = tx.shape.dims()[1].as_const() else {
             return;
         };
-        let groups = *(1..=c)
-            .filter(|g| c % g == 0)
-            .collect::<Vec<_>>()
-            .choose(&mut self.rng)
-            .unwrap_or(&1);
+        let groups =
+            *(1..=c).filter(|g| c % g == 0).collect::<Vec<_>>().choose(&mut self.rng).unwrap_or(&1);
         let oc = groups * self.rng.random_range(1..=2);
         let (kh, kw) = (self.rng.random_range(1..=3), self.rng.random_range(1..=3));
         let Some(w) = self.param(Type::new(tx.dtype, Shape::of(&[oc, c / groups, kh, kw]))) else {
@@ -757,30 +685,16 @@ impl Gen {
     fn pool_op(&mut self) {
         let Some(x) = self.image() else { return };
         let kernel = [self.rng.random_range(1..=3), self.rng.random_range(1..=3)];
-        let stride = if self.rng.random_bool(0.5) {
-            kernel
-        } else {
-            [1, self.rng.random_range(1..=2)]
-        };
-        let padding = [
-            self.rng.random_range(0..=kernel[0] / 2),
-            self.rng.random_range(0..=kernel[1] / 2),
-        ];
+        let stride =
+            if self.rng.random_bool(0.5) { kernel } else { [1, self.rng.random_range(1..=2)] };
+        let padding =
+            [self.rng.random_range(0..=kernel[0] / 2), self.rng.random_range(0..=kernel[1] / 2)];
         let avg = self.rng.random_bool(0.5);
         // max_pool2d has no count_include_pad in the text; the parser sets
         // it to true, so the generator must too for round trips to hold.
         let count_include_pad = !avg || self.rng.random_bool(0.5);
-        let attrs = PoolAttrs {
-            kernel,
-            stride,
-            padding,
-            count_include_pad,
-        };
-        let op = if avg {
-            Op::AvgPool2d(attrs)
-        } else {
-            Op::MaxPool2d(attrs)
-        };
+        let attrs = PoolAttrs { kernel, stride, padding, count_include_pad };
+        let op = if avg { Op::AvgPool2d(attrs) } else { Op::MaxPool2d(attrs) };
         self.try_add(op, vec![Operand::Value(x)]);
     }
 
@@ -791,15 +705,8 @@ impl Gen {
         if self.pool.len() == params {
             // No instruction was accepted: add one that always type-checks.
             let x = self.pool[0];
-            let kind = if self.ty(x).dtype == DType::Bool {
-                Unary::Not
-            } else {
-                Unary::Neg
-            };
-            if self
-                .try_add(Op::Unary { kind }, vec![Operand::Value(x)])
-                .is_none()
-            {
+            let kind = if self.ty(x).dtype == DType::Bool { Unary::Not } else { Unary::Neg };
+            if self.try_add(Op::Unary { kind }, vec![Operand::Value(x)]).is_none() {
                 self.try_add(Op::Cast { to: DType::F32 }, vec![Operand::Value(x)]);
             }
         }

@@ -6,11 +6,7 @@ use smelt_testsuite::corpus::{case_files, case_name, parse_header};
 #[test]
 fn every_case_parses_and_verifies() {
     let files = case_files();
-    assert!(
-        files.len() >= 45,
-        "the corpus has only {} cases",
-        files.len()
-    );
+    assert!(files.len() >= 45, "the corpus has only {} cases", files.len());
     let mut failures = Vec::new();
     for path in &files {
         let name = case_name(path);

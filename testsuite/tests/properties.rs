@@ -68,14 +68,8 @@ fn random_graphs_verify_and_cover_every_op() {
         "avg_pool2d",
     ];
     let missing: Vec<_> = expected.iter().filter(|k| !seen.contains(**k)).collect();
-    assert!(
-        missing.is_empty(),
-        "ops never generated: {missing:?} (seen: {seen:?})"
-    );
-    assert!(
-        symbolic >= ROUND_TRIP_SEEDS / 5,
-        "only {symbolic} graphs have a symbolic dim"
-    );
+    assert!(missing.is_empty(), "ops never generated: {missing:?} (seen: {seen:?})");
+    assert!(symbolic >= ROUND_TRIP_SEEDS / 5, "only {symbolic} graphs have a symbolic dim");
 }
 
 #[test]
@@ -87,24 +81,15 @@ fn print_parse_round_trips() {
             Ok(b) => b,
             Err(e) => panic!("seed {seed}: the printed text does not parse: {e}\n{text}"),
         };
-        assert!(
-            back == f,
-            "seed {seed}: parse(print(g)) != g\n{text}\nreads back as\n{back}"
-        );
-        assert_eq!(
-            back.to_string(),
-            text,
-            "seed {seed}: print(parse(print(g))) != print(g)"
-        );
+        assert!(back == f, "seed {seed}: parse(print(g)) != g\n{text}\nreads back as\n{back}");
+        assert_eq!(back.to_string(), text, "seed {seed}: print(parse(print(g))) != print(g)");
     }
 }
 
 #[test]
 fn json_round_trips() {
     for seed in 0..ROUND_TRIP_SEEDS {
-        let m = Module {
-            funcs: vec![random_func(seed)],
-        };
+        let m = Module { funcs: vec![random_func(seed)] };
         let json = to_json(&m);
         let back = match from_json(&json) {
             Ok(b) => b,
