@@ -1053,16 +1053,23 @@ fn matmul_type(a: &Type, b: &Type) -> Result<Type, TypeError> {
 /// One spatial output size: `floor((in + 2p - d(k-1) - 1) / s) + 1`. A
 /// symbolic input size only passes through unchanged ("same" convolutions).
 fn window_out(what: &str, input: &Dim, k: u64, s: u64, p: u64, d: u64) -> Result<Dim, TypeError> {
-    let span = d * (k - 1) + 1;
+    // Attributes come from user text: a huge value is an error, not an overflow.
+    let (Some(span), Some(pad2)) =
+        (d.checked_mul(k.saturating_sub(1)).and_then(|x| x.checked_add(1)), p.checked_mul(2))
+    else {
+        bail!("{what}: kernel {k}, dilation {d} or padding {p} is too large")
+    };
     match input {
         Dim::Const(i) => {
-            let padded = i + 2 * p;
+            let Some(padded) = i.checked_add(pad2) else {
+                bail!("{what}: padding {p} is too large")
+            };
             if padded < span {
                 bail!("{what}: window {span} is larger than the padded input {padded}");
             }
             Ok(Dim::Const((padded - span) / s + 1))
         }
-        Dim::Sym(_) if s == 1 && 2 * p + 1 == span => Ok(input.clone()),
+        Dim::Sym(_) if s == 1 && pad2.checked_add(1) == Some(span) => Ok(input.clone()),
         Dim::Sym(name) => bail!(
             "{what}: the output size of symbolic dim {name} is not a dim (only stride 1 with \
              'same' padding keeps it)"
@@ -1101,13 +1108,13 @@ fn conv2d_type(a: &Conv2dAttrs, vals: &[&Type]) -> Result<Type, TypeError> {
     if kh == 0 || kw == 0 || icg == 0 {
         bail!("weight shape {} has a zero dim", w.shape);
     }
-    if x.shape.0[1] != Dim::Const(icg * a.groups) {
+    if icg.checked_mul(a.groups).is_none_or(|c| x.shape.0[1] != Dim::Const(c)) {
         bail!(
             "input has {} channels, weight {} with groups={} needs {}",
             x.shape.0[1],
             w.shape,
             a.groups,
-            icg * a.groups
+            icg.saturating_mul(a.groups)
         );
     }
     if oc % a.groups != 0 {
@@ -1133,7 +1140,7 @@ fn pool_type(a: &PoolAttrs, x: &Type) -> Result<Type, TypeError> {
     check_pair("kernel", a.kernel, 1)?;
     check_pair("stride", a.stride, 1)?;
     for i in 0..2 {
-        if a.padding[i] * 2 > a.kernel[i] {
+        if a.padding[i] > a.kernel[i] / 2 {
             bail!(
                 "padding={:?} must be at most half the kernel {:?} (as PyTorch requires)",
                 a.padding,
