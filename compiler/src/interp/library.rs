@@ -85,7 +85,10 @@ pub(crate) fn matmul(a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
     };
     Ok(match (&a.data, &b.data) {
         (Data::Float(x), Data::Float(y)) => {
-            let v = cells().map(|(ra, cb)| (0..k).map(|t| x[ra + t] * y[cb + t * n]).sum());
+            // fold from +0.0: std's f64 `sum` starts at −0.0, and an empty
+            // contraction must give +0.0 like every backend's zeroed accumulator.
+            let v =
+                cells().map(|(ra, cb)| (0..k).fold(0.0, |acc, t| acc + x[ra + t] * y[cb + t * n]));
             HostTensor::from_f64(a.dtype, &shape, v.collect())
         }
         (Data::Int(x), Data::Int(y)) => {

@@ -219,6 +219,9 @@ pub(crate) fn concrete_dim(d: &Dim, syms: &Bindings) -> Result<usize> {
 
 /// Refuses shapes over [`MAX_ELEMENTS`] elements (overflow included).
 pub(crate) fn check_size(what: &str, shape: &[usize]) -> Result<()> {
+    if shape.contains(&0) {
+        return Ok(()); // no elements, however large the other dims
+    }
     let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     match n {
         Some(n) if n <= MAX_ELEMENTS => Ok(()),
@@ -490,4 +493,19 @@ pub fn eval_op(op: &Op, args: &[Arg<'_>], out: &Type, syms: &Bindings) -> Result
         ));
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_limit_is_inclusive_and_overflow_safe() {
+        assert!(check_size("x", &[MAX_ELEMENTS]).is_ok());
+        assert!(check_size("x", &[MAX_ELEMENTS / 2, 2]).is_ok());
+        assert!(check_size("x", &[MAX_ELEMENTS + 1]).is_err());
+        assert!(check_size("x", &[usize::MAX, 2]).is_err());
+        assert!(check_size("x", &[usize::MAX, 2, 0]).is_ok());
+        assert!(check_size("x", &[0, 5]).is_ok());
+    }
 }
