@@ -327,6 +327,13 @@ fn gather_is_numpy_take() {
             "{e}"
         );
     }
+    // Checked even when the result is empty (an empty leading dim).
+    let src = "func @f(%t: f32[0, 2], %i: i64[1]) -> (f32[0, 1]) {\n %y = gather(%t, %i) axis=1\n return %y\n}";
+    let e = run_err(src, &[iota_f32(&[0, 2]), ti(DType::I64, &[1], &[2])]);
+    assert!(
+        e.contains("gather: index 2 is out of range for a dim of size 2"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -271,6 +271,8 @@ fn pool(kind: Pool, x: &HostTensor, a: &PoolAttrs) -> Result<HostTensor> {
     let shape = vec![nb, c, oh, ow];
     check_size(op, &shape)?;
     let (kh, kw) = (a.kernel[0] as usize, a.kernel[1] as usize);
+    // Every output element visits the whole window: bound it like a tensor.
+    check_size(op, &[kh, kw])?;
     let mut out = Vec::with_capacity(nb * c * oh * ow);
     for plane in 0..nb * c {
         for y in 0..oh {

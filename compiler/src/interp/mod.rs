@@ -13,9 +13,9 @@
 //! an integer division by zero are [`InterpError`]s).
 //!
 //! Files: this one holds the API (symbol binding, `run`, the op dispatch);
-//! [`elementwise`](self) unary/binary/select/cast, `reduce` reductions,
-//! `movement` movement and constant ops, `library` matmul/conv/pools, and
-//! `index` the stride arithmetic they share.
+//! `elementwise.rs` unary/binary/select/cast, `reduce.rs` reductions,
+//! `movement.rs` movement and constant ops, `library.rs` matmul/conv/pools,
+//! and `index.rs` the stride arithmetic they share.
 
 mod elementwise;
 mod index;

@@ -202,13 +202,19 @@ pub(crate) fn gather(x: &HostTensor, idx: &HostTensor, axis: usize) -> Result<Ho
     let size = x.shape[axis];
     let outer: usize = x.shape[..axis].iter().product();
     let inner: usize = x.shape[axis + 1..].iter().product();
-    let mut offsets = Vec::with_capacity(numel(&shape));
-    for o in 0..outer {
-        for &k in ids {
-            let k = usize::try_from(k)
+    // Every index is checked, even where the result is empty, as numpy does.
+    let ids = ids
+        .iter()
+        .map(|&k| {
+            usize::try_from(k)
                 .ok()
                 .filter(|&k| k < size)
-                .ok_or(InterpError::IndexOutOfRange { op, index: k, size })?;
+                .ok_or(InterpError::IndexOutOfRange { op, index: k, size })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut offsets = Vec::with_capacity(numel(&shape));
+    for o in 0..outer {
+        for &k in &ids {
             offsets.extend((0..inner).map(|j| (o * size + k) * inner + j));
         }
     }
