@@ -192,6 +192,9 @@ impl Group<'_, '_> {
         self.check_movement(None)?;
         let mut domain = Shape::scalar();
         for &p in self.members {
+            if broadcasts_to(self.shape(p), &domain) {
+                continue; // the common case, and no allocation
+            }
             domain = broadcast_shapes(&domain, self.shape(p)).ok_or_else(|| {
                 format!(
                     "{} : {} does not broadcast with {domain}",

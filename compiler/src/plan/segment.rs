@@ -8,6 +8,12 @@
 //! makes multi-output kernels (the p, m and v updates of an optimizer step;
 //! two reductions of one tensor).
 //!
+//! Constants (`const`, `iota`) have no producers, so they join their first
+//! consumer's group as any producer does. A constant that several kernels
+//! read and that is smaller than their domains cannot be an output of one of
+//! them (outputs are domain-sized), so it stays a small kernel of its own;
+//! frontends write scalar constants as literals, which avoids this.
+//!
 //! Invariants: a group is a set of instruction positions (indices into
 //! program order), kept sorted; the group graph stays acyclic after every
 //! merge; every group is valid for some scheduler after every merge. Merging
@@ -161,8 +167,17 @@ impl Groups {
         false
     }
 
-    /// Merges `b` into `a` if the union is valid and acyclic; returns whether it did.
-    fn try_merge(&mut self, ctx: &Ctx<'_>, a: usize, b: usize, why: &str, debug: bool) -> bool {
+    /// Merges `b` into `a` if the union is valid and acyclic; returns whether
+    /// it did. `check_paths: false` skips the cycle check where the caller has
+    /// proved no path through a third group exists.
+    fn try_merge(
+        &mut self,
+        ctx: &Ctx<'_>,
+        (a, b): (usize, usize),
+        why: &str,
+        check_paths: bool,
+        debug: bool,
+    ) -> bool {
         if a == b {
             return false;
         }
@@ -175,7 +190,10 @@ impl Groups {
         let in_group = |p: usize| self.group_of[p] == a || self.group_of[p] == b;
         let verdict = match classify(ctx, &union, &in_group) {
             Err(reason) => Err(reason),
-            Ok(_) if self.path_via_other(ctx, a, b) || self.path_via_other(ctx, b, a) => {
+            Ok(_)
+                if check_paths
+                    && (self.path_via_other(ctx, a, b) || self.path_via_other(ctx, b, a)) =>
+            {
                 Err("a path between them leaves and re-enters (merging would make a cycle)".into())
             }
             Ok((kind, _)) => Ok(kind),
@@ -226,11 +244,17 @@ pub(crate) fn segment(ctx: &Ctx<'_>, debug: bool) -> Vec<Vec<usize>> {
     for p in 0..n {
         for &q in &ctx.producers[p] {
             let (a, b) = (g.group_of[q], g.group_of[p]);
-            g.try_merge(ctx, a, b, "producer", debug);
+            g.try_merge(ctx, (a, b), "producer", true, debug);
         }
     }
 
-    // Siblings: groups reading a common value from outside.
+    // Siblings: groups reading a common value from outside, at most one
+    // level apart in the group graph (level: longest path from a group
+    // reading only parameters). A path a → c → b through a third group would
+    // put b two levels past a, so such pairs merge without a cycle check
+    // (which, over every pair sharing a weight, would cost O(groups²)
+    // searches). Horizontal fusion is about ops at the same depth anyway.
+    let mut level = group_levels(ctx, &g);
     let mut starts: Vec<usize> = (0..n).filter(|&i| !g.members[i].is_empty()).collect();
     starts.sort_by_key(|&i| g.members[i][0]);
     for a in starts {
@@ -252,14 +276,21 @@ pub(crate) fn segment(ctx: &Ctx<'_>, debug: bool) -> Vec<Vec<usize>> {
             readers.sort_by_key(|&h| g.members[h].first().copied());
             readers.dedup();
             for b in readers {
-                if b != a && !g.members[b].is_empty() {
-                    g.try_merge(ctx, a, b, "sibling", debug);
+                if b != a
+                    && !g.members[b].is_empty()
+                    && level[a].abs_diff(level[b]) <= 1
+                    && g.try_merge(ctx, (a, b), "sibling", false, debug)
+                {
+                    level = group_levels(ctx, &g);
                 }
             }
         }
     }
 
-    topological_groups(ctx, &g)
+    group_order(ctx, &g)
+        .into_iter()
+        .map(|i| std::mem::take(&mut g.members[i]))
+        .collect()
 }
 
 /// The values group `a` reads from outside it, in order of first use.
@@ -276,9 +307,21 @@ fn group_inputs(ctx: &Ctx<'_>, g: &Groups, a: usize) -> Vec<NodeId> {
     out
 }
 
-/// Live groups in a topological order of the group graph, the group with the
-/// earliest first node going first among those ready.
-fn topological_groups(ctx: &Ctx<'_>, g: &Groups) -> Vec<Vec<usize>> {
+/// The level of each group id: 0 for a group reading no other group, else
+/// one more than the highest level among the groups it reads.
+fn group_levels(ctx: &Ctx<'_>, g: &Groups) -> Vec<usize> {
+    let mut level = vec![0usize; g.members.len()];
+    for i in group_order(ctx, g) {
+        for s in g.successors(ctx, i) {
+            level[s] = level[s].max(level[i] + 1);
+        }
+    }
+    level
+}
+
+/// Live group ids in a topological order of the group graph, the group with
+/// the earliest first node going first among those ready.
+fn group_order(ctx: &Ctx<'_>, g: &Groups) -> Vec<usize> {
     let live: Vec<usize> = (0..g.members.len())
         .filter(|&i| !g.members[i].is_empty())
         .collect();
@@ -299,7 +342,7 @@ fn topological_groups(ctx: &Ctx<'_>, g: &Groups) -> Vec<Vec<usize>> {
         .collect();
     let mut out = Vec::with_capacity(live.len());
     while let Some(Reverse((_, i))) = ready.pop() {
-        out.push(g.members[i].clone());
+        out.push(i);
         for s in succ.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
             if let Some(d) = indeg.get_mut(s) {
                 *d -= 1;
