@@ -32,10 +32,7 @@ fn matmul(a: HostTensor, b: HostTensor, rs: &[usize]) -> HostTensor {
 fn matmul_2d_and_1d() {
     let a = tf(DType::F32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let b = tf(DType::F32, &[3, 2], &[7.0, 8.0, 9.0, 10.0, 11.0, 12.0]);
-    assert_same(
-        &floats(&matmul(a.clone(), b.clone(), &[2, 2])),
-        &[58.0, 64.0, 139.0, 154.0],
-    );
+    assert_same(&floats(&matmul(a.clone(), b.clone(), &[2, 2])), &[58.0, 64.0, 139.0, 154.0]);
     let v = tf(DType::F32, &[3], &[1.0, 0.0, -1.0]);
     // [3] @ [3, 2] → [2]; [2, 3] @ [3] → [2]; [3] @ [3] → [].
     assert_same(&floats(&matmul(v.clone(), b, &[2])), &[-4.0, -4.0]);
@@ -48,11 +45,7 @@ fn matmul_2d_and_1d() {
     let b = ti(DType::I8, &[2, 1], &[1, 1]);
     assert_eq!(ints(&matmul(a, b, &[1, 1])), vec![-56]);
     // K = 0: zeros.
-    let y = matmul(
-        tf(DType::F32, &[2, 0], &[]),
-        tf(DType::F32, &[0, 2], &[]),
-        &[2, 2],
-    );
+    let y = matmul(tf(DType::F32, &[2, 0], &[]), tf(DType::F32, &[0, 2], &[]), &[2, 2]);
     assert_same(&floats(&y), &[0.0; 4]);
 }
 
@@ -60,11 +53,7 @@ fn matmul_2d_and_1d() {
 fn matmul_batched_with_broadcast_batch_dims() {
     // [2, 1, 2, 3] @ [3, 3, 2] → [2, 3, 2, 2].
     let a = iota_f32(&[2, 1, 2, 3]);
-    let b = tf(
-        DType::F32,
-        &[3, 3, 2],
-        &(0..18).map(|i| (i as f64) - 5.0).collect::<Vec<_>>(),
-    );
+    let b = tf(DType::F32, &[3, 3, 2], &(0..18).map(|i| (i as f64) - 5.0).collect::<Vec<_>>());
     let y = matmul(a.clone(), b.clone(), &[2, 3, 2, 2]);
     let (av, bv) = (floats(&a), floats(&b));
     let mut want = Vec::new();
@@ -84,9 +73,7 @@ fn matmul_batched_with_broadcast_batch_dims() {
 
 /// Deterministic small values that are exact in f32 (k/8 for k in −16..16).
 fn pattern(n: usize, seed: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| (((i * 7 + seed * 13) % 32) as f64 - 16.0) / 8.0)
-        .collect()
+    (0..n).map(|i| (((i * 7 + seed * 13) % 32) as f64 - 16.0) / 8.0).collect()
 }
 
 /// The textbook definition, written independently of the interpreter.
@@ -138,23 +125,12 @@ fn conv_ref(
 fn conv2d_hand_computed() {
     // A 2x2 kernel of ones sums each window of a 3x3 input 1..9.
     let src = "func @f(%x: f32[1, 1, 3, 3], %w: f32[1, 1, 2, 2]) -> (f32[1, 1, 2, 2]) {\n %y = conv2d(%x, %w)\n return %y\n}";
-    let x = tf(
-        DType::F32,
-        &[1, 1, 3, 3],
-        &(1..=9).map(f64::from).collect::<Vec<_>>(),
-    );
+    let x = tf(DType::F32, &[1, 1, 3, 3], &(1..=9).map(f64::from).collect::<Vec<_>>());
     let y = run1(src, &[x.clone(), tf(DType::F32, &[1, 1, 2, 2], &[1.0; 4])]);
     assert_same(&floats(&y), &[12.0, 16.0, 24.0, 28.0]);
     // padding 1, stride 2, bias 0.5: windows at corners see 1, 3, 7, 9 plus padding.
     let src = "func @f(%x: f32[1, 1, 3, 3], %w: f32[1, 1, 3, 3], %b: f32[1]) -> (f32[1, 1, 2, 2]) {\n %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1]\n return %y\n}";
-    let y = run1(
-        src,
-        &[
-            x,
-            tf(DType::F32, &[1, 1, 3, 3], &[1.0; 9]),
-            tf(DType::F32, &[1], &[0.5]),
-        ],
-    );
+    let y = run1(src, &[x, tf(DType::F32, &[1, 1, 3, 3], &[1.0; 9]), tf(DType::F32, &[1], &[0.5])]);
     // top-left window covers rows 0..1, cols 0..1: 1+2+4+5 = 12.
     assert_same(&floats(&y), &[12.5, 16.5, 24.5, 28.5]);
 }
@@ -176,11 +152,8 @@ fn conv2d_against_the_definition() {
         let w = pattern(ws.iter().product(), 2);
         let bias = pattern(ws[0], 3);
         let (want, os) = conv_ref(&x, xs, &w, ws, with_bias.then_some(&bias[..]), s, p, d, g);
-        let (bias_param, bias_arg) = if with_bias {
-            (format!(", %b: f64[{}]", ws[0]), ", %b")
-        } else {
-            (String::new(), "")
-        };
+        let (bias_param, bias_arg) =
+            if with_bias { (format!(", %b: f64[{}]", ws[0]), ", %b") } else { (String::new(), "") };
         let src = format!(
             "func @f(%x: f64[{}], %w: f64[{}]{bias_param}) -> (f64[{}]) {{\n %y = conv2d(%x, %w{bias_arg}) stride=[{s}, {s}] padding=[{p}, {p}] dilation=[{d}, {d}] groups={g}\n return %y\n}}",
             dims(&xs),
@@ -202,19 +175,11 @@ fn conv2d_against_the_definition() {
 #[test]
 fn max_pool_pads_with_minus_infinity_and_keeps_nan() {
     // All-negative input: zero padding would wrongly win; −inf padding does not.
-    let x = tf(
-        DType::F32,
-        &[1, 1, 3, 3],
-        &[-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0],
-    );
+    let x = tf(DType::F32, &[1, 1, 3, 3], &[-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0]);
     let src = "func @f(%x: f32[1, 1, 3, 3]) -> (f32[1, 1, 2, 2]) {\n %y = max_pool2d(%x) kernel=[2, 2] stride=[2, 2] padding=[1, 1]\n return %y\n}";
     assert_same(&floats(&run1(src, &[x])), &[-1.0, -2.0, -4.0, -5.0]);
     // Stride defaults to the kernel; NaN propagates.
-    let x = tf(
-        DType::F32,
-        &[1, 1, 2, 4],
-        &[1.0, NAN, 3.0, 4.0, 5.0, 6.0, 0.0, -1.0],
-    );
+    let x = tf(DType::F32, &[1, 1, 2, 4], &[1.0, NAN, 3.0, 4.0, 5.0, 6.0, 0.0, -1.0]);
     let src = "func @f(%x: f32[1, 1, 2, 4]) -> (f32[1, 1, 1, 2]) {\n %y = max_pool2d(%x) kernel=[2, 2]\n return %y\n}";
     assert_same(&floats(&run1(src, &[x])), &[NAN, 4.0]);
     // Overlapping windows, two channels.
@@ -227,11 +192,7 @@ fn max_pool_pads_with_minus_infinity_and_keeps_nan() {
 fn avg_pool_count_include_pad_both_ways() {
     // x = 1..9 in 3x3; kernel 2, stride 2, padding 1: windows hold
     // {1}, {2,3}, {4,7}, {5,6,8,9} of real elements.
-    let x = tf(
-        DType::F32,
-        &[1, 1, 3, 3],
-        &(1..=9).map(f64::from).collect::<Vec<_>>(),
-    );
+    let x = tf(DType::F32, &[1, 1, 3, 3], &(1..=9).map(f64::from).collect::<Vec<_>>());
     let body = "kernel=[2, 2] stride=[2, 2] padding=[1, 1]";
     let src = |extra: &str| {
         format!(
@@ -255,34 +216,21 @@ fn avg_pool_count_include_pad_both_ways() {
 #[test]
 fn eval_op_takes_literals_and_checks_the_declared_type() {
     let x = tf(DType::F32, &[2], &[1.0, 2.0]);
-    let op = Op::Binary {
-        kind: smelt_compiler::ir::Binary::Mul,
-    };
+    let op = Op::Binary { kind: smelt_compiler::ir::Binary::Mul };
     let out = Type::new(DType::F32, Shape::of(&[2]));
-    let y = interp::eval_op(
-        &op,
-        &[Arg::Tensor(&x), Arg::Lit(Scalar::Int(3))],
-        &out,
-        &Bindings::new(),
-    )
-    .unwrap();
+    let y =
+        interp::eval_op(&op, &[Arg::Tensor(&x), Arg::Lit(Scalar::Int(3))], &out, &Bindings::new())
+            .unwrap();
     assert_same(&floats(&y), &[3.0, 6.0]);
     // A declared type that disagrees with the operands is an error, not a panic.
     let wrong = Type::new(DType::F32, Shape::of(&[3]));
-    let e = interp::eval_op(
-        &op,
-        &[Arg::Tensor(&x), Arg::Tensor(&x)],
-        &wrong,
-        &Bindings::new(),
-    )
-    .unwrap_err();
+    let e = interp::eval_op(&op, &[Arg::Tensor(&x), Arg::Tensor(&x)], &wrong, &Bindings::new())
+        .unwrap_err();
     assert!(e.to_string().starts_with("mul: computed f32[2]"), "{e}");
     // Wrong arity, or a literal where a tensor must be.
     let e = interp::eval_op(&op, &[Arg::Tensor(&x)], &out, &Bindings::new()).unwrap_err();
     assert!(e.to_string().contains("takes 2 operand(s), got 1"), "{e}");
-    let neg = Op::Unary {
-        kind: smelt_compiler::ir::Unary::Neg,
-    };
+    let neg = Op::Unary { kind: smelt_compiler::ir::Unary::Neg };
     let e = interp::eval_op(&neg, &[Arg::Lit(Scalar::Int(1))], &out, &Bindings::new()).unwrap_err();
     assert!(e.to_string().contains("must be a tensor"), "{e}");
 }

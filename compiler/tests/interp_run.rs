@@ -33,27 +33,18 @@ const ADD: &str =
 
 #[test]
 fn layernorm_example_matches_its_formula() {
-    let src = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/layernorm.ir"
-    ))
-    .expect("examples/layernorm.ir");
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/layernorm.ir"))
+            .expect("examples/layernorm.ir");
     let n = 3;
-    let x: Vec<f64> = (0..n * 1024)
-        .map(|i| ((i * 37 % 101) as f64 - 50.0) / 16.0)
-        .collect();
+    let x: Vec<f64> = (0..n * 1024).map(|i| ((i * 37 % 101) as f64 - 50.0) / 16.0).collect();
     let w: Vec<f64> = (0..1024).map(|i| 1.0 + (i % 7) as f64 / 8.0).collect();
     let b: Vec<f64> = (0..1024).map(|i| (i % 5) as f64 / 4.0 - 0.5).collect();
-    let inputs = [
-        tf(DType::F32, &[n, 1024], &x),
-        tf(DType::F32, &[1024], &w),
-        tf(DType::F32, &[1024], &b),
-    ];
+    let inputs =
+        [tf(DType::F32, &[n, 1024], &x), tf(DType::F32, &[1024], &w), tf(DType::F32, &[1024], &b)];
     let out = run(&src, &inputs, &[]).unwrap().remove(0);
     assert_eq!(out.shape, vec![n, 1024]);
-    let Data::Float(got) = &out.data else {
-        panic!("f32 result")
-    };
+    let Data::Float(got) = &out.data else { panic!("f32 result") };
     // Within f32 rounding of the f64 formula (the interpreter rounds each op to f32).
     let x = inputs[0].to_f64_vec();
     for r in 0..n {
@@ -63,10 +54,7 @@ fn layernorm_example_matches_its_formula() {
         for c in 0..1024 {
             let want = (row[c] - mean) / (var + 1e-5).sqrt() * w[c] + b[c];
             let g = got[r * 1024 + c];
-            assert!(
-                (g - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                "[{r}, {c}]: {g} vs {want}"
-            );
+            assert!((g - want).abs() <= 1e-5 * (1.0 + want.abs()), "[{r}, {c}]: {g} vs {want}");
         }
     }
 }
@@ -76,48 +64,26 @@ fn symbols_bind_from_the_first_input_and_must_agree() {
     let a = tf(DType::F32, &[3, 2], &[1.0; 6]);
     let out = run(ADD, &[a.clone(), a.clone()], &[]).unwrap();
     assert_eq!(out[0].shape, vec![3, 2]);
-    let syms = interp::bind_symbols(
-        &parse_func(ADD).unwrap(),
-        &[a.clone(), a.clone()],
-        &Bindings::new(),
-    )
-    .unwrap();
+    let syms =
+        interp::bind_symbols(&parse_func(ADD).unwrap(), &[a.clone(), a.clone()], &Bindings::new())
+            .unwrap();
     assert_eq!(syms.get("n"), Some(&3));
     // An explicit binding that agrees is fine.
     assert!(run(ADD, &[a.clone(), a.clone()], &[("n", 3)]).is_ok());
 
     let b = tf(DType::F32, &[4, 2], &[1.0; 8]);
     let e = err(ADD, &[a.clone(), b], &[]);
-    assert!(
-        matches!(
-            e,
-            InterpError::SymbolConflict {
-                first: 3,
-                second: 4,
-                ..
-            }
-        ),
-        "{e}"
-    );
-    assert_eq!(
-        e.to_string(),
-        "symbol n is 3 from %a dim 0 but 4 from %b dim 0"
-    );
+    assert!(matches!(e, InterpError::SymbolConflict { first: 3, second: 4, .. }), "{e}");
+    assert_eq!(e.to_string(), "symbol n is 3 from %a dim 0 but 4 from %b dim 0");
     let e = err(ADD, &[a.clone(), a], &[("n", 5)]);
-    assert_eq!(
-        e.to_string(),
-        "symbol n is 3 from %a dim 0 but 5 from the explicit bindings"
-    );
+    assert_eq!(e.to_string(), "symbol n is 3 from %a dim 0 but 5 from the explicit bindings");
 }
 
 #[test]
 fn symbols_no_input_carries_need_explicit_bindings() {
     let src = "func @f() -> (i64[m]) {\n %y = iota shape=[m] dim=0 to=i64\n return %y\n}";
     let e = err(src, &[], &[]);
-    assert!(
-        matches!(e.root(), InterpError::UnboundSymbol { sym } if sym == "m"),
-        "{e}"
-    );
+    assert!(matches!(e.root(), InterpError::UnboundSymbol { sym } if sym == "m"), "{e}");
     assert!(e.to_string().contains("symbol m is not bound"), "{e}");
     let y = run(src, &[], &[("m", 4)]).unwrap().remove(0);
     assert_eq!(y.data, Data::Int(vec![0, 1, 2, 3]));
@@ -135,25 +101,16 @@ fn inputs_are_checked_against_the_signature() {
     assert_eq!(e.to_string(), "@f takes 2 input(s), got 1");
     let bf = tf(DType::BF16, &[3, 2], &[1.0; 6]);
     let e = err(ADD, &[a.clone(), bf], &[]);
-    assert_eq!(
-        e.to_string(),
-        "input %b: the signature says f32, the input is bf16"
-    );
+    assert_eq!(e.to_string(), "input %b: the signature says f32, the input is bf16");
     let flat = tf(DType::F32, &[6], &[1.0; 6]);
     let e = err(ADD, &[a.clone(), flat], &[]);
-    assert_eq!(
-        e.to_string(),
-        "input %b: the signature says [n, 2], the input has shape [6]"
-    );
+    assert_eq!(e.to_string(), "input %b: the signature says [n, 2], the input has shape [6]");
     let wide = tf(DType::F32, &[3, 3], &[1.0; 9]);
     let e = err(ADD, &[a, wide], &[]);
     assert!(matches!(e, InterpError::InputShape { .. }), "{e}");
     // A hand-built tensor whose data does not match its shape.
-    let broken = HostTensor {
-        dtype: DType::F32,
-        shape: vec![3, 2],
-        data: Data::Float(vec![0.0; 5]),
-    };
+    let broken =
+        HostTensor { dtype: DType::F32, shape: vec![3, 2], data: Data::Float(vec![0.0; 5]) };
     let ok = tf(DType::F32, &[3, 2], &[1.0; 6]);
     let e = err(ADD, &[ok, broken], &[]);
     assert!(matches!(e, InterpError::BadTensor { .. }), "{e}");
@@ -162,12 +119,7 @@ fn inputs_are_checked_against_the_signature() {
 #[test]
 fn layouts_do_not_change_values() {
     let src = "func @f(%x: f32[1, 2, 1, 2]{nhwc}) -> (f32[1, 2, 1, 2]) {\n %y = mul(%x, 2.0)\n return %y\n}";
-    let y = run(
-        src,
-        &[tf(DType::F32, &[1, 2, 1, 2], &[1.0, 2.0, 3.0, 4.0])],
-        &[],
-    )
-    .unwrap();
+    let y = run(src, &[tf(DType::F32, &[1, 2, 1, 2], &[1.0, 2.0, 3.0, 4.0])], &[]).unwrap();
     assert_eq!(y[0].data, Data::Float(vec![2.0, 4.0, 6.0, 8.0]));
 }
 
@@ -176,10 +128,7 @@ fn too_large_tensors_are_refused_before_allocating() {
     let src = "func @f(%x: f32[1]) -> (f32[65536, 4096]) {\n %y = broadcast(%x) shape=[65536, 4096]\n return %y\n}";
     let e = err(src, &[tf(DType::F32, &[1], &[1.0])], &[]);
     assert!(matches!(e.root(), InterpError::TooLarge { .. }), "{e}");
-    assert!(
-        e.to_string().contains("too large for the interpreter"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("too large for the interpreter"), "{e}");
     // A symbol bound huge: refused, not attempted.
     let src = "func @f() -> (f32[n, n]) {\n %y = iota shape=[n, n] dim=0 to=f32\n return %y\n}";
     let e = err(src, &[], &[("n", 1 << 40)]);
@@ -197,10 +146,7 @@ fn errors_name_the_node() {
     let a = HostTensor::from_i64(DType::I32, &[2], vec![1, 2]);
     let b = HostTensor::from_i64(DType::I32, &[2], vec![1, 0]);
     let e = err(src, &[a, b], &[]);
-    assert_eq!(
-        e.to_string(),
-        "%q = div at 2:3: div: integer division by zero"
-    );
+    assert_eq!(e.to_string(), "%q = div at 2:3: div: integer division by zero");
 }
 
 #[test]

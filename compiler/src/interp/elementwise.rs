@@ -35,11 +35,7 @@ pub(crate) fn int_to_float(v: i64, d: DType) -> f64 {
         let q = mag >> shift;
         let r = mag & ((1u64 << shift) - 1);
         let half = 1u64 << (shift - 1);
-        let q = if r > half || (r == half && q & 1 == 1) {
-            q + 1
-        } else {
-            q
-        };
+        let q = if r > half || (r == half && q & 1 == 1) { q + 1 } else { q };
         // q has at most `bits + 1` significant bits: exact in f64.
         q as f64 * 2f64.powi(shift as i32)
     };
@@ -52,11 +48,7 @@ pub(crate) fn int_to_float(v: i64, d: DType) -> f64 {
 /// stands beside); it must fit `d` (see [`Scalar::fits`]).
 pub(crate) fn literal(op: &'static str, s: Scalar, d: DType) -> Result<HostTensor> {
     let values = scalars(op, &[s], d)?;
-    Ok(HostTensor {
-        dtype: d,
-        shape: Vec::new(),
-        data: values,
-    })
+    Ok(HostTensor { dtype: d, shape: Vec::new(), data: values })
 }
 
 /// Literals as the elements of a tensor of dtype `d`.
@@ -84,12 +76,7 @@ pub(crate) fn scalars(op: &'static str, values: &[Scalar], d: DType) -> Result<D
             .collect();
         HostTensor::from_i64(d, &[n], v).data
     } else {
-        Data::Bool(
-            values
-                .iter()
-                .map(|s| matches!(s, Scalar::Bool(true)))
-                .collect(),
-        )
+        Data::Bool(values.iter().map(|s| matches!(s, Scalar::Bool(true))).collect())
     })
 }
 
@@ -142,22 +129,14 @@ fn unary_i(kind: Unary, x: i64) -> Option<i64> {
 pub(crate) fn unary(kind: Unary, x: &HostTensor) -> Result<HostTensor> {
     let op = kind.name();
     if !kind.accepts(x.dtype) {
-        return Err(bad(
-            op,
-            format!("needs {}, got {}", kind.requirement(), x.dtype),
-        ));
+        return Err(bad(op, format!("needs {}, got {}", kind.requirement(), x.dtype)));
     }
     Ok(match &x.data {
-        Data::Float(v) => HostTensor::from_f64(
-            x.dtype,
-            &x.shape,
-            v.iter().map(|&a| unary_f(kind, a)).collect(),
-        ),
+        Data::Float(v) => {
+            HostTensor::from_f64(x.dtype, &x.shape, v.iter().map(|&a| unary_f(kind, a)).collect())
+        }
         Data::Int(v) => {
-            let out = v
-                .iter()
-                .map(|&a| unary_i(kind, a))
-                .collect::<Option<Vec<_>>>();
+            let out = v.iter().map(|&a| unary_i(kind, a)).collect::<Option<Vec<_>>>();
             let out = out.ok_or_else(|| bad(op, format!("is not defined on {}", x.dtype)))?;
             HostTensor::from_i64(x.dtype, &x.shape, out)
         }
@@ -261,10 +240,7 @@ fn resolve<'a>(op: &'static str, args: &[&'a Arg<'a>]) -> Result<Vec<Cow<'a, Hos
         }
     }
     let Some(dtype) = dtype else {
-        return Err(bad(
-            op,
-            "needs a tensor operand to give its literals a dtype",
-        ));
+        return Err(bad(op, "needs a tensor operand to give its literals a dtype"));
     };
     args.iter()
         .map(|a| match a {
@@ -299,31 +275,24 @@ pub(crate) fn binary(kind: Binary, a: &Arg<'_>, b: &Arg<'_>) -> Result<HostTenso
     let (a, b) = (ts[0].as_ref(), ts[1].as_ref());
     let dtype = a.dtype;
     if !kind.accepts(dtype) {
-        return Err(bad(
-            op,
-            format!("needs {}, got {dtype}", kind.requirement()),
-        ));
+        return Err(bad(op, format!("needs {}, got {dtype}", kind.requirement())));
     }
     let (shape, off) = broadcast_all(op, &[a, b])?;
     let pairs = off[0].iter().zip(&off[1]);
     Ok(match (&a.data, &b.data) {
-        (Data::Float(x), Data::Float(y)) if kind.is_comparison() => HostTensor::from_bool(
-            &shape,
-            pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect(),
-        ),
+        (Data::Float(x), Data::Float(y)) if kind.is_comparison() => {
+            HostTensor::from_bool(&shape, pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect())
+        }
         (Data::Float(x), Data::Float(y)) => HostTensor::from_f64(
             dtype,
             &shape,
             pairs.map(|(&i, &j)| arith_f(kind, x[i], y[j])).collect(),
         ),
-        (Data::Int(x), Data::Int(y)) if kind.is_comparison() => HostTensor::from_bool(
-            &shape,
-            pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect(),
-        ),
+        (Data::Int(x), Data::Int(y)) if kind.is_comparison() => {
+            HostTensor::from_bool(&shape, pairs.map(|(&i, &j)| compare(kind, x[i], y[j])).collect())
+        }
         (Data::Int(x), Data::Int(y)) => {
-            let v = pairs
-                .map(|(&i, &j)| arith_i(kind, x[i], y[j]))
-                .collect::<Result<_>>()?;
+            let v = pairs.map(|(&i, &j)| arith_i(kind, x[i], y[j])).collect::<Result<_>>()?;
             HostTensor::from_i64(dtype, &shape, v)
         }
         (Data::Bool(x), Data::Bool(y)) => {
@@ -349,10 +318,7 @@ pub(crate) fn select(cond: &Arg<'_>, a: &Arg<'_>, b: &Arg<'_>) -> Result<HostTen
         Arg::Lit(s) => Cow::Owned(literal(op, *s, DType::Bool)?),
     };
     if cond.dtype != DType::Bool {
-        return Err(bad(
-            op,
-            format!("condition must be bool, got {}", cond.dtype),
-        ));
+        return Err(bad(op, format!("condition must be bool, got {}", cond.dtype)));
     }
     let ts = resolve(op, &[a, b])?;
     let (a, b) = (ts[0].as_ref(), ts[1].as_ref());
@@ -372,15 +338,7 @@ pub(crate) fn select(cond: &Arg<'_>, a: &Arg<'_>, b: &Arg<'_>) -> Result<HostTen
 
 /// `c ? x : y` per result element, reading each operand at its offsets.
 fn pick<T: Copy>(c: &[bool], x: &[T], y: &[T], off: &[Vec<usize>]) -> Vec<T> {
-    (0..off[0].len())
-        .map(|i| {
-            if c[off[0][i]] {
-                x[off[1][i]]
-            } else {
-                y[off[2][i]]
-            }
-        })
-        .collect()
+    (0..off[0].len()).map(|i| if c[off[0][i]] { x[off[1][i]] } else { y[off[2][i]] }).collect()
 }
 
 /// A float truncated toward zero to integer dtype `to`, saturating, NaN → 0
@@ -409,11 +367,9 @@ pub(crate) fn cast(x: &HostTensor, to: DType) -> HostTensor {
         }
         Data::Int(v) if to.is_int() => HostTensor::from_i64(to, shape, v.clone()),
         Data::Int(v) => HostTensor::from_bool(shape, v.iter().map(|&a| a != 0).collect()),
-        Data::Bool(v) if to.is_float() => HostTensor::from_f64(
-            to,
-            shape,
-            v.iter().map(|&a| f64::from(u8::from(a))).collect(),
-        ),
+        Data::Bool(v) if to.is_float() => {
+            HostTensor::from_f64(to, shape, v.iter().map(|&a| f64::from(u8::from(a))).collect())
+        }
         Data::Bool(v) if to.is_int() => {
             HostTensor::from_i64(to, shape, v.iter().map(|&a| i64::from(a)).collect())
         }

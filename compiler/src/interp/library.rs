@@ -20,19 +20,13 @@ pub(crate) fn matmul(a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
     if a.dtype != b.dtype || !a.dtype.is_numeric() {
         return Err(bad(
             op,
-            format!(
-                "needs two operands of one numeric dtype, got {} and {}",
-                a.dtype, b.dtype
-            ),
+            format!("needs two operands of one numeric dtype, got {} and {}", a.dtype, b.dtype),
         ));
     }
     if a.shape.is_empty() || b.shape.is_empty() {
         return Err(bad(
             op,
-            format!(
-                "operands must have rank ≥ 1, got {:?} and {:?}",
-                a.shape, b.shape
-            ),
+            format!("operands must have rank ≥ 1, got {:?} and {:?}", a.shape, b.shape),
         ));
     }
     let (mut sa, mut sb) = (a.shape.clone(), b.shape.clone());
@@ -46,17 +40,11 @@ pub(crate) fn matmul(a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
     let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
     let (kb, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
     if k != kb {
-        return Err(bad(
-            op,
-            format!("contraction dims differ: {:?} @ {:?}", a.shape, b.shape),
-        ));
+        return Err(bad(op, format!("contraction dims differ: {:?} @ {:?}", a.shape, b.shape)));
     }
     let (batch_a, batch_b) = (&sa[..sa.len() - 2], &sb[..sb.len() - 2]);
     let batch = broadcast_shape(batch_a, batch_b).ok_or_else(|| {
-        bad(
-            op,
-            format!("batch dims {batch_a:?} and {batch_b:?} do not broadcast"),
-        )
+        bad(op, format!("batch dims {batch_a:?} and {batch_b:?} do not broadcast"))
     })?;
     let mut shape = batch.clone();
     if !a1 {
@@ -68,12 +56,8 @@ pub(crate) fn matmul(a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
     check_size(op, &shape)?;
     // Offset of each batch's matrix in a and in b (0 strides where broadcast).
     let bases = |own: &[usize], size: usize| -> Result<Vec<usize>> {
-        let strides = broadcast_strides(own, &batch).ok_or_else(|| {
-            bad(
-                op,
-                format!("batch dims {own:?} do not broadcast to {batch:?}"),
-            )
-        })?;
+        let strides = broadcast_strides(own, &batch)
+            .ok_or_else(|| bad(op, format!("batch dims {own:?} do not broadcast to {batch:?}")))?;
         let strides = strides.iter().map(|s| s * size).collect();
         Ok(view_offsets(batch.clone(), strides, 0).collect())
     };
@@ -93,9 +77,7 @@ pub(crate) fn matmul(a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
         }
         (Data::Int(x), Data::Int(y)) => {
             let v = cells().map(|(ra, cb)| {
-                (0..k).fold(0i64, |acc, t| {
-                    acc.wrapping_add(x[ra + t].wrapping_mul(y[cb + t * n]))
-                })
+                (0..k).fold(0i64, |acc, t| acc.wrapping_add(x[ra + t].wrapping_mul(y[cb + t * n])))
             });
             HostTensor::from_i64(a.dtype, &shape, v.collect())
         }
@@ -106,31 +88,15 @@ pub(crate) fn matmul(a: &HostTensor, b: &HostTensor) -> Result<HostTensor> {
 /// One spatial output size, `(in + 2p − (d(k−1) + 1)) / s + 1`, computed
 /// with checked arithmetic; an error if the window exceeds the padded input.
 fn window_out(op: &'static str, input: usize, k: u64, s: u64, p: u64, d: u64) -> Result<usize> {
-    let too_big = || {
-        bad(
-            op,
-            format!("attributes kernel={k} stride={s} padding={p} dilation={d} overflow"),
-        )
-    };
+    let too_big =
+        || bad(op, format!("attributes kernel={k} stride={s} padding={p} dilation={d} overflow"));
     if k == 0 || s == 0 || d == 0 {
-        return Err(bad(
-            op,
-            format!("kernel={k} stride={s} dilation={d} must all be ≥ 1"),
-        ));
+        return Err(bad(op, format!("kernel={k} stride={s} dilation={d} must all be ≥ 1")));
     }
-    let span = d
-        .checked_mul(k - 1)
-        .and_then(|x| x.checked_add(1))
-        .ok_or_else(too_big)?;
-    let padded = p
-        .checked_mul(2)
-        .and_then(|x| x.checked_add(input as u64))
-        .ok_or_else(too_big)?;
+    let span = d.checked_mul(k - 1).and_then(|x| x.checked_add(1)).ok_or_else(too_big)?;
+    let padded = p.checked_mul(2).and_then(|x| x.checked_add(input as u64)).ok_or_else(too_big)?;
     if padded < span {
-        return Err(bad(
-            op,
-            format!("window {span} is larger than the padded input {padded}"),
-        ));
+        return Err(bad(op, format!("window {span} is larger than the padded input {padded}")));
     }
     usize::try_from((padded - span) / s + 1).map_err(|_| too_big())
 }
@@ -159,10 +125,7 @@ pub(crate) fn conv2d(
 ) -> Result<HostTensor> {
     let op = "conv2d";
     let (Data::Float(xv), Data::Float(wv)) = (&x.data, &w.data) else {
-        return Err(bad(
-            op,
-            format!("needs float operands, got {} and {}", x.dtype, w.dtype),
-        ));
+        return Err(bad(op, format!("needs float operands, got {} and {}", x.dtype, w.dtype)));
     };
     let bv = match bias.map(|b| (b, &b.data)) {
         None => None,
@@ -170,18 +133,12 @@ pub(crate) fn conv2d(
         Some((b, _)) => {
             return Err(bad(
                 op,
-                format!(
-                    "bias must be a 1-D {}, got {}{:?}",
-                    x.dtype, b.dtype, b.shape
-                ),
+                format!("bias must be a 1-D {}, got {}{:?}", x.dtype, b.dtype, b.shape),
             ));
         }
     };
     if x.dtype != w.dtype {
-        return Err(bad(
-            op,
-            format!("input is {}, weight is {}", x.dtype, w.dtype),
-        ));
+        return Err(bad(op, format!("input is {}, weight is {}", x.dtype, w.dtype)));
     }
     let [nb, c, h, wd] = dims4(op, "input", &x.shape)?;
     let [oc, icg, kh, kw] = dims4(op, "weight", &w.shape)?;
@@ -189,10 +146,7 @@ pub(crate) fn conv2d(
     if g == 0 || icg.checked_mul(g) != Some(c) || oc % g != 0 {
         return Err(bad(
             op,
-            format!(
-                "input {:?}, weight {:?} and groups={} disagree",
-                x.shape, w.shape, a.groups
-            ),
+            format!("input {:?}, weight {:?} and groups={} disagree", x.shape, w.shape, a.groups),
         ));
     }
     if bv.is_some_and(|b| b.len() != oc) {
@@ -248,11 +202,7 @@ enum Pool {
 /// is zero, and the divisor is the kernel area or, with
 /// `count_include_pad=false`, the number of real elements in the window.
 fn pool(kind: Pool, x: &HostTensor, a: &PoolAttrs) -> Result<HostTensor> {
-    let op = if kind == Pool::Max {
-        "max_pool2d"
-    } else {
-        "avg_pool2d"
-    };
+    let op = if kind == Pool::Max { "max_pool2d" } else { "avg_pool2d" };
     let Data::Float(xv) = &x.data else {
         return Err(bad(op, format!("needs a float dtype, got {}", x.dtype)));
     };
@@ -260,10 +210,7 @@ fn pool(kind: Pool, x: &HostTensor, a: &PoolAttrs) -> Result<HostTensor> {
     if (0..2).any(|i| a.padding[i].saturating_mul(2) > a.kernel[i]) {
         return Err(bad(
             op,
-            format!(
-                "padding={:?} must be at most half the kernel {:?}",
-                a.padding, a.kernel
-            ),
+            format!("padding={:?} must be at most half the kernel {:?}", a.padding, a.kernel),
         ));
     }
     let oh = window_out(op, h, a.kernel[0], a.stride[0], a.padding[0], 1)?;

@@ -188,10 +188,7 @@ type Result<T> = std::result::Result<T, InterpError>;
 
 /// Shorthand for [`InterpError::BadOperands`].
 pub(crate) fn bad(op: &'static str, message: impl Into<String>) -> InterpError {
-    InterpError::BadOperands {
-        op,
-        message: message.into(),
-    }
+    InterpError::BadOperands { op, message: message.into() }
 }
 
 /// A shape with its symbols replaced by their sizes.
@@ -207,14 +204,10 @@ pub fn concrete_shape(shape: &Shape, syms: &Bindings) -> Result<Vec<usize>> {
 pub(crate) fn concrete_dim(d: &Dim, syms: &Bindings) -> Result<usize> {
     let size = match d {
         Dim::Const(c) => *c,
-        Dim::Sym(s) => *syms
-            .get(s)
-            .ok_or_else(|| InterpError::UnboundSymbol { sym: s.clone() })?,
+        Dim::Sym(s) => *syms.get(s).ok_or_else(|| InterpError::UnboundSymbol { sym: s.clone() })?,
     };
-    usize::try_from(size).map_err(|_| InterpError::TooLarge {
-        what: format!("dim {d}"),
-        shape: vec![size],
-    })
+    usize::try_from(size)
+        .map_err(|_| InterpError::TooLarge { what: format!("dim {d}"), shape: vec![size] })
 }
 
 /// Refuses shapes over [`MAX_ELEMENTS`] elements (overflow included).
@@ -240,10 +233,7 @@ pub(crate) fn check_tensor(what: &str, t: &HostTensor) -> Result<()> {
         Data::Int(_) => t.dtype.is_int(),
         Data::Bool(_) => t.dtype == crate::ir::DType::Bool,
     };
-    let n = t
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let n = t.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     if !family_ok || n != Some(t.data.len()) {
         return Err(InterpError::BadTensor {
             what: what.to_string(),
@@ -292,10 +282,7 @@ pub fn bind_symbols(func: &Func, inputs: &[HostTensor], extra: &Bindings) -> Res
     };
     for (&p, t) in params.iter().zip(inputs) {
         let node = func.node(p);
-        let name = node
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("arg{}", p.index()));
+        let name = node.name.clone().unwrap_or_else(|| format!("arg{}", p.index()));
         check_tensor(&format!("input %{name}"), t)?;
         if t.dtype != node.ty.dtype {
             return Err(InterpError::InputDtype {
@@ -340,20 +327,14 @@ pub fn run(func: &Func, inputs: &[HostTensor], extra: &Bindings) -> Result<Vec<H
     let names = func.printed_names(true);
     let at = |id: NodeId| {
         let node = func.node(id);
-        let name = names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| id.index().to_string());
+        let name = names.get(&id).cloned().unwrap_or_else(|| id.index().to_string());
         let op = node.op.name();
         move |e: InterpError| {
             let node = match node.span {
                 Some(s) => format!("%{name} = {op} at {s}"),
                 None => format!("%{name} = {op}"),
             };
-            InterpError::AtNode {
-                node,
-                source: Box::new(e),
-            }
+            InterpError::AtNode { node, source: Box::new(e) }
         }
     };
     let order = func.program_order();
@@ -390,10 +371,7 @@ pub fn run(func: &Func, inputs: &[HostTensor], extra: &Bindings) -> Result<Vec<H
         .iter()
         .map(|r| match values.get(r) {
             Some(t) => Ok(t.as_ref().clone()),
-            None => Err(bad(
-                "return",
-                format!("result %{} was not computed", r.index()),
-            )),
+            None => Err(bad("return", format!("result %{} was not computed", r.index()))),
         })
         .collect()
 }
@@ -402,10 +380,7 @@ pub fn run(func: &Func, inputs: &[HostTensor], extra: &Bindings) -> Result<Vec<H
 fn tensor<'a>(op: &'static str, args: &[Arg<'a>], i: usize) -> Result<&'a HostTensor> {
     match args.get(i) {
         Some(Arg::Tensor(t)) => Ok(t),
-        Some(Arg::Lit(s)) => Err(bad(
-            op,
-            format!("operand {i} must be a tensor, got literal {s}"),
-        )),
+        Some(Arg::Lit(s)) => Err(bad(op, format!("operand {i} must be a tensor, got literal {s}"))),
         None => Err(bad(op, format!("operand {i} is missing"))),
     }
 }
@@ -418,19 +393,13 @@ pub fn eval_op(op: &Op, args: &[Arg<'_>], out: &Type, syms: &Bindings) -> Result
     let name = op.name();
     let info = op.info();
     if !info.arity.allows(args.len()) {
-        return Err(bad(
-            name,
-            format!("takes {} operand(s), got {}", info.arity, args.len()),
-        ));
+        return Err(bad(name, format!("takes {} operand(s), got {}", info.arity, args.len())));
     }
     for (i, a) in args.iter().enumerate() {
         match a {
             Arg::Tensor(t) => check_tensor(&format!("{name} operand {i}"), t)?,
             Arg::Lit(s) if !op.takes_literals() => {
-                return Err(bad(
-                    name,
-                    format!("operand {i} must be a tensor, got literal {s}"),
-                ));
+                return Err(bad(name, format!("operand {i} must be a tensor, got literal {s}")));
             }
             Arg::Lit(_) => {}
         }
@@ -440,32 +409,18 @@ pub fn eval_op(op: &Op, args: &[Arg<'_>], out: &Type, syms: &Bindings) -> Result
     let t = |i| tensor(name, args, i);
     let result = match op {
         Op::Param { .. } => {
-            return Err(bad(
-                name,
-                "a parameter is not evaluated; `run` binds it to its input",
-            ));
+            return Err(bad(name, "a parameter is not evaluated; `run` binds it to its input"));
         }
         Op::Unary { kind } => elementwise::unary(*kind, t(0)?)?,
         Op::Binary { kind } => elementwise::binary(*kind, &args[0], &args[1])?,
         Op::Select => elementwise::select(&args[0], &args[1], &args[2])?,
         Op::Cast { to } => elementwise::cast(t(0)?, *to),
-        Op::Reduce {
-            kind,
-            dims,
-            keepdim,
-        } => reduce::reduce(*kind, dims, *keepdim, t(0)?)?,
+        Op::Reduce { kind, dims, keepdim } => reduce::reduce(*kind, dims, *keepdim, t(0)?)?,
         Op::Reshape { .. } => movement::reshape(t(0)?, &shape)?,
         Op::Permute { dims } => movement::permute(t(0)?, dims)?,
         Op::Broadcast { .. } => movement::broadcast(t(0)?, &shape)?,
-        Op::Slice {
-            starts,
-            ends,
-            steps,
-        } => {
-            let ends = ends
-                .iter()
-                .map(|e| concrete_dim(e, syms))
-                .collect::<Result<Vec<_>>>()?;
+        Op::Slice { starts, ends, steps } => {
+            let ends = ends.iter().map(|e| concrete_dim(e, syms)).collect::<Result<Vec<_>>>()?;
             movement::slice(t(0)?, starts, &ends, steps)?
         }
         Op::Concat { axis } => {

@@ -13,20 +13,13 @@ use crate::tensor::{Data, HostTensor};
 
 /// A tensor of `t`'s dtype from already-valid elements.
 fn with_data(t: &HostTensor, shape: Vec<usize>, data: Data) -> HostTensor {
-    HostTensor {
-        dtype: t.dtype,
-        shape,
-        data,
-    }
+    HostTensor { dtype: t.dtype, shape, data }
 }
 
 /// `reshape`: the same elements in row-major order, shape `shape`.
 pub(crate) fn reshape(t: &HostTensor, shape: &[usize]) -> Result<HostTensor> {
     if numel(shape) != t.numel() {
-        return Err(bad(
-            "reshape",
-            format!("cannot reshape {:?} to {shape:?}", t.shape),
-        ));
+        return Err(bad("reshape", format!("cannot reshape {:?} to {shape:?}", t.shape)));
     }
     Ok(with_data(t, shape.to_vec(), t.data.clone()))
 }
@@ -37,17 +30,11 @@ pub(crate) fn permute(t: &HostTensor, dims: &[usize]) -> Result<HostTensor> {
     let mut seen = vec![false; rank];
     for &d in dims {
         if d >= rank || std::mem::replace(&mut seen[d], true) {
-            return Err(bad(
-                "permute",
-                format!("dims={dims:?} is not a permutation of 0..{rank}"),
-            ));
+            return Err(bad("permute", format!("dims={dims:?} is not a permutation of 0..{rank}")));
         }
     }
     if dims.len() != rank {
-        return Err(bad(
-            "permute",
-            format!("dims={dims:?} is not a permutation of 0..{rank}"),
-        ));
+        return Err(bad("permute", format!("dims={dims:?} is not a permutation of 0..{rank}")));
     }
     let own = row_major_strides(&t.shape);
     let shape: Vec<usize> = dims.iter().map(|&d| t.shape[d]).collect();
@@ -58,12 +45,8 @@ pub(crate) fn permute(t: &HostTensor, dims: &[usize]) -> Result<HostTensor> {
 
 /// `broadcast`: numpy broadcast to `shape`.
 pub(crate) fn broadcast(t: &HostTensor, shape: &[usize]) -> Result<HostTensor> {
-    let strides = broadcast_strides(&t.shape, shape).ok_or_else(|| {
-        bad(
-            "broadcast",
-            format!("cannot broadcast {:?} to {shape:?}", t.shape),
-        )
-    })?;
+    let strides = broadcast_strides(&t.shape, shape)
+        .ok_or_else(|| bad("broadcast", format!("cannot broadcast {:?} to {shape:?}", t.shape)))?;
     let data = take(&t.data, view_offsets(shape.to_vec(), strides, 0));
     Ok(with_data(t, shape.to_vec(), data))
 }
@@ -78,10 +61,7 @@ pub(crate) fn slice(
 ) -> Result<HostTensor> {
     let rank = t.shape.len();
     if starts.len() != rank || ends.len() != rank || steps.len() != rank {
-        return Err(bad(
-            "slice",
-            format!("starts/ends/steps need {rank} entries each"),
-        ));
+        return Err(bad("slice", format!("starts/ends/steps need {rank} entries each")));
     }
     let own = row_major_strides(&t.shape);
     let (mut shape, mut strides, mut base) = (Vec::new(), Vec::new(), 0);
@@ -89,18 +69,11 @@ pub(crate) fn slice(
         let size = t.shape[d];
         let step = usize::try_from(steps[d]).unwrap_or(usize::MAX);
         if step == 0 {
-            return Err(bad(
-                "slice",
-                format!("steps[{d}] is 0 (steps must be positive)"),
-            ));
+            return Err(bad("slice", format!("steps[{d}] is 0 (steps must be positive)")));
         }
         let start = usize::try_from(starts[d]).unwrap_or(usize::MAX).min(size);
         let end = ends[d].min(size);
-        let len = if end > start {
-            (end - start).div_ceil(step)
-        } else {
-            0
-        };
+        let len = if end > start { (end - start).div_ceil(step) } else { 0 };
         shape.push(len);
         // A step past the dim selects one element either way; clamping it keeps
         // the stride from overflowing. An empty dim reads nothing at all.
@@ -127,15 +100,10 @@ fn append(a: &mut Data, b: &Data) -> bool {
 /// `concat axis=k`: the operands joined along `axis`.
 pub(crate) fn concat(parts: &[&HostTensor], axis: usize) -> Result<HostTensor> {
     let op = "concat";
-    let first = parts
-        .first()
-        .ok_or_else(|| bad(op, "needs at least one operand"))?;
+    let first = parts.first().ok_or_else(|| bad(op, "needs at least one operand"))?;
     let rank = first.shape.len();
     if axis >= rank {
-        return Err(bad(
-            op,
-            format!("axis={axis} is out of range for rank {rank}"),
-        ));
+        return Err(bad(op, format!("axis={axis} is out of range for rank {rank}")));
     }
     let mut shape = first.shape.clone();
     shape[axis] = 0;
@@ -184,16 +152,10 @@ pub(crate) fn gather(x: &HostTensor, idx: &HostTensor, axis: usize) -> Result<Ho
     let op = "gather";
     let rank = x.shape.len();
     if axis >= rank {
-        return Err(bad(
-            op,
-            format!("axis={axis} is out of range for rank {rank}"),
-        ));
+        return Err(bad(op, format!("axis={axis} is out of range for rank {rank}")));
     }
     let Data::Int(ids) = &idx.data else {
-        return Err(bad(
-            op,
-            format!("indices must be an integer dtype, got {}", idx.dtype),
-        ));
+        return Err(bad(op, format!("indices must be an integer dtype, got {}", idx.dtype)));
     };
     let mut shape = x.shape[..axis].to_vec();
     shape.extend_from_slice(&idx.shape);
@@ -206,10 +168,11 @@ pub(crate) fn gather(x: &HostTensor, idx: &HostTensor, axis: usize) -> Result<Ho
     let ids = ids
         .iter()
         .map(|&k| {
-            usize::try_from(k)
-                .ok()
-                .filter(|&k| k < size)
-                .ok_or(InterpError::IndexOutOfRange { op, index: k, size })
+            usize::try_from(k).ok().filter(|&k| k < size).ok_or(InterpError::IndexOutOfRange {
+                op,
+                index: k,
+                size,
+            })
         })
         .collect::<Result<Vec<usize>>>()?;
     let mut offsets = Vec::with_capacity(numel(&shape));
@@ -225,27 +188,17 @@ pub(crate) fn gather(x: &HostTensor, idx: &HostTensor, axis: usize) -> Result<Ho
 /// `iota shape=… dim=k to=dtype`: each element is its index along `dim`.
 pub(crate) fn iota(shape: &[usize], dim: usize, to: DType) -> Result<HostTensor> {
     if dim >= shape.len() {
-        return Err(bad(
-            "iota",
-            format!("dim={dim} is out of range for rank {}", shape.len()),
-        ));
+        return Err(bad("iota", format!("dim={dim} is out of range for rank {}", shape.len())));
     }
     let mut along = vec![0; shape.len()];
     along[dim] = 1;
     let idx = view_offsets(shape.to_vec(), along, 0).map(|i| i as i64);
     if to.is_float() {
-        Ok(HostTensor::from_f64(
-            to,
-            shape,
-            idx.map(|i| int_to_float(i, to)).collect(),
-        ))
+        Ok(HostTensor::from_f64(to, shape, idx.map(|i| int_to_float(i, to)).collect()))
     } else if to.is_int() {
         Ok(HostTensor::from_i64(to, shape, idx.collect()))
     } else {
-        Err(bad(
-            "iota",
-            format!("to= must be a numeric dtype, got {to}"),
-        ))
+        Err(bad("iota", format!("to= must be a numeric dtype, got {to}")))
     }
 }
 
@@ -258,9 +211,5 @@ pub(crate) fn constant(value: &[Scalar], dtype: DType, shape: &[usize]) -> Resul
         len if len == n => data,
         len => return Err(bad("const", format!("{len} values for shape {shape:?}"))),
     };
-    Ok(HostTensor {
-        dtype,
-        shape: shape.to_vec(),
-        data,
-    })
+    Ok(HostTensor { dtype, shape: shape.to_vec(), data })
 }

@@ -56,10 +56,7 @@ pub(crate) fn reduce(
     }
 
     // Kept dims, and for each operand element (row-major) its output slot.
-    let kept: Vec<usize> = (0..rank)
-        .filter(|d| !dims.contains(d))
-        .map(|d| x.shape[d])
-        .collect();
+    let kept: Vec<usize> = (0..rank).filter(|d| !dims.contains(d)).map(|d| x.shape[d]).collect();
     let kept_strides = row_major_strides(&kept);
     let mut to_out = Vec::with_capacity(rank);
     let mut k = 0;
@@ -83,9 +80,7 @@ pub(crate) fn reduce(
         });
     }
     let out_shape: Vec<usize> = if keepdim {
-        (0..rank)
-            .map(|d| if dims.contains(&d) { 1 } else { x.shape[d] })
-            .collect()
+        (0..rank).map(|d| if dims.contains(&d) { 1 } else { x.shape[d] }).collect()
     } else {
         kept
     };
@@ -111,11 +106,7 @@ pub(crate) fn reduce(
                 for (i, &a) in v.iter().enumerate() {
                     let b = &mut best[slots[i]];
                     let better = |m: i64| {
-                        if kind == ReduceKind::Argmax {
-                            a > m
-                        } else {
-                            a < m
-                        }
+                        if kind == ReduceKind::Argmax { a > m } else { a < m }
                     };
                     if b.is_none_or(|(m, _)| better(m)) {
                         *b = Some((a, idx[i] as i64));

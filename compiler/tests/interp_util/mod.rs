@@ -80,20 +80,13 @@ pub fn r32(x: f64) -> f64 {
 }
 
 pub fn dims(shape: &[usize]) -> String {
-    shape
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// `op(%x)` on a 1-D tensor of dtype `dt`.
 pub fn unary(op: &str, dt: &str, x: HostTensor) -> HostTensor {
     let n = x.numel();
-    run1(
-        &format!("func @f(%x: {dt}[{n}]) -> ({dt}[{n}]) {{\n %y = {op}(%x)\n return %y\n}}"),
-        &[x],
-    )
+    run1(&format!("func @f(%x: {dt}[{n}]) -> ({dt}[{n}]) {{\n %y = {op}(%x)\n return %y\n}}"), &[x])
 }
 
 pub fn unary_f32(op: &str, xs: &[f64]) -> Vec<f64> {
@@ -114,24 +107,12 @@ pub fn binary(op: &str, a: HostTensor, b: HostTensor, rt: &str, rs: &[usize]) ->
 
 pub fn binary_f32(op: &str, a: &[f64], b: &[f64]) -> Vec<f64> {
     let n = a.len();
-    floats(&binary(
-        op,
-        tf(DType::F32, &[n], a),
-        tf(DType::F32, &[n], b),
-        "f32",
-        &[n],
-    ))
+    floats(&binary(op, tf(DType::F32, &[n], a), tf(DType::F32, &[n], b), "f32", &[n]))
 }
 
 pub fn compare_f32(op: &str, a: &[f64], b: &[f64]) -> Vec<bool> {
     let n = a.len();
-    bools(&binary(
-        op,
-        tf(DType::F32, &[n], a),
-        tf(DType::F32, &[n], b),
-        "bool",
-        &[n],
-    ))
+    bools(&binary(op, tf(DType::F32, &[n], a), tf(DType::F32, &[n], b), "bool", &[n]))
 }
 
 pub fn binary_int(op: &str, d: DType, a: &[i64], b: &[i64]) -> Result<Vec<i64>, InterpError> {
@@ -145,9 +126,5 @@ pub fn binary_int(op: &str, d: DType, a: &[i64], b: &[i64]) -> Result<Vec<i64>, 
 /// 0, 1, 2, … as f32 in `shape`.
 pub fn iota_f32(shape: &[usize]) -> HostTensor {
     let n: usize = shape.iter().product();
-    tf(
-        DType::F32,
-        shape,
-        &(0..n).map(|i| i as f64).collect::<Vec<_>>(),
-    )
+    tf(DType::F32, shape, &(0..n).map(|i| i as f64).collect::<Vec<_>>())
 }
