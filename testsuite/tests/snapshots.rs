@@ -7,7 +7,6 @@
 //! unknown stage fails its case, naming the stage.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 
 use smelt_compiler::ir::{Func, parse_module};
 use smelt_compiler::{passes, plan};
@@ -49,7 +48,7 @@ fn snapshots() {
     // catching that panic lets the message say how to accept the change.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::glob!("../cases", "**/*.ir", |path: &Path| {
+            insta::glob!("../cases", "**/*.ir", |path| {
                 let name = case_name(path);
                 let src = match std::fs::read_to_string(path) {
                     Ok(s) => s,
