@@ -19,7 +19,7 @@ use smelt_testsuite::random_graph::random_func;
 const ROUND_TRIP_SEEDS: u64 = 600;
 
 /// Seeds for the pass-preservation and planner properties.
-const SEMANTIC_SEEDS: u64 = 320;
+const SEMANTIC_SEEDS: u64 = 400;
 
 #[test]
 fn random_graphs_verify_and_cover_every_op() {
