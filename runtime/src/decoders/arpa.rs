@@ -124,11 +124,14 @@ pub fn parse_arpa(reader: Box<dyn BufRead + '_>, path: &Path) -> Result<NgramLm>
         return Err(lines.err(format!("order {order} is above the supported {MAX_ORDER}")));
     }
 
+    // Header counts are only hints for allocation: a corrupt one must not
+    // reserve absurd memory before the sections prove it wrong.
+    let hint = |c: usize| c.min(1 << 24);
     let mut lm = NgramLm {
         order,
-        words: Vec::with_capacity(counts[0] + 1),
-        vocab: HashMap::with_capacity(counts[0] + 1),
-        unigrams: Vec::with_capacity(counts[0] + 1),
+        words: Vec::with_capacity(hint(counts[0]) + 1),
+        vocab: HashMap::with_capacity(hint(counts[0]) + 1),
+        unigrams: Vec::with_capacity(hint(counts[0]) + 1),
         tables: Vec::new(),
         bits: 0,
         bos: 0,
@@ -142,7 +145,7 @@ pub fn parse_arpa(reader: Box<dyn BufRead + '_>, path: &Path) -> Result<NgramLm>
         }
         let mut seen = 0usize;
         let mut table: FastMap<u128, Entry> = FastMap::default();
-        table.reserve(if n > 1 { counts[n - 1] } else { 0 });
+        table.reserve(if n > 1 { hint(counts[n - 1]) } else { 0 });
         loop {
             if !lines.advance()? {
                 return Err(lines.err(format!("end of file inside the {n}-grams (no \\end\\)")));

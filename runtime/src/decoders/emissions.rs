@@ -53,8 +53,7 @@ impl<'a> Emissions<'a> {
         let expect = batch.checked_mul(frames).and_then(|x| x.checked_mul(n_tokens));
         if expect != Some(data.len()) {
             return Err(DecodeError::Shape(format!(
-                "padded emissions [{batch}, {frames}, {n_tokens}] need {} values, got {}",
-                batch * frames * n_tokens,
+                "padded emissions [{batch}, {frames}, {n_tokens}] do not match {} values",
                 data.len()
             )));
         }
@@ -109,11 +108,17 @@ impl<'a> Emissions<'a> {
     }
 
     /// Frames of utterance `i`.
+    ///
+    /// # Panics
+    /// If `i >= self.len()`.
     pub fn frames(&self, i: usize) -> usize {
         self.lengths[i]
     }
 
     /// Utterance `i` as `[frames, n_tokens]` row-major.
+    ///
+    /// # Panics
+    /// If `i >= self.len()`.
     pub fn utterance(&self, i: usize) -> &'a [f32] {
         let s = self.starts[i] * self.n_tokens;
         &self.data[s..s + self.lengths[i] * self.n_tokens]

@@ -165,7 +165,8 @@ impl NgramLm {
             out.backoff[0] = uni.backoff;
         }
         let mut prob = uni.prob;
-        let ctx_len = state.len as usize;
+        // A state from a model of higher order has more context than tables.
+        let ctx_len = (state.len as usize).min(self.tables.len());
         let mut matched = 0;
         let mut key = u128::from(word);
         // Longer matches exist only if every shorter one does (ARPA files are
