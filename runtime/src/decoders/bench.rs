@@ -102,7 +102,12 @@ pub fn run_dev_suite(fixture_dir: &Path, options: &BenchOptions) -> Result<Bench
     let lexicon = fixture_dir.join("lexicon.txt");
 
     let tok_dict = super::dict::Dictionary::load(&tokens)?;
-    let greedy = greedy_decode_batch(&emissions, 0, Some(1), Some(&tok_dict))?;
+    let defaults = CtcDecoderOptions::default();
+    let blank = tok_dict.index(&defaults.blank_token).ok_or_else(|| {
+        DecodeError::Config(format!("no blank token '{}' in tokens.txt", defaults.blank_token))
+    })?;
+    let sil = tok_dict.index(&defaults.sil_token);
+    let greedy = greedy_decode_batch(&emissions, blank, sil, Some(&tok_dict))?;
     let greedy_text: Vec<String> = greedy.iter().map(|h| h.words.join(" ")).collect();
     let greedy_wer = wer(&greedy_text, &refs);
 
