@@ -1,1 +1,3 @@
-//! placeholder
+//! smelt's eager runtime: tensors, io, and the CTC decoders.
+
+pub mod decoders;
