@@ -21,7 +21,9 @@ pub mod pipeline;
 pub mod runner;
 
 pub use pipeline::{PIPELINE, pass_names};
-pub use runner::{PassRun, PipelineOptions, PipelineReport, optimize, run_passes, run_pipeline};
+pub use runner::{
+    OnPass, PassRun, PipelineOptions, PipelineReport, optimize, run_passes, run_pipeline,
+};
 
 /// A rewrite of a function. Implementations are unit structs, one per file.
 pub trait Pass {

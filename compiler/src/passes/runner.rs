@@ -17,6 +17,9 @@ use crate::ir::{Func, verify};
 /// other forever (a bug, but not one that should hang the compiler).
 pub const MAX_ROUNDS: usize = 4;
 
+/// The observer [`PipelineOptions::on_pass`] holds: pass name, function after it.
+pub type OnPass<'a> = &'a mut dyn FnMut(&str, &Func);
+
 /// How [`run_pipeline`] runs.
 pub struct PipelineOptions<'a> {
     /// Verify the function before the first pass and after every pass.
@@ -27,7 +30,7 @@ pub struct PipelineOptions<'a> {
     /// a pass name, a comma-separated list of them, or `all`.
     pub dump: Option<String>,
     /// Called after every pass run with the pass's name and the function.
-    pub on_pass: Option<&'a mut dyn FnMut(&str, &Func)>,
+    pub on_pass: Option<OnPass<'a>>,
 }
 
 impl Default for PipelineOptions<'_> {
