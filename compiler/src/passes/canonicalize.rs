@@ -81,17 +81,20 @@ fn canonical(f: &Func, id: NodeId, pos: &HashMap<NodeId, usize>) -> Option<(Op, 
                 Operand::Lit(_) => usize::MAX,
                 Operand::Value(v) => pos.get(v).copied().unwrap_or(usize::MAX),
             };
-            if kind.is_commutative() {
-                if rank(&operands[0]) > rank(&operands[1]) {
-                    operands.swap(0, 1);
+            // (An ill-formed node of another arity is the verifier's to report.)
+            if let [a, b] = operands.as_mut_slice() {
+                if kind.is_commutative() {
+                    if rank(a) > rank(b) {
+                        std::mem::swap(a, b);
+                    }
+                } else if kind.is_comparison() && matches!(a, Operand::Lit(_)) {
+                    std::mem::swap(a, b);
+                    *kind = mirrored(*kind);
                 }
-            } else if kind.is_comparison() && matches!(operands[0], Operand::Lit(_)) {
-                operands.swap(0, 1);
-                *kind = mirrored(*kind);
             }
         }
         // The condition is a bool; only the data operands take float literals.
-        Op::Select => {
+        Op::Select if operands.len() == 3 => {
             let dtype = dtype_of(&operands[1..]);
             float_literals(&mut operands[1..], dtype);
         }

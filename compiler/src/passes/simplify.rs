@@ -162,7 +162,10 @@ fn apply(f: &mut Func, id: NodeId, rw: Rewrite) -> bool {
 fn binary(f: &Func, id: NodeId, kind: Binary) -> Option<(Operand, Operand)> {
     let n = f.node(id);
     match n.op {
-        Op::Binary { kind: k } if k == kind => Some((n.operands()[0], n.operands()[1])),
+        Op::Binary { kind: k } if k == kind => match n.operands() {
+            [a, b] => Some((*a, *b)),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -170,7 +173,7 @@ fn binary(f: &Func, id: NodeId, kind: Binary) -> Option<(Operand, Operand)> {
 /// The operand of `id` if it is the unary op `kind`.
 fn unary(f: &Func, id: NodeId, kind: Unary) -> Option<NodeId> {
     match f.node(id).op {
-        Op::Unary { kind: k } if k == kind => f.node(id).operands()[0].value(),
+        Op::Unary { kind: k } if k == kind => only_operand(f, id),
         _ => None,
     }
 }
@@ -326,8 +329,8 @@ fn broadcast_splat(f: &Func, id: NodeId) -> Option<Rewrite> {
 
 fn select_const(f: &Func, id: NodeId) -> Option<Rewrite> {
     let Op::Select = f.node(id).op else { return None };
-    let ops = f.node(id).operands();
-    let picked = if operand_bool(f, ops[0])? { ops[1] } else { ops[2] };
+    let &[c, a, b] = f.node(id).operands() else { return None };
+    let picked = if operand_bool(f, c)? { a } else { b };
     Some(match picked {
         Operand::Value(v) => Rewrite::Use(v),
         Operand::Lit(s) => Rewrite::Splat(s),
@@ -336,8 +339,8 @@ fn select_const(f: &Func, id: NodeId) -> Option<Rewrite> {
 
 fn select_same(f: &Func, id: NodeId) -> Option<Rewrite> {
     let Op::Select = f.node(id).op else { return None };
-    let ops = f.node(id).operands();
-    if ops[1] == ops[2] { ops[1].value().map(Rewrite::Use) } else { None }
+    let &[_, a, b] = f.node(id).operands() else { return None };
+    if a == b { a.value().map(Rewrite::Use) } else { None }
 }
 
 #[cfg(test)]
