@@ -15,11 +15,11 @@
 //! zero, an index out of range) leaves the node alone: the error belongs to
 //! run time, where it is reported with the real inputs.
 
-use super::interp_stub as interp;
+use crate::interp;
 use super::{Pass, PassError};
 use crate::ir::{DType, Func, NodeId, Op, OpClass, Operand, Scalar, Type};
 use crate::tensor::{Data, HostTensor};
-use interp::{Arg, Bindings};
+use crate::interp::{Arg, Bindings};
 
 /// The most elements a non-splat folded constant may have.
 pub const MAX_FOLDED_ELEMENTS: u64 = 1024;

@@ -15,7 +15,6 @@
 
 use crate::ir::{Func, VerifyError};
 
-mod interp_stub; // TEMPORARY: until crate::interp lands
 mod matchers;
 pub mod pipeline;
 pub mod runner;
