@@ -7,8 +7,8 @@
 //!   element is evaluated and the result is a splat of the node's type. This
 //!   works whatever the shapes, symbolic ones included;
 //! - otherwise, shapes are static and the result has at most
-//!   [`MAX_FOLDED_ELEMENTS`] elements (and the inputs at most
-//!   [`MAX_INPUT_ELEMENTS`]): constants are inline data, not weights.
+//!   `MAX_FOLDED_ELEMENTS` elements (and the inputs at most
+//!   `MAX_INPUT_ELEMENTS`): constants are inline data, not weights.
 //!
 //! The interpreter is the oracle, so a folded value is bit for bit what the
 //! interpreter computes at run time. An evaluation error (integer division by

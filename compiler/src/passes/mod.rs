@@ -1,7 +1,7 @@
 //! The optimization passes and the runner that applies them.
 //!
 //! One pass per file, each a unit struct implementing [`Pass`]; the
-//! [`declare_passes!`] list below declares them and builds the registry (name →
+//! `declare_passes!` list below declares them and builds the registry (name →
 //! pass). [`pipeline`] holds the default order, with the reason for each place.
 //! The runner ([`runner`]) owns every cross-cutting concern — verifying after
 //! each pass, dumping before/after (`SMELT_DUMP`), timing, stopping after pass
