@@ -4,7 +4,9 @@ use smelt_compiler::ir::{parse_module, verify_module};
 
 #[test]
 fn layernorm_example_round_trips() {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/layernorm.ir")).unwrap();
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/layernorm.ir"))
+            .unwrap();
     let m = parse_module(&src).unwrap();
     verify_module(&m).unwrap();
     let text = m.to_string();

@@ -154,7 +154,13 @@ impl Func {
     /// Adds an instruction with a given result type (checked by the verifier,
     /// not here: the parser must be able to build what it then reports).
     pub fn add_node(&mut self, op: Op, operands: Vec<Operand>, ty: Type) -> NodeId {
-        let id = NodeId(self.graph.add_node(Node { op, operands: Vec::new(), ty, name: None, span: None }));
+        let id = NodeId(self.graph.add_node(Node {
+            op,
+            operands: Vec::new(),
+            ty,
+            name: None,
+            span: None,
+        }));
         self.set_operands(id, operands);
         id
     }
@@ -204,7 +210,8 @@ impl Func {
 
     /// Replaces a node's operands, keeping the edges in step.
     pub fn set_operands(&mut self, id: NodeId, operands: Vec<Operand>) {
-        let old: Vec<_> = self.graph.edges_directed(id.0, Direction::Incoming).map(|e| e.id()).collect();
+        let old: Vec<_> =
+            self.graph.edges_directed(id.0, Direction::Incoming).map(|e| e.id()).collect();
         for e in old {
             self.graph.remove_edge(e);
         }
@@ -333,7 +340,11 @@ impl Func {
             Ok(o) => o,
             // A cycle is a compiler bug (the verifier rejects it first); print
             // what we can rather than loop.
-            Err(_) => self.node_ids().into_iter().filter(|n| !matches!(self.node(*n).op, Op::Param { .. })).collect(),
+            Err(_) => self
+                .node_ids()
+                .into_iter()
+                .filter(|n| !matches!(self.node(*n).op, Op::Param { .. }))
+                .collect(),
         }
     }
 

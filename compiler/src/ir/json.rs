@@ -108,7 +108,8 @@ pub fn to_json(m: &Module) -> String {
             FuncJson { name: f.name.clone(), params, body, results }
         })
         .collect();
-    serde_json::to_string_pretty(&funcs).unwrap_or_else(|e| format!("\"serialization failed: {e}\""))
+    serde_json::to_string_pretty(&funcs)
+        .unwrap_or_else(|e| format!("\"serialization failed: {e}\""))
 }
 
 /// A module from [`to_json`]'s format, verified.
@@ -146,7 +147,8 @@ pub fn from_json(text: &str) -> Result<Module, JsonError> {
         }
         let mut results = Vec::new();
         for r in fj.results {
-            results.push(*scope.get(&r).ok_or_else(|| names_err(format!("undefined result %{r}")))?);
+            results
+                .push(*scope.get(&r).ok_or_else(|| names_err(format!("undefined result %{r}")))?);
         }
         f.set_results(results);
         m.funcs.push(f);

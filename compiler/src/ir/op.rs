@@ -189,10 +189,7 @@ impl Binary {
 
     /// True for the comparisons, whose result is `bool`.
     pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            Binary::Eq | Binary::Ne | Binary::Lt | Binary::Le | Binary::Gt | Binary::Ge
-        )
+        matches!(self, Binary::Eq | Binary::Ne | Binary::Lt | Binary::Le | Binary::Gt | Binary::Ge)
     }
 
     /// True if `op(a, b) == op(b, a)` for every a, b.
@@ -711,7 +708,7 @@ impl Op {
                 Ok(t.clone())
             }
             Op::Binary { kind } => {
-                let (dtype, shape) = elementwise_operands(&operands[..])?;
+                let (dtype, shape) = elementwise_operands(operands)?;
                 if !kind.accepts(dtype) {
                     bail!("needs {}, got {}", kind.requirement(), dtype);
                 }
@@ -730,9 +727,14 @@ impl Op {
                 }
                 let (dtype, shape) = elementwise_operands(&operands[1..])?;
                 let shape = match operands[0] {
-                    OperandType::Value(c) => broadcast_shapes(&c.shape, &shape).ok_or_else(|| {
-                        TypeError(format!("cannot broadcast condition {} with {}", c.shape, shape))
-                    })?,
+                    OperandType::Value(c) => {
+                        broadcast_shapes(&c.shape, &shape).ok_or_else(|| {
+                            TypeError(format!(
+                                "cannot broadcast condition {} with {}",
+                                c.shape, shape
+                            ))
+                        })?
+                    }
                     OperandType::Lit(_) => shape,
                 };
                 Ok(Type::new(dtype, shape))
@@ -966,7 +968,11 @@ fn concat_type(axis: usize, vals: &[&Type]) -> Result<Type, TypeError> {
         }
         for d in 0..rank {
             if d != axis && t.shape.0[d] != first.shape.0[d] {
-                bail!("operand {i} has shape {}, operand 0 has {} (only axis {axis} may differ)", t.shape, first.shape);
+                bail!(
+                    "operand {i} has shape {}, operand 0 has {} (only axis {axis} may differ)",
+                    t.shape,
+                    first.shape
+                );
             }
         }
         total = match (total, &t.shape.0[axis]) {
@@ -1032,9 +1038,8 @@ fn matmul_type(a: &Type, b: &Type) -> Result<Type, TypeError> {
     }
     let batch_a = Shape(sa[..sa.len() - 2].to_vec());
     let batch_b = Shape(sb[..sb.len() - 2].to_vec());
-    let batch = broadcast_shapes(&batch_a, &batch_b).ok_or_else(|| {
-        TypeError(format!("batch dims {batch_a} and {batch_b} do not broadcast"))
-    })?;
+    let batch = broadcast_shapes(&batch_a, &batch_b)
+        .ok_or_else(|| TypeError(format!("batch dims {batch_a} and {batch_b} do not broadcast")))?;
     let mut out = batch.0;
     if !a1 {
         out.push(m.clone());
@@ -1047,14 +1052,7 @@ fn matmul_type(a: &Type, b: &Type) -> Result<Type, TypeError> {
 
 /// One spatial output size: `floor((in + 2p - d(k-1) - 1) / s) + 1`. A
 /// symbolic input size only passes through unchanged ("same" convolutions).
-fn window_out(
-    what: &str,
-    input: &Dim,
-    k: u64,
-    s: u64,
-    p: u64,
-    d: u64,
-) -> Result<Dim, TypeError> {
+fn window_out(what: &str, input: &Dim, k: u64, s: u64, p: u64, d: u64) -> Result<Dim, TypeError> {
     let span = d * (k - 1) + 1;
     match input {
         Dim::Const(i) => {

@@ -147,7 +147,9 @@ impl Parser {
         let name = self.ident("a dtype (f64 f32 f16 bf16 i64 i32 i8 u8 bool)")?;
         DType::from_name(&name).ok_or(ParseError {
             span,
-            message: format!("unknown dtype `{name}` (expected f64 f32 f16 bf16 i64 i32 i8 u8 bool)"),
+            message: format!(
+                "unknown dtype `{name}` (expected f64 f32 f16 bf16 i64 i32 i8 u8 bool)"
+            ),
         })
     }
 
@@ -361,7 +363,10 @@ impl Parser {
                             Tok::Value(n) => {
                                 self.bump();
                                 let Some(&(id, _)) = scope.get(&n) else {
-                                    return Err(ParseError { span, message: format!("undefined value %{n}") });
+                                    return Err(ParseError {
+                                        span,
+                                        message: format!("undefined value %{n}"),
+                                    });
                                 };
                                 results.push((id, span));
                             }
@@ -381,7 +386,8 @@ impl Parser {
                             ),
                         });
                     }
-                    for (i, ((id, span), (ty, _))) in results.iter().zip(&result_types).enumerate() {
+                    for (i, ((id, span), (ty, _))) in results.iter().zip(&result_types).enumerate()
+                    {
                         if func.ty(*id) != ty {
                             return Err(ParseError {
                                 span: *span,
@@ -402,39 +408,46 @@ impl Parser {
         }
     }
 
-    fn instruction(&mut self, func: &mut Func, scope: &mut HashMap<String, (NodeId, Span)>) -> PResult<()> {
+    fn instruction(
+        &mut self,
+        func: &mut Func,
+        scope: &mut HashMap<String, (NodeId, Span)>,
+    ) -> PResult<()> {
         let span = self.span();
         let Tok::Value(name) = self.bump().0 else { unreachable!("caller peeked a value") };
         if let Some((_, first)) = scope.get(&name) {
-            return Err(ParseError { span, message: format!("value %{name} is defined twice (first at {first})") });
+            return Err(ParseError {
+                span,
+                message: format!("value %{name} is defined twice (first at {first})"),
+            });
         }
         self.expect_punct('=')?;
         let op_span = self.span();
         let op_name = self.ident("an op name")?;
         let mut operands = Vec::new();
-        if self.eat_punct('(') {
-            if !self.eat_punct(')') {
-                loop {
-                    let ospan = self.span();
-                    if let Tok::Value(v) = self.peek().clone() {
-                        self.bump();
-                        let Some(&(id, _)) = scope.get(&v) else {
-                            return Err(ParseError {
-                                span: ospan,
-                                message: format!("undefined value %{v} (values must be defined before use)"),
-                            });
-                        };
-                        operands.push(Operand::Value(id));
-                    } else if let Some(s) = self.literal() {
-                        operands.push(Operand::Lit(s));
-                    } else {
-                        return Err(self.expected("an operand (`%value` or a literal)"));
-                    }
-                    if self.eat_punct(')') {
-                        break;
-                    }
-                    self.expect_punct(',')?;
+        if self.eat_punct('(') && !self.eat_punct(')') {
+            loop {
+                let ospan = self.span();
+                if let Tok::Value(v) = self.peek().clone() {
+                    self.bump();
+                    let Some(&(id, _)) = scope.get(&v) else {
+                        return Err(ParseError {
+                            span: ospan,
+                            message: format!(
+                                "undefined value %{v} (values must be defined before use)"
+                            ),
+                        });
+                    };
+                    operands.push(Operand::Value(id));
+                } else if let Some(s) = self.literal() {
+                    operands.push(Operand::Lit(s));
+                } else {
+                    return Err(self.expected("an operand (`%value` or a literal)"));
                 }
+                if self.eat_punct(')') {
+                    break;
+                }
+                self.expect_punct(',')?;
             }
         }
         let mut attrs: Vec<(String, AttrVal, Span)> = Vec::new();
@@ -447,7 +460,10 @@ impl Parser {
             self.bump();
             let val = self.attr_val()?;
             if attrs.iter().any(|(k, _, _)| *k == key) {
-                return Err(ParseError { span: aspan, message: format!("attribute {key}= is given twice") });
+                return Err(ParseError {
+                    span: aspan,
+                    message: format!("attribute {key}= is given twice"),
+                });
             }
             attrs.push((key, val, aspan));
         }
@@ -494,7 +510,8 @@ impl Attrs {
     }
 
     fn required(&mut self, key: &str, what: &str) -> PResult<(AttrVal, Span)> {
-        self.take(key).ok_or_else(|| self.err(self.at, format!("missing attribute {key}= ({what})")))
+        self.take(key)
+            .ok_or_else(|| self.err(self.at, format!("missing attribute {key}= ({what})")))
     }
 
     fn uint(&self, v: &AttrVal, span: Span, key: &str) -> PResult<u64> {
@@ -507,7 +524,8 @@ impl Attrs {
     fn uint_attr(&mut self, key: &str, default: Option<u64>) -> PResult<u64> {
         match self.take(key) {
             Some((v, s)) => self.uint(&v, s, key),
-            None => default.ok_or_else(|| self.err(self.at, format!("missing attribute {key}= (an integer)"))),
+            None => default
+                .ok_or_else(|| self.err(self.at, format!("missing attribute {key}= (an integer)"))),
         }
     }
 
@@ -515,7 +533,8 @@ impl Attrs {
         let Some((v, s)) = self.take(key) else { return Ok(None) };
         match v {
             AttrVal::List(items) => {
-                let vals = items.iter().map(|x| self.uint(x, s, key)).collect::<PResult<Vec<_>>>()?;
+                let vals =
+                    items.iter().map(|x| self.uint(x, s, key)).collect::<PResult<Vec<_>>>()?;
                 Ok(Some((vals, s)))
             }
             _ => Err(self.err(s, format!("{key}= expects a list of integers `[…]`"))),
@@ -524,10 +543,11 @@ impl Attrs {
 
     fn pair(&mut self, key: &str, default: Option<[u64; 2]>) -> PResult<[u64; 2]> {
         match self.uint_list(key)? {
-            Some((v, s)) => {
-                <[u64; 2]>::try_from(v.as_slice()).map_err(|_| self.err(s, format!("{key}= expects 2 integers, got {}", v.len())))
+            Some((v, s)) => <[u64; 2]>::try_from(v.as_slice())
+                .map_err(|_| self.err(s, format!("{key}= expects 2 integers, got {}", v.len()))),
+            None => {
+                default.ok_or_else(|| self.err(self.at, format!("missing attribute {key}=[…, …]")))
             }
-            None => default.ok_or_else(|| self.err(self.at, format!("missing attribute {key}=[…, …]"))),
         }
     }
 
@@ -542,7 +562,9 @@ impl Attrs {
     fn dtype_attr(&mut self, key: &str) -> PResult<DType> {
         let (v, s) = self.required(key, "a dtype")?;
         match v {
-            AttrVal::Ident(n) => DType::from_name(&n).ok_or_else(|| self.err(s, format!("unknown dtype `{n}`"))),
+            AttrVal::Ident(n) => {
+                DType::from_name(&n).ok_or_else(|| self.err(s, format!("unknown dtype `{n}`")))
+            }
             _ => Err(self.err(s, format!("{key}= expects a dtype"))),
         }
     }
@@ -558,7 +580,9 @@ impl Attrs {
     fn shape_attr(&mut self, key: &str) -> PResult<Shape> {
         let (v, s) = self.required(key, "a shape `[…]`")?;
         match &v {
-            AttrVal::List(items) => Ok(Shape(items.iter().map(|x| self.dim(x, s, key)).collect::<PResult<_>>()?)),
+            AttrVal::List(items) => {
+                Ok(Shape(items.iter().map(|x| self.dim(x, s, key)).collect::<PResult<_>>()?))
+            }
             _ => Err(self.err(s, format!("{key}= expects a shape `[…]`"))),
         }
     }
@@ -571,7 +595,12 @@ impl Attrs {
     }
 }
 
-fn build_op(name: &str, n_operands: usize, items: Vec<(String, AttrVal, Span)>, at: Span) -> PResult<Op> {
+fn build_op(
+    name: &str,
+    n_operands: usize,
+    items: Vec<(String, AttrVal, Span)>,
+    at: Span,
+) -> PResult<Op> {
     let mut a = Attrs { op: name.to_string(), items, at };
     let reduce = ReduceKind::ALL.into_iter().find(|k| k.name() == name);
     let binary = Binary::ALL.into_iter().find(|k| k.name() == name);
@@ -581,7 +610,8 @@ fn build_op(name: &str, n_operands: usize, items: Vec<(String, AttrVal, Span)>, 
         // `max`/`min` are binary with two operands and reductions with one.
         Op::Binary { kind }
     } else if let Some(kind) = reduce {
-        let (dims, _) = a.uint_list("dims")?.ok_or_else(|| a.err(at, "missing attribute dims=[…]".into()))?;
+        let (dims, _) =
+            a.uint_list("dims")?.ok_or_else(|| a.err(at, "missing attribute dims=[…]".into()))?;
         let keepdim = a.bool_attr("keepdim", false)?;
         Op::Reduce { kind, dims: dims.into_iter().map(|d| d as usize).collect(), keepdim }
     } else {
@@ -603,12 +633,16 @@ fn build_op(name: &str, n_operands: usize, items: Vec<(String, AttrVal, Span)>, 
                 Op::Reshape { shape }
             }
             "permute" => {
-                let (dims, _) = a.uint_list("dims")?.ok_or_else(|| a.err(at, "missing attribute dims=[…]".into()))?;
+                let (dims, _) = a
+                    .uint_list("dims")?
+                    .ok_or_else(|| a.err(at, "missing attribute dims=[…]".into()))?;
                 Op::Permute { dims: dims.into_iter().map(|d| d as usize).collect() }
             }
             "broadcast" => Op::Broadcast { shape: a.shape_attr("shape")? },
             "slice" => {
-                let (starts, _) = a.uint_list("starts")?.ok_or_else(|| a.err(at, "missing attribute starts=[…]".into()))?;
+                let (starts, _) = a
+                    .uint_list("starts")?
+                    .ok_or_else(|| a.err(at, "missing attribute starts=[…]".into()))?;
                 let ends = a.shape_attr("ends")?.0;
                 let steps = match a.uint_list("steps")? {
                     Some((v, _)) => v,
@@ -636,7 +670,9 @@ fn build_op(name: &str, n_operands: usize, items: Vec<(String, AttrVal, Span)>, 
                             _ => Err(a.err(s, "value= expects literals".into())),
                         })
                         .collect::<PResult<_>>()?,
-                    AttrVal::Ident(n) => return Err(a.err(s, format!("value= expects literals, got `{n}`"))),
+                    AttrVal::Ident(n) => {
+                        return Err(a.err(s, format!("value= expects literals, got `{n}`")));
+                    }
                 };
                 Op::Const { value }
             }
@@ -653,7 +689,11 @@ fn build_op(name: &str, n_operands: usize, items: Vec<(String, AttrVal, Span)>, 
                     kernel,
                     stride: a.pair("stride", Some(kernel))?,
                     padding: a.pair("padding", Some([0, 0]))?,
-                    count_include_pad: if name == "avg_pool2d" { a.bool_attr("count_include_pad", true)? } else { true },
+                    count_include_pad: if name == "avg_pool2d" {
+                        a.bool_attr("count_include_pad", true)?
+                    } else {
+                        true
+                    },
                 };
                 if name == "max_pool2d" { Op::MaxPool2d(pool) } else { Op::AvgPool2d(pool) }
             }

@@ -22,11 +22,9 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 /// The attributes of an op as printed after its operands (`dims=[1] keepdim=true`).
 pub fn attrs_text(op: &Op) -> String {
     match op {
-        Op::Param { .. }
-        | Op::Unary { .. }
-        | Op::Binary { .. }
-        | Op::Select
-        | Op::Matmul => String::new(),
+        Op::Param { .. } | Op::Unary { .. } | Op::Binary { .. } | Op::Select | Op::Matmul => {
+            String::new()
+        }
         Op::Cast { to } => format!("to={to}"),
         Op::Reduce { dims, keepdim, .. } => format!("dims={} keepdim={keepdim}", list(dims)),
         Op::Reshape { shape } => format!("shape={}", list(shape)),
@@ -68,7 +66,10 @@ pub fn instruction_text(func: &Func, id: NodeId, names: &HashMap<NodeId, String>
             .iter()
             .map(|o| match o {
                 Operand::Value(v) => {
-                    format!("%{}", names.get(v).cloned().unwrap_or_else(|| format!("<dangling {v}>")))
+                    format!(
+                        "%{}",
+                        names.get(v).cloned().unwrap_or_else(|| format!("<dangling {v}>"))
+                    )
                 }
                 Operand::Lit(l) => l.to_text(),
             })
@@ -99,14 +100,21 @@ pub fn func_text(func: &Func, keep_names: bool) -> String {
             format!("%{}: {}{}", names[&p], n.ty, layout)
         })
         .collect();
-    let results: Vec<String> =
-        func.results().iter().map(|&r| if func.contains(r) { func.ty(r).to_string() } else { "?".into() }).collect();
-    let _ = writeln!(out, "func @{}({}) -> ({}) {{", func.name, params.join(", "), results.join(", "));
+    let results: Vec<String> = func
+        .results()
+        .iter()
+        .map(|&r| if func.contains(r) { func.ty(r).to_string() } else { "?".into() })
+        .collect();
+    let _ =
+        writeln!(out, "func @{}({}) -> ({}) {{", func.name, params.join(", "), results.join(", "));
     let body: Vec<(String, String)> = func
         .program_order()
         .into_iter()
         .map(|id| {
-            (format!("%{} = {}", names[&id], instruction_text(func, id, &names)), func.ty(id).to_string())
+            (
+                format!("%{} = {}", names[&id], instruction_text(func, id, &names)),
+                func.ty(id).to_string(),
+            )
         })
         .collect();
     let width = body.iter().map(|(i, _)| i.len()).filter(|&l| l <= TYPE_COLUMN).max().unwrap_or(0);

@@ -244,10 +244,7 @@ pub fn broadcasts_to(from: &Shape, to: &Shape) -> bool {
         return false;
     }
     let off = to.rank() - from.rank();
-    from.0
-        .iter()
-        .zip(&to.0[off..])
-        .all(|(f, t)| f == t || f.is_one())
+    from.0.iter().zip(&to.0[off..]).all(|(f, t)| f == t || f.is_one())
 }
 
 /// A product `coeff * s1 * s2 * …` of a constant and symbols: the element
@@ -370,10 +367,7 @@ mod tests {
     fn broadcasting_follows_numpy_and_refuses_unknown_sizes() {
         let a = Shape(vec![Dim::sym("n"), Dim::Const(1)]);
         let b = Shape::of(&[1024]);
-        assert_eq!(
-            broadcast_shapes(&a, &b),
-            Some(Shape(vec![Dim::sym("n"), Dim::Const(1024)]))
-        );
+        assert_eq!(broadcast_shapes(&a, &b), Some(Shape(vec![Dim::sym("n"), Dim::Const(1024)])));
         assert_eq!(broadcast_shapes(&Shape(vec![Dim::sym("n")]), &Shape::of(&[4])), None);
         assert_eq!(broadcast_shapes(&Shape::of(&[3]), &Shape::of(&[4])), None);
         assert!(broadcasts_to(&Shape::of(&[1024]), &a.clone().with_last(1024)));

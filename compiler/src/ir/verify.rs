@@ -81,7 +81,10 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
     };
 
     if let Err(cycle) = f.try_program_order() {
-        return Err(err(cycle.first().copied(), format!("the graph has a cycle through {} node(s)", cycle.len())));
+        return Err(err(
+            cycle.first().copied(),
+            format!("the graph has a cycle through {} node(s)", cycle.len()),
+        ));
     }
 
     let mut param_names = HashSet::new();
@@ -98,16 +101,24 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
         }
         match &n.name {
             Some(name) if param_names.insert(name.clone()) => {}
-            Some(name) => return Err(err(Some(p), format!("parameter name %{name} is used twice"))),
+            Some(name) => {
+                return Err(err(Some(p), format!("parameter name %{name} is used twice")));
+            }
             None => return Err(err(Some(p), format!("parameter {i} has no name"))),
         }
         let rank = n.ty.shape.rank();
         match layout {
             Layout::Nhwc if rank != 4 => {
-                return Err(err(Some(p), format!("layout nhwc needs rank 4, the type has rank {rank}")));
+                return Err(err(
+                    Some(p),
+                    format!("layout nhwc needs rank 4, the type has rank {rank}"),
+                ));
             }
             Layout::Strides(s) if s.len() != rank => {
-                return Err(err(Some(p), format!("strides= has {} entries for rank {rank}", s.len())));
+                return Err(err(
+                    Some(p),
+                    format!("strides= has {} entries for rank {rank}", s.len()),
+                ));
             }
             _ => {}
         }
@@ -131,7 +142,10 @@ pub fn verify(f: &Func) -> Result<(), VerifyError> {
         let edges: usize = n.value_operands().count();
         let in_edges = f.in_edge_count(id);
         if edges != in_edges {
-            return Err(err(Some(id), format!("{edges} value operands but {in_edges} graph edges")));
+            return Err(err(
+                Some(id),
+                format!("{edges} value operands but {in_edges} graph edges"),
+            ));
         }
         let declared = matches!(n.op, Op::Const { .. }).then_some(&n.ty);
         match f.infer_type(&n.op, n.operands(), declared) {
