@@ -38,25 +38,14 @@ pub enum IoError {
 
 /// Reads a `.npy` file into a row-major tensor.
 pub fn read_npy(path: &Path) -> Result<HostTensor, IoError> {
-    let bytes = std::fs::read(path).map_err(|source| IoError::Os {
-        path: path.to_owned(),
-        source,
-    })?;
-    decode_npy(&bytes).map_err(|source| IoError::Npy {
-        path: path.to_owned(),
-        source,
-    })
+    let bytes =
+        std::fs::read(path).map_err(|source| IoError::Os { path: path.to_owned(), source })?;
+    decode_npy(&bytes).map_err(|source| IoError::Npy { path: path.to_owned(), source })
 }
 
 /// Writes a tensor as a `.npy` file (format 1.0, as numpy writes it).
 /// bf16 has no numpy dtype and is refused: convert it first.
 pub fn write_npy(path: &Path, t: &HostTensor) -> Result<(), IoError> {
-    let bytes = encode_npy(t).map_err(|source| IoError::Npy {
-        path: path.to_owned(),
-        source,
-    })?;
-    std::fs::write(path, bytes).map_err(|source| IoError::Os {
-        path: path.to_owned(),
-        source,
-    })
+    let bytes = encode_npy(t).map_err(|source| IoError::Npy { path: path.to_owned(), source })?;
+    std::fs::write(path, bytes).map_err(|source| IoError::Os { path: path.to_owned(), source })
 }

@@ -107,11 +107,7 @@ fn parse_descr(descr: &str) -> Result<(DType, Endian), NpyError> {
         "b1" => DType::Bool,
         _ => return Err(unknown()),
     };
-    let native = if cfg!(target_endian = "big") {
-        Endian::Big
-    } else {
-        Endian::Little
-    };
+    let native = if cfg!(target_endian = "big") { Endian::Big } else { Endian::Little };
     let endian = match order {
         '<' => Endian::Little,
         '>' => Endian::Big,
@@ -165,13 +161,8 @@ pub fn decode_npy(bytes: &[u8]) -> Result<HostTensor, NpyError> {
         (2, 0) | (3, 0) => 4,
         _ => return Err(NpyError::Version(major, minor)),
     };
-    let len_bytes = bytes
-        .get(8..8 + len_size)
-        .ok_or(NpyError::Truncated("header length"))?;
-    let header_len = len_bytes
-        .iter()
-        .rev()
-        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+    let len_bytes = bytes.get(8..8 + len_size).ok_or(NpyError::Truncated("header length"))?;
+    let header_len = len_bytes.iter().rev().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
     let start = 8 + len_size;
     let header = start
         .checked_add(header_len)
@@ -189,10 +180,7 @@ pub fn decode_npy(bytes: &[u8]) -> Result<HostTensor, NpyError> {
     let h = parse_header(&text).map_err(NpyError::Header)?;
     let (dtype, endian) = parse_descr(&h.descr)?;
 
-    let too_large = || NpyError::TooLarge {
-        shape: h.shape.clone(),
-        descr: h.descr.clone(),
-    };
+    let too_large = || NpyError::TooLarge { shape: h.shape.clone(), descr: h.descr.clone() };
     let mut shape = Vec::with_capacity(h.shape.len());
     let mut numel: usize = 1;
     for &d in &h.shape {
@@ -213,31 +201,21 @@ pub fn decode_npy(bytes: &[u8]) -> Result<HostTensor, NpyError> {
 
     let chunks = data.chunks_exact(size);
     let values = match dtype {
-        DType::F64 => Data::Float(
-            chunks
-                .map(|c| f64::from_le_bytes(le_bytes(c, endian)))
-                .collect(),
-        ),
+        DType::F64 => {
+            Data::Float(chunks.map(|c| f64::from_le_bytes(le_bytes(c, endian))).collect())
+        }
         DType::F32 => Data::Float(
-            chunks
-                .map(|c| f64::from(f32::from_le_bytes(le_bytes(c, endian))))
-                .collect(),
+            chunks.map(|c| f64::from(f32::from_le_bytes(le_bytes(c, endian)))).collect(),
         ),
         DType::F16 => Data::Float(
             chunks
                 .map(|c| half::f16::from_bits(u16::from_le_bytes(le_bytes(c, endian))).to_f64())
                 .collect(),
         ),
-        DType::I64 => Data::Int(
-            chunks
-                .map(|c| i64::from_le_bytes(le_bytes(c, endian)))
-                .collect(),
-        ),
-        DType::I32 => Data::Int(
-            chunks
-                .map(|c| i64::from(i32::from_le_bytes(le_bytes(c, endian))))
-                .collect(),
-        ),
+        DType::I64 => Data::Int(chunks.map(|c| i64::from_le_bytes(le_bytes(c, endian))).collect()),
+        DType::I32 => {
+            Data::Int(chunks.map(|c| i64::from(i32::from_le_bytes(le_bytes(c, endian)))).collect())
+        }
         DType::I8 => Data::Int(data.iter().map(|&b| i64::from(b as i8)).collect()),
         DType::U8 => Data::Int(data.iter().map(|&b| i64::from(b)).collect()),
         DType::Bool => Data::Bool(
@@ -298,11 +276,8 @@ fn fortran_to_row_major<T: Copy>(v: &[T], shape: &[usize]) -> Vec<T> {
 /// long for 1.0, as numpy does). bf16 is refused: numpy has no such dtype.
 pub fn encode_npy(t: &HostTensor) -> Result<Vec<u8>, NpyError> {
     let descr = descr_of(t.dtype)?;
-    let bad = |problem: String| NpyError::BadTensor {
-        dtype: t.dtype,
-        shape: t.shape.clone(),
-        problem,
-    };
+    let bad =
+        |problem: String| NpyError::BadTensor { dtype: t.dtype, shape: t.shape.clone(), problem };
     let numel = t
         .shape
         .iter()
@@ -323,11 +298,8 @@ pub fn encode_npy(t: &HostTensor) -> Result<Vec<u8>, NpyError> {
     let dict = format_header(descr, &t.shape);
     // The header ends with '\n' and is padded with spaces so the data starts
     // at a multiple of 64; numpy adds a full 64 when already aligned.
-    let (version, len_size) = if dict.len() + 1 + ALIGN <= usize::from(u16::MAX) {
-        (1u8, 2usize)
-    } else {
-        (2u8, 4usize)
-    };
+    let (version, len_size) =
+        if dict.len() + 1 + ALIGN <= usize::from(u16::MAX) { (1u8, 2usize) } else { (2u8, 4usize) };
     let unpadded = MAGIC.len() + 2 + len_size + dict.len() + 1;
     let pad = ALIGN - unpadded % ALIGN;
     let header_len = dict.len() + pad + 1;
@@ -347,23 +319,15 @@ pub fn encode_npy(t: &HostTensor) -> Result<Vec<u8>, NpyError> {
 
     match &t.data {
         Data::Float(v) => match t.dtype {
-            DType::F64 => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            DType::F32 => v
-                .iter()
-                .for_each(|&x| out.extend_from_slice(&(x as f32).to_le_bytes())),
+            DType::F64 => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            DType::F32 => v.iter().for_each(|&x| out.extend_from_slice(&(x as f32).to_le_bytes())),
             _ => v.iter().for_each(|&x| {
                 out.extend_from_slice(&half::f16::from_f64(x).to_bits().to_le_bytes())
             }),
         },
         Data::Int(v) => match t.dtype {
-            DType::I64 => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            DType::I32 => v
-                .iter()
-                .for_each(|&x| out.extend_from_slice(&(x as i32).to_le_bytes())),
+            DType::I64 => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            DType::I32 => v.iter().for_each(|&x| out.extend_from_slice(&(x as i32).to_le_bytes())),
             DType::I8 => out.extend(v.iter().map(|&x| x as i8 as u8)),
             _ => out.extend(v.iter().map(|&x| x as u8)),
         },

@@ -145,9 +145,8 @@ impl Reader<'_> {
             Some('-') => Err("negative numbers are not valid here".into()),
             Some(c) if c.is_alphabetic() || c == '_' => {
                 let mut word = String::new();
-                while let Some((_, c)) = self
-                    .chars
-                    .next_if(|(_, c)| c.is_alphanumeric() || *c == '_')
+                while let Some((_, c)) =
+                    self.chars.next_if(|(_, c)| c.is_alphanumeric() || *c == '_')
                 {
                     word.push(c);
                 }
@@ -188,15 +187,10 @@ impl Reader<'_> {
 
 /// Parses header text (without the preamble) into its three fields.
 pub(crate) fn parse_header(text: &str) -> Result<Header, String> {
-    let mut r = Reader {
-        chars: text.char_indices().peekable(),
-    };
+    let mut r = Reader { chars: text.char_indices().peekable() };
     let lit = r.value(0)?;
     if let Some(c) = r.peek() {
-        return Err(format!(
-            "unexpected `{}` after the dict",
-            c.escape_default()
-        ));
+        return Err(format!("unexpected `{}` after the dict", c.escape_default()));
     }
     let Lit::Dict(entries) = lit else {
         return Err(format!("expected a dict, found {}", lit.kind()));
@@ -215,10 +209,7 @@ pub(crate) fn parse_header(text: &str) -> Result<Header, String> {
             "fortran_order" => match value {
                 Lit::Bool(b) => fortran_order.replace(b).is_some(),
                 v => {
-                    return Err(format!(
-                        "'fortran_order' is {}, not True or False",
-                        v.kind()
-                    ));
+                    return Err(format!("'fortran_order' is {}, not True or False", v.kind()));
                 }
             },
             "shape" => match value {
@@ -269,11 +260,7 @@ mod tests {
     use super::*;
 
     fn h(descr: &str, fortran_order: bool, shape: &[u64]) -> Header {
-        Header {
-            descr: descr.into(),
-            fortran_order,
-            shape: shape.to_vec(),
-        }
+        Header { descr: descr.into(), fortran_order, shape: shape.to_vec() }
     }
 
     #[test]
@@ -293,54 +280,26 @@ mod tests {
         let cases = [
             ("", "expected a value"),
             ("[1, 2]", "expected a dict, found a list"),
-            (
-                "{'descr': '<f4', 'fortran_order': False}",
-                "'shape' is missing",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': 0, 'shape': ()}",
-                "'fortran_order' is an integer",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}",
-                "negative",
-            ),
+            ("{'descr': '<f4', 'fortran_order': False}", "'shape' is missing"),
+            ("{'descr': '<f4', 'fortran_order': 0, 'shape': ()}", "'fortran_order' is an integer"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", "negative"),
             (
                 "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}",
                 "too large",
             ),
-            (
-                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': ()}",
-                "structured",
-            ),
-            (
-                "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}",
-                "twice",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'x': 1}",
-                "unexpected key 'x'",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': ()} junk",
-                "after the dict",
-            ),
+            ("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': ()}", "structured"),
+            ("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}", "twice"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (), 'x': 1}", "unexpected key 'x'"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': ()} junk", "after the dict"),
             ("{'descr': '<f4", "unterminated string"),
-            (
-                "{'descr': ('a', 'b'), 'fortran_order': False, 'shape': ()}",
-                "'descr' is a tuple",
-            ),
+            ("{'descr': ('a', 'b'), 'fortran_order': False, 'shape': ()}", "'descr' is a tuple"),
         ];
         for (text, want) in cases {
             let err = parse_header(text).expect_err(text);
             assert!(err.contains(want), "{text}: {err}");
         }
         let deep = format!("{}{}", "(".repeat(10_000), ")".repeat(10_000));
-        assert!(
-            parse_header(&deep)
-                .expect_err("deep")
-                .contains("nested too deeply")
-        );
+        assert!(parse_header(&deep).expect_err("deep").contains("nested too deeply"));
     }
 
     #[test]

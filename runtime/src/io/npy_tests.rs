@@ -92,10 +92,7 @@ fn writes_exactly_what_numpy_writes() {
     let t = HostTensor::from_f64(DType::F32, &[3], vec![1.0, 2.0, 3.0]);
     let bytes = encode_npy(&t).expect("encode");
     let d = dict("<f4", false, "(3,)");
-    let data: Vec<u8> = [1.0f32, 2.0, 3.0]
-        .iter()
-        .flat_map(|x| x.to_le_bytes())
-        .collect();
+    let data: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|x| x.to_le_bytes()).collect();
     assert_eq!(bytes, npy_bytes((1, 0), &d, &data));
     assert_eq!(&bytes[..10], b"\x93NUMPY\x01\x00v\x00");
     for t in samples() {
@@ -108,17 +105,11 @@ fn writes_exactly_what_numpy_writes() {
 
 #[test]
 fn reads_big_endian_fortran_and_later_versions() {
-    let be: Vec<u8> = [1.5f32, -2.0]
-        .iter()
-        .flat_map(|x| x.to_be_bytes())
-        .collect();
+    let be: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|x| x.to_be_bytes()).collect();
     let t = decode_npy(&npy_bytes((1, 0), &dict(">f4", false, "(2,)"), &be)).expect(">f4");
     assert_eq!(t, HostTensor::from_f64(DType::F32, &[2], vec![1.5, -2.0]));
 
-    let be: Vec<u8> = [-5i64, 1 << 40]
-        .iter()
-        .flat_map(|x| x.to_be_bytes())
-        .collect();
+    let be: Vec<u8> = [-5i64, 1 << 40].iter().flat_map(|x| x.to_be_bytes()).collect();
     let t = decode_npy(&npy_bytes((2, 0), &dict(">i8", false, "(2,)"), &be)).expect(">i8");
     assert_eq!(t, HostTensor::from_i64(DType::I64, &[2], vec![-5, 1 << 40]));
 
@@ -127,15 +118,9 @@ fn reads_big_endian_fortran_and_later_versions() {
     assert_eq!(t, HostTensor::from_f64(DType::F16, &[], vec![0.5]));
 
     // [[0, 1, 2], [3, 4, 5]] stored column-major: 0 3 1 4 2 5.
-    let col: Vec<u8> = [0i32, 3, 1, 4, 2, 5]
-        .iter()
-        .flat_map(|x| x.to_le_bytes())
-        .collect();
+    let col: Vec<u8> = [0i32, 3, 1, 4, 2, 5].iter().flat_map(|x| x.to_le_bytes()).collect();
     let t = decode_npy(&npy_bytes((1, 0), &dict("<i4", true, "(2, 3)"), &col)).expect("F");
-    assert_eq!(
-        t,
-        HostTensor::from_i64(DType::I32, &[2, 3], (0..6).collect())
-    );
+    assert_eq!(t, HostTensor::from_i64(DType::I32, &[2, 3], (0..6).collect()));
 
     // A 2x3x4 array a[i,j,k] = 100i + 10j + k, column-major (i fastest).
     let mut col = Vec::new();
@@ -147,9 +132,7 @@ fn reads_big_endian_fortran_and_later_versions() {
         }
     }
     let t = decode_npy(&npy_bytes((1, 0), &dict("|u1", true, "(2, 3, 4)"), &col)).expect("F3");
-    let want: Vec<i64> = (0..24)
-        .map(|n| 100 * (n / 12) + 10 * (n / 4 % 3) + n % 4)
-        .collect();
+    let want: Vec<i64> = (0..24).map(|n| 100 * (n / 12) + 10 * (n / 4 % 3) + n % 4).collect();
     assert_eq!(t, HostTensor::from_i64(DType::U8, &[2, 3, 4], want));
 }
 
@@ -160,24 +143,12 @@ fn malformed_files_are_errors() {
         (b"PK\x03\x04 a zip".to_vec(), "bad magic"),
         (b"\x93NUM".to_vec(), "ends inside the magic"),
         (b"\x93NUMPY\x01".to_vec(), "inside the version"),
-        (
-            b"\x93NUMPY\x01\x00\x10".to_vec(),
-            "inside the header length",
-        ),
+        (b"\x93NUMPY\x01\x00\x10".to_vec(), "inside the header length"),
         (good[..40].to_vec(), "inside the header"),
-        (
-            npy_bytes((4, 0), &dict("<f4", false, "(2,)"), &[0; 8]),
-            "version 4.0",
-        ),
+        (npy_bytes((4, 0), &dict("<f4", false, "(2,)"), &[0; 8]), "version 4.0"),
         (npy_bytes((1, 0), "[1, 2]", &[]), "expected a dict"),
-        (
-            npy_bytes((1, 0), &dict("<c8", false, "(2,)"), &[0; 16]),
-            "unsupported dtype '<c8'",
-        ),
-        (
-            npy_bytes((1, 0), &dict("|f4", false, "(2,)"), &[0; 8]),
-            "unsupported dtype '|f4'",
-        ),
+        (npy_bytes((1, 0), &dict("<c8", false, "(2,)"), &[0; 16]), "unsupported dtype '<c8'"),
+        (npy_bytes((1, 0), &dict("|f4", false, "(2,)"), &[0; 8]), "unsupported dtype '|f4'"),
         (
             npy_bytes((1, 0), &dict("<f4", false, "(3,)"), &[0; 8]),
             "needs 12 data bytes, the file has 8",
@@ -186,22 +157,8 @@ fn malformed_files_are_errors() {
             npy_bytes((1, 0), &dict("<f4", false, "(2,)"), &[0; 9]),
             "needs 8 data bytes, the file has 9",
         ),
-        (
-            npy_bytes(
-                (1, 0),
-                &dict("<f8", false, "(4294967296, 4294967296)"),
-                &[0; 8],
-            ),
-            "too large",
-        ),
-        (
-            npy_bytes(
-                (1, 0),
-                &dict("<f8", false, "(18446744073709551615,)"),
-                &[0; 8],
-            ),
-            "too large",
-        ),
+        (npy_bytes((1, 0), &dict("<f8", false, "(4294967296, 4294967296)"), &[0; 8]), "too large"),
+        (npy_bytes((1, 0), &dict("<f8", false, "(18446744073709551615,)"), &[0; 8]), "too large"),
         (
             npy_bytes((1, 0), &dict("<i8", false, "(1000000000000,)"), &[0; 8]),
             "needs 8000000000000",
@@ -210,14 +167,7 @@ fn malformed_files_are_errors() {
             npy_bytes((1, 0), &dict("|b1", false, "(2,)"), &[1, 7]),
             "bool element 1 is the byte 0x07",
         ),
-        (
-            npy_bytes(
-                (3, 0),
-                "{'descr': '\u{e9}', 'fortran_order': False, 'shape': ()}",
-                &[],
-            ),
-            "'é'",
-        ),
+        (npy_bytes((3, 0), "{'descr': '\u{e9}', 'fortran_order': False, 'shape': ()}", &[]), "'é'"),
     ];
     for (bytes, want) in cases {
         let err = decode_npy(&bytes).expect_err(want).to_string();
@@ -230,28 +180,10 @@ fn malformed_files_are_errors() {
 fn bf16_and_broken_tensors_are_not_written() {
     let t = HostTensor::from_f64(DType::BF16, &[1], vec![1.0]);
     assert_eq!(encode_npy(&t), Err(NpyError::NoNumpyDtype(DType::BF16)));
-    let t = HostTensor {
-        dtype: DType::F32,
-        shape: vec![3],
-        data: Data::Float(vec![1.0]),
-    };
-    assert!(
-        encode_npy(&t)
-            .expect_err("len")
-            .to_string()
-            .contains("holds 1 elements")
-    );
-    let t = HostTensor {
-        dtype: DType::I32,
-        shape: vec![1],
-        data: Data::Float(vec![1.0]),
-    };
-    assert!(
-        encode_npy(&t)
-            .expect_err("family")
-            .to_string()
-            .contains("dtype family")
-    );
+    let t = HostTensor { dtype: DType::F32, shape: vec![3], data: Data::Float(vec![1.0]) };
+    assert!(encode_npy(&t).expect_err("len").to_string().contains("holds 1 elements"));
+    let t = HostTensor { dtype: DType::I32, shape: vec![1], data: Data::Float(vec![1.0]) };
+    assert!(encode_npy(&t).expect_err("family").to_string().contains("dtype family"));
 }
 
 #[test]
@@ -267,10 +199,7 @@ fn every_truncation_is_an_error() {
 #[test]
 fn seeded_mutations_never_panic() {
     let mut rng = Rng(0x5EED);
-    let seeds: Vec<Vec<u8>> = samples()
-        .iter()
-        .map(|t| encode_npy(t).expect("encode"))
-        .collect();
+    let seeds: Vec<Vec<u8>> = samples().iter().map(|t| encode_npy(t).expect("encode")).collect();
     let (mut ok, mut err) = (0, 0);
     for _ in 0..20_000 {
         let mut b = seeds[rng.below(seeds.len())].clone();
