@@ -360,6 +360,12 @@ fn smelt_sym_sizes_what_no_input_fixes() {
         "non-negative integer",
     );
     fails(SMELT, &["run", &f, "--input", &s_in, "--sym", "n", "--out", &o], "expected NAME=SIZE");
+    // Far too large for the interpreter: refused, not allocated.
+    fails(
+        SMELT,
+        &["run", &f, "--input", &s_in, "--sym", "n=100000000000000", "--out", &o],
+        "@count",
+    );
 }
 
 #[test]
