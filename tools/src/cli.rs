@@ -141,3 +141,30 @@ pub fn main_with<P: Parser>(
     let result = parse_args::<P>().and_then(work);
     finish(tool, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Demo {
+        file: String,
+        #[arg(long)]
+        out: String,
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = parse_from::<Demo, _, _>(["demo", "f"]).expect_err("missing --out");
+        assert_eq!(e.0, "the following required arguments were not provided: --out <OUT>");
+        let e =
+            parse_from::<Demo, _, _>(["demo", "f", "--out", "o", "--bogus"]).expect_err("bogus");
+        assert_eq!(e.0, "unexpected argument '--bogus' found");
+        assert!(parse_from::<Demo, _, _>(["demo", "f", "--out", "o"]).is_ok());
+    }
+
+    #[test]
+    fn one_line_joins_lines() {
+        assert_eq!(one_line("a\n  b\n\nc\n"), "a b c");
+    }
+}
