@@ -26,10 +26,7 @@ fn softmax_is_one_normalization() {
     assert_eq!(kinds(&p), [Normalization]);
     let s = &p.kernels[0].schedule;
     assert_eq!(s.reduced_dims, [1]);
-    assert_eq!(
-        (s.outer.to_string(), s.inner.to_string()),
-        ("n".into(), "1000".into())
-    );
+    assert_eq!((s.outer.to_string(), s.inner.to_string()), ("n".into(), "1000".into()));
     assert_eq!(s.reduction_depth, 2);
     assert_eq!(p.kernels[0].nodes.len(), 5);
     assert_eq!(p.kernels[0].outputs, [by_name(&f, "y")]);
@@ -53,33 +50,22 @@ fn log_softmax_is_one_normalization() {
 
 #[test]
 fn layernorm_example_is_one_normalization() {
-    let src = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/layernorm.ir"
-    ))
-    .unwrap();
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/layernorm.ir"))
+            .unwrap();
     let (f, p) = planned(&src);
     assert_eq!(kinds(&p), [Normalization]);
     let k = &p.kernels[0];
     assert_eq!(k.nodes.len(), 9);
     assert_eq!(k.inputs, f.params());
-    assert_eq!(
-        k.schedule.to_string(),
-        "domain=[n, 1024] reduce=[1] outer=n inner=1024 depth=2"
-    );
+    assert_eq!(k.schedule.to_string(), "domain=[n, 1024] reduce=[1] outer=n inner=1024 depth=2");
     let text = p.to_text(&f);
     assert!(
         text.starts_with("plan @layernorm: 1 kernel\nk0 normalization domain=[n, 1024]"),
         "{text}"
     );
-    assert!(
-        text.contains("  %0 = mean(%x) dims=[1] keepdim=true : f32[n, 1]\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("  inputs: %x, %w, %b\n") && text.contains("  outputs: %8\n"),
-        "{text}"
-    );
+    assert!(text.contains("  %0 = mean(%x) dims=[1] keepdim=true : f32[n, 1]\n"), "{text}");
+    assert!(text.contains("  inputs: %x, %w, %b\n") && text.contains("  outputs: %8\n"), "{text}");
 }
 
 #[test]
@@ -100,10 +86,7 @@ fn rms_norm_with_casts_and_symbolic_dims_is_one_normalization() {
     );
     assert_eq!(kinds(&p), [Normalization]);
     let s = &p.kernels[0].schedule;
-    assert_eq!(
-        s.to_string(),
-        "domain=[b, t, d] reduce=[2] outer=b*t inner=d depth=1"
-    );
+    assert_eq!(s.to_string(), "domain=[b, t, d] reduce=[2] outer=b*t inner=d depth=1");
 }
 
 #[test]
@@ -129,10 +112,7 @@ fn batch_norm_with_batch_statistics_and_relu_is_one_normalization() {
     );
     assert_eq!(kinds(&p), [Normalization]);
     let s = &p.kernels[0].schedule;
-    assert_eq!(
-        s.to_string(),
-        "domain=[N, 16, H, W] reduce=[0, 2, 3] outer=16 inner=H*N*W depth=2"
-    );
+    assert_eq!(s.to_string(), "domain=[N, 16, H, W] reduce=[0, 2, 3] outer=16 inner=H*N*W depth=2");
     assert_eq!(p.kernels[0].outputs.len(), 3);
 }
 
@@ -187,10 +167,7 @@ fn gelu_erf_and_tanh_forms_are_one_pointwise_kernel() {
     );
     assert_eq!(kinds(&p), [Pointwise]);
     assert_eq!(p.kernels[0].nodes.len(), 9);
-    assert_eq!(
-        p.kernels[0].schedule.to_string(),
-        "domain=[b, s, 3072] outer=b*s inner=3072"
-    );
+    assert_eq!(p.kernels[0].schedule.to_string(), "domain=[b, s, 3072] outer=b*s inner=3072");
 }
 
 #[test]
@@ -203,10 +180,7 @@ fn silu_is_one_pointwise_kernel() {
         }",
     );
     assert_eq!(kinds(&p), [Pointwise]);
-    assert_eq!(
-        p.kernels[0].schedule.to_string(),
-        "domain=[n] outer=1 inner=n"
-    );
+    assert_eq!(p.kernels[0].schedule.to_string(), "domain=[n] outer=1 inner=n");
 }
 
 #[test]
@@ -234,10 +208,7 @@ fn attention_is_library_normalization_library() {
         "{text}"
     );
     assert_eq!(p.kernels[1].schedule.outer.to_string(), "b*h*s");
-    assert_eq!(
-        p.kernels[1].inputs,
-        [by_name(&f, "sc"), by_name(&f, "mask")]
-    );
+    assert_eq!(p.kernels[1].inputs, [by_name(&f, "sc"), by_name(&f, "mask")]);
 }
 
 #[test]
@@ -273,8 +244,7 @@ fn conv_bias_relu_is_library_then_pointwise() {
     );
     assert_eq!(kinds(&p), [Library, Pointwise]);
     assert!(
-        p.to_text(&f)
-            .contains("conv2d n=N c=3 h=32 w=32 oc=16 kh=3 kw=3 oh=32 ow=32 groups=1")
+        p.to_text(&f).contains("conv2d n=N c=3 h=32 w=32 oc=16 kh=3 kw=3 oh=32 ow=32 groups=1")
     );
     assert_eq!(p.kernels[1].inputs, [by_name(&f, "b"), by_name(&f, "c")]);
 }
@@ -301,10 +271,7 @@ fn cross_entropy_via_one_hot_is_normalization_then_reduction() {
     );
     assert_eq!(kinds(&p), [Normalization, Reduction]);
     assert_eq!(p.kernels[0].outputs, [by_name(&f, "row")]);
-    assert_eq!(
-        p.kernels[1].schedule.to_string(),
-        "domain=[n] reduce=[0] outer=1 inner=n depth=1"
-    );
+    assert_eq!(p.kernels[1].schedule.to_string(), "domain=[n] reduce=[0] outer=1 inner=n depth=1");
     assert_eq!(kernel_index(&p, by_name(&f, "io")), 0);
 }
 
@@ -348,10 +315,7 @@ fn transpose_takes_a_permute_and_its_epilogue() {
     );
     assert_eq!(kinds(&p), [Pointwise, Transpose]);
     let s = &p.kernels[1].schedule;
-    assert_eq!(
-        s.to_string(),
-        "domain=[128, n] outer=128 inner=n perm=[1, 0]"
-    );
+    assert_eq!(s.to_string(), "domain=[128, n] outer=128 inner=n perm=[1, 0]");
     assert_eq!(p.kernels[1].inputs, [by_name(&f, "e"), by_name(&f, "s")]);
 }
 
@@ -366,10 +330,7 @@ fn a_diamond_through_a_library_call_is_not_merged_into_a_cycle() {
         }",
     );
     assert_eq!(kinds(&p), [Pointwise, Library, Pointwise]);
-    assert_ne!(
-        kernel_index(&p, by_name(&f, "a")),
-        kernel_index(&p, by_name(&f, "b"))
-    );
+    assert_ne!(kernel_index(&p, by_name(&f, "a")), kernel_index(&p, by_name(&f, "b")));
 }
 
 #[test]
@@ -406,14 +367,8 @@ fn a_broadcast_intermediate_needed_elsewhere_stays_out_of_the_bigger_kernel() {
         }",
     );
     assert_eq!(kinds(&p), [Pointwise, Pointwise]);
-    assert_ne!(
-        kernel_index(&p, by_name(&f, "c")),
-        kernel_index(&p, by_name(&f, "a"))
-    );
-    assert_eq!(
-        kernel_index(&p, by_name(&f, "c")),
-        kernel_index(&p, by_name(&f, "d"))
-    );
+    assert_ne!(kernel_index(&p, by_name(&f, "c")), kernel_index(&p, by_name(&f, "a")));
+    assert_eq!(kernel_index(&p, by_name(&f, "c")), kernel_index(&p, by_name(&f, "d")));
 }
 
 #[test]
@@ -459,11 +414,9 @@ fn gather_loads_from_outside_and_fuses_with_a_layernorm() {
 
 #[test]
 fn json_matches_the_ir_md_schema() {
-    let src = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/layernorm.ir"
-    ))
-    .unwrap();
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/layernorm.ir"))
+            .unwrap();
     let (f, p) = planned(&src);
     let json = p.to_json(&f);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -482,10 +435,7 @@ fn json_matches_the_ir_md_schema() {
     assert_eq!(k["outputs"], serde_json::json!(["%8"]));
     // Keys in the schema's order.
     let at = |key: &str| json.find(&format!("\"{key}\"")).unwrap();
-    let order = [
-        "func", "kernels", "name", "kind", "nodes", "inputs", "outputs",
-    ]
-    .map(at);
+    let order = ["func", "kernels", "name", "kind", "nodes", "inputs", "outputs"].map(at);
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{json}");
 
     // Every kind name is one IR.md lists, for a plan with several kernels.
@@ -502,15 +452,9 @@ fn dot_draws_kernels_as_coloured_clusters() {
     let (f, p) = planned(SOFTMAX);
     let dot = p.to_dot(&f);
     assert!(dot.starts_with("digraph \"softmax\" {"), "{dot}");
-    assert!(
-        dot.contains("subgraph cluster_k0 {") && dot.contains("fillcolor=\"#"),
-        "{dot}"
-    );
+    assert!(dot.contains("subgraph cluster_k0 {") && dot.contains("fillcolor=\"#"), "{dot}");
     assert!(dot.contains("\"p_x\" -> \"v_0\";"), "{dot}");
-    assert!(
-        dot.contains("label=\"%0 = max(%x) dims=[1] keepdim=true : f32[n, 1]\""),
-        "{dot}"
-    );
+    assert!(dot.contains("label=\"%0 = max(%x) dims=[1] keepdim=true : f32[n, 1]\""), "{dot}");
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
 }
 
@@ -534,24 +478,14 @@ fn symbolic_dims_in_every_position() {
     assert_eq!(kinds(&p), [Library, Normalization, Transpose]);
     let text = p.to_text(&f);
     assert!(text.contains("matmul batch=b m=s n=e k=d"), "{text}");
-    assert!(
-        text.contains("domain=[b, s, e] reduce=[2] outer=b*s inner=e depth=2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("domain=[s, b, e] outer=b*s inner=e perm=[1, 0, 2]"),
-        "{text}"
-    );
+    assert!(text.contains("domain=[b, s, e] reduce=[2] outer=b*s inner=e depth=2"), "{text}");
+    assert!(text.contains("domain=[s, b, e] outer=b*s inner=e perm=[1, 0, 2]"), "{text}");
 }
 
 #[test]
 fn an_invalid_function_is_an_error_not_a_panic() {
     let mut f = Func::new("bad");
-    let x = f.add_param(
-        "x",
-        Type::new(DType::F32, Shape::of(&[4])),
-        Layout::RowMajor,
-    );
+    let x = f.add_param("x", Type::new(DType::F32, Shape::of(&[4])), Layout::RowMajor);
     let y = f.add_node(
         Op::Unary { kind: Unary::Exp },
         vec![Operand::Value(x)],

@@ -137,23 +137,10 @@ pub fn plan(f: &Func) -> Result<Plan, PlanError> {
                 outputs.push(n);
             }
         }
-        kernels.push(KernelPlan {
-            name: format!("k{i}"),
-            kind,
-            nodes,
-            inputs,
-            outputs,
-            schedule,
-        });
+        kernels.push(KernelPlan { name: format!("k{i}"), kind, nodes, inputs, outputs, schedule });
     }
-    let plan = Plan {
-        func: f.name.clone(),
-        kernels,
-    };
-    plan.check(f).map_err(|message| PlanError::Internal {
-        func: f.name.clone(),
-        message,
-    })?;
+    let plan = Plan { func: f.name.clone(), kernels };
+    plan.check(f).map_err(|message| PlanError::Internal { func: f.name.clone(), message })?;
     if debug_level() >= 2 {
         eprint!("{}", plan.to_text(f));
     }
@@ -162,10 +149,7 @@ pub fn plan(f: &Func) -> Result<Plan, PlanError> {
 
 /// `SMELT_DEBUG` as a number (0 when unset or not a number).
 fn debug_level() -> u32 {
-    std::env::var("SMELT_DEBUG")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    std::env::var("SMELT_DEBUG").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
 impl Plan {
@@ -215,10 +199,7 @@ impl Plan {
             for &n in &k.nodes {
                 for v in f.node(n).value_operands() {
                     if owner.get(&v) != Some(&ki) && !k.inputs.contains(&v) {
-                        return Err(format!(
-                            "{} reads {v} without listing it as an input",
-                            k.name
-                        ));
+                        return Err(format!("{} reads {v} without listing it as an input", k.name));
                     }
                 }
             }

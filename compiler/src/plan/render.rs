@@ -14,13 +14,7 @@ use crate::ir::{Func, NodeId, Op};
 use super::{KernelKind, Plan};
 
 fn name(names: &HashMap<NodeId, String>, n: NodeId) -> String {
-    format!(
-        "%{}",
-        names
-            .get(&n)
-            .cloned()
-            .unwrap_or_else(|| format!("<dangling {n}>"))
-    )
+    format!("%{}", names.get(&n).cloned().unwrap_or_else(|| format!("<dangling {n}>")))
 }
 
 fn name_list(names: &HashMap<NodeId, String>, ids: &[NodeId]) -> Vec<String> {
@@ -60,12 +54,7 @@ fn instruction_line(f: &Func, n: NodeId, names: &HashMap<NodeId, String>) -> Str
     if !f.contains(n) {
         return format!("<{n} is not in @{}>", f.name);
     }
-    format!(
-        "{} = {} : {}",
-        name(names, n),
-        instruction_text(f, n, names),
-        f.ty(n)
-    )
+    format!("{} = {} : {}", name(names, n), instruction_text(f, n, names), f.ty(n))
 }
 
 impl Plan {
@@ -83,11 +72,7 @@ impl Plan {
             for &n in &k.nodes {
                 let _ = writeln!(out, "  {}", instruction_line(f, n, &names));
             }
-            let _ = writeln!(
-                out,
-                "  outputs: {}",
-                name_list(&names, &k.outputs).join(", ")
-            );
+            let _ = writeln!(out, "  outputs: {}", name_list(&names, &k.outputs).join(", "));
         }
         out
     }
@@ -124,10 +109,7 @@ impl Plan {
         let names = f.printed_names(false);
         let id = |n: NodeId| {
             let param = f.contains(n) && matches!(f.node(n).op, Op::Param { .. });
-            let printed = names
-                .get(&n)
-                .cloned()
-                .unwrap_or_else(|| format!("missing{}", n.index()));
+            let printed = names.get(&n).cloned().unwrap_or_else(|| format!("missing{}", n.index()));
             format!("{}_{}", if param { "p" } else { "v" }, dot_escape(&printed))
         };
         let mut out = String::new();
@@ -138,12 +120,8 @@ impl Plan {
         );
         for &p in f.params() {
             let label = format!("{}: {}", name(&names, p), f.ty(p));
-            let _ = writeln!(
-                out,
-                "  \"{}\" [label=\"{}\", shape=ellipse];",
-                id(p),
-                dot_escape(&label)
-            );
+            let _ =
+                writeln!(out, "  \"{}\" [label=\"{}\", shape=ellipse];", id(p), dot_escape(&label));
         }
         for k in &self.kernels {
             let _ = writeln!(out, "  subgraph cluster_{} {{", k.name);
@@ -151,17 +129,9 @@ impl Plan {
             let _ = writeln!(out, "    style=filled; fillcolor=\"{}\";", colour(k.kind));
             for &n in &k.nodes {
                 let label = instruction_line(f, n, &names);
-                let bold = if k.outputs.contains(&n) {
-                    ", penwidth=2"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "    \"{}\" [label=\"{}\"{bold}];",
-                    id(n),
-                    dot_escape(&label)
-                );
+                let bold = if k.outputs.contains(&n) { ", penwidth=2" } else { "" };
+                let _ =
+                    writeln!(out, "    \"{}\" [label=\"{}\"{bold}];", id(n), dot_escape(&label));
             }
             let _ = writeln!(out, "  }}");
         }

@@ -161,26 +161,12 @@ impl fmt::Display for LibraryDims {
             LibraryDims::Matmul { batch, m, n, k } => {
                 write!(f, "matmul batch={batch} m={m} n={n} k={k}")
             }
-            LibraryDims::Conv2d {
-                n,
-                c,
-                hw,
-                oc,
-                khw,
-                ohw,
-                groups,
-            } => write!(
+            LibraryDims::Conv2d { n, c, hw, oc, khw, ohw, groups } => write!(
                 f,
                 "conv2d n={n} c={c} h={} w={} oc={oc} kh={} kw={} oh={} ow={} groups={groups}",
                 hw[0], hw[1], khw[0], khw[1], ohw[0], ohw[1]
             ),
-            LibraryDims::Pool {
-                n,
-                c,
-                hw,
-                kernel,
-                ohw,
-            } => write!(
+            LibraryDims::Pool { n, c, hw, kernel, ohw } => write!(
                 f,
                 "pool n={n} c={c} h={} w={} kh={} kw={} oh={} ow={}",
                 hw[0], hw[1], kernel[0], kernel[1], ohw[0], ohw[1]

@@ -35,28 +35,15 @@ pub(crate) fn classify(
     members: &[usize],
     in_group: &dyn Fn(usize) -> bool,
 ) -> Result<(KernelKind, Schedule), String> {
-    let g = Group {
-        ctx,
-        members,
-        in_group,
-    };
-    if let Some(&p) = members
-        .iter()
-        .find(|&&p| ctx.node(p).op.class() == OpClass::Library)
-    {
+    let g = Group { ctx, members, in_group };
+    if let Some(&p) = members.iter().find(|&&p| ctx.node(p).op.class() == OpClass::Library) {
         if members.len() > 1 {
-            return Err(format!(
-                "{} is a library call and runs alone",
-                ctx.describe(p)
-            ));
+            return Err(format!("{} is a library call and runs alone", ctx.describe(p)));
         }
         return Ok((KernelKind::Library, library_schedule(ctx, p)?));
     }
-    let reductions: Vec<usize> = members
-        .iter()
-        .copied()
-        .filter(|&p| matches!(ctx.node(p).op, Op::Reduce { .. }))
-        .collect();
+    let reductions: Vec<usize> =
+        members.iter().copied().filter(|&p| matches!(ctx.node(p).op, Op::Reduce { .. })).collect();
     if !reductions.is_empty() {
         return g.reduction(&reductions);
     }
@@ -83,10 +70,7 @@ pub(crate) fn classify(
 pub(crate) fn classify_final(ctx: &Ctx<'_>, members: &[usize]) -> (KernelKind, Schedule) {
     let in_group = |p: usize| members.binary_search(&p).is_ok();
     classify(ctx, members, &in_group).unwrap_or_else(|_| {
-        let last = members
-            .last()
-            .map(|&p| ctx.node(p).ty.shape.clone())
-            .unwrap_or_default();
+        let last = members.last().map(|&p| ctx.node(p).ty.shape.clone()).unwrap_or_default();
         (KernelKind::Fallback, Schedule::rows(last))
     })
 }
@@ -113,9 +97,7 @@ impl Group<'_, '_> {
 
     /// True if operand `slot` of `p` is computed outside the group (or is a parameter).
     fn reads_outside(&self, p: usize, slot: usize) -> bool {
-        self.ctx
-            .operand_pos(p, slot)
-            .is_none_or(|q| !(self.in_group)(q))
+        self.ctx.operand_pos(p, slot).is_none_or(|q| !(self.in_group)(q))
     }
 
     /// Members used outside the group or returned.
@@ -249,13 +231,7 @@ impl Group<'_, '_> {
                 .dims()
                 .iter()
                 .enumerate()
-                .map(|(i, d)| {
-                    if rdims.contains(&i) {
-                        Dim::Const(1)
-                    } else {
-                        d.clone()
-                    }
-                })
+                .map(|(i, d)| if rdims.contains(&i) { Dim::Const(1) } else { d.clone() })
                 .collect(),
         );
         let dropped = Shape(
@@ -303,11 +279,7 @@ impl Group<'_, '_> {
             }
         }
         let max_depth = depth.into_iter().max().unwrap_or(1);
-        let kind = if broadcast_back {
-            KernelKind::Normalization
-        } else {
-            KernelKind::Reduction
-        };
+        let kind = if broadcast_back { KernelKind::Normalization } else { KernelKind::Reduction };
         Ok((kind, Schedule::reducing(domain, rdims, max_depth)))
     }
 }
@@ -316,10 +288,7 @@ impl Group<'_, '_> {
 fn library_schedule(ctx: &Ctx<'_>, p: usize) -> Result<Schedule, String> {
     let node = ctx.node(p);
     let shape_of = |slot: usize| {
-        node.operands()
-            .get(slot)
-            .and_then(|o| o.value())
-            .map(|v| ctx.f.ty(v).shape.clone())
+        node.operands().get(slot).and_then(|o| o.value()).map(|v| ctx.f.ty(v).shape.clone())
     };
     let bad = || format!("{} has operands of unexpected rank", ctx.describe(p));
     let out = node.ty.shape.clone();

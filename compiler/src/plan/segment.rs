@@ -65,25 +65,14 @@ impl<'a> Ctx<'a> {
                 }
             }
             producers.push(ps);
-            let mut us: Vec<usize> = f
-                .users(n)
-                .iter()
-                .filter_map(|(u, _)| pos.get(u).copied())
-                .collect();
+            let mut us: Vec<usize> =
+                f.users(n).iter().filter_map(|(u, _)| pos.get(u).copied()).collect();
             us.sort_unstable();
             us.dedup();
             users.push(us);
         }
         let returned = order.iter().map(|n| f.results().contains(n)).collect();
-        Ctx {
-            f,
-            order,
-            pos,
-            producers,
-            users,
-            returned,
-            names: f.printed_names(false),
-        }
+        Ctx { f, order, pos, producers, users, returned, names: f.printed_names(false) }
     }
 
     /// The instruction at a position.
@@ -93,13 +82,7 @@ impl<'a> Ctx<'a> {
 
     /// `%name` of a value.
     pub fn label(&self, n: NodeId) -> String {
-        format!(
-            "%{}",
-            self.names
-                .get(&n)
-                .cloned()
-                .unwrap_or_else(|| n.index().to_string())
-        )
+        format!("%{}", self.names.get(&n).cloned().unwrap_or_else(|| n.index().to_string()))
     }
 
     /// `%name = op` of the instruction at a position, for messages.
@@ -150,11 +133,8 @@ impl Groups {
         // `to`'s in program order: prune groups starting after `to` ends.
         let to_end = self.members[to].last().copied().unwrap_or(0);
         let mut seen: HashSet<usize> = HashSet::new();
-        let mut stack: Vec<usize> = self
-            .successors(ctx, from)
-            .into_iter()
-            .filter(|&g| g != to)
-            .collect();
+        let mut stack: Vec<usize> =
+            self.successors(ctx, from).into_iter().filter(|&g| g != to).collect();
         while let Some(g) = stack.pop() {
             if g == to {
                 return true;
@@ -181,11 +161,8 @@ impl Groups {
         if a == b {
             return false;
         }
-        let mut union: Vec<usize> = self.members[a]
-            .iter()
-            .chain(&self.members[b])
-            .copied()
-            .collect();
+        let mut union: Vec<usize> =
+            self.members[a].iter().chain(&self.members[b]).copied().collect();
         union.sort_unstable();
         let in_group = |p: usize| self.group_of[p] == a || self.group_of[p] == b;
         let verdict = match classify(ctx, &union, &in_group) {
@@ -200,23 +177,17 @@ impl Groups {
         };
         if debug {
             let show = |g: usize| {
-                let names: Vec<String> = self.members[g]
-                    .iter()
-                    .map(|&p| ctx.label(ctx.order[p]))
-                    .collect();
+                let names: Vec<String> =
+                    self.members[g].iter().map(|&p| ctx.label(ctx.order[p])).collect();
                 format!("{{{}}}", names.join(", "))
             };
             match &verdict {
-                Ok(kind) => eprintln!(
-                    "plan: {why} merge {} + {}: accepted ({kind})",
-                    show(a),
-                    show(b)
-                ),
-                Err(reason) => eprintln!(
-                    "plan: {why} merge {} + {}: refused: {reason}",
-                    show(a),
-                    show(b)
-                ),
+                Ok(kind) => {
+                    eprintln!("plan: {why} merge {} + {}: accepted ({kind})", show(a), show(b))
+                }
+                Err(reason) => {
+                    eprintln!("plan: {why} merge {} + {}: refused: {reason}", show(a), show(b))
+                }
             }
         }
         if verdict.is_err() {
@@ -235,10 +206,7 @@ impl Groups {
 /// topological order of the group graph (ties: the group starting first).
 pub(crate) fn segment(ctx: &Ctx<'_>, debug: bool) -> Vec<Vec<usize>> {
     let n = ctx.order.len();
-    let mut g = Groups {
-        group_of: (0..n).collect(),
-        members: (0..n).map(|p| vec![p]).collect(),
-    };
+    let mut g = Groups { group_of: (0..n).collect(), members: (0..n).map(|p| vec![p]).collect() };
 
     // Producer → consumer.
     for p in 0..n {
@@ -287,10 +255,7 @@ pub(crate) fn segment(ctx: &Ctx<'_>, debug: bool) -> Vec<Vec<usize>> {
         }
     }
 
-    group_order(ctx, &g)
-        .into_iter()
-        .map(|i| std::mem::take(&mut g.members[i]))
-        .collect()
+    group_order(ctx, &g).into_iter().map(|i| std::mem::take(&mut g.members[i])).collect()
 }
 
 /// The values group `a` reads from outside it, in order of first use.
@@ -322,9 +287,7 @@ fn group_levels(ctx: &Ctx<'_>, g: &Groups) -> Vec<usize> {
 /// Live group ids in a topological order of the group graph, the group with
 /// the earliest first node going first among those ready.
 fn group_order(ctx: &Ctx<'_>, g: &Groups) -> Vec<usize> {
-    let live: Vec<usize> = (0..g.members.len())
-        .filter(|&i| !g.members[i].is_empty())
-        .collect();
+    let live: Vec<usize> = (0..g.members.len()).filter(|&i| !g.members[i].is_empty()).collect();
     let mut indeg: HashMap<usize, usize> = live.iter().map(|&i| (i, 0)).collect();
     let succ: HashMap<usize, Vec<usize>> =
         live.iter().map(|&i| (i, g.successors(ctx, i))).collect();

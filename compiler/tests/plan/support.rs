@@ -18,11 +18,7 @@ pub fn check_plan(f: &Func, p: &Plan) {
         assert_eq!(k.name, format!("k{ki}"));
         assert!(!k.nodes.is_empty(), "{} is empty", k.name);
         let positions: Vec<usize> = k.nodes.iter().map(|n| pos[n]).collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "{} not in program order",
-            k.name
-        );
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{} not in program order", k.name);
         for &n in &k.nodes {
             assert!(owner.insert(n, ki).is_none(), "{n} is in two kernels");
         }
@@ -101,10 +97,7 @@ pub fn kinds(p: &Plan) -> Vec<KernelKind> {
 
 /// A value by its source name (`%x` → the node), for asserting placements.
 pub fn by_name(f: &Func, name: &str) -> NodeId {
-    f.node_ids()
-        .into_iter()
-        .find(|&n| f.node(n).name.as_deref() == Some(name))
-        .unwrap()
+    f.node_ids().into_iter().find(|&n| f.node(n).name.as_deref() == Some(name)).unwrap()
 }
 
 pub fn kernel_index(p: &Plan, n: NodeId) -> usize {
@@ -143,11 +136,7 @@ pub fn adamw_source() -> String {
         rets.extend([format!("%pn{i}"), format!("%mn{i}"), format!("%vn{i}")]);
         tys.extend(std::iter::repeat_n(format!("f32[{s}]"), 3));
     }
-    params.extend([
-        "%lr: f32[]".to_string(),
-        "%bc1: f32[]".into(),
-        "%bc2: f32[]".into(),
-    ]);
+    params.extend(["%lr: f32[]".to_string(), "%bc1: f32[]".into(), "%bc2: f32[]".into()]);
     format!(
         "func @adamw({}) -> ({}) {{\n{body}  return {}\n}}\n",
         params.join(", "),

@@ -1,0 +1,14 @@
+//! smelt-tools: the command-line tools `ir-dump` and `smelt`, written as a
+//! library so their tests can drive the same functions the binaries call.
+//!
+//! - [`cli`]: what every tool shares: one-line errors with exit status 2,
+//!   clap errors cut to one line, a panic hook that reports a bug tidily.
+//! - [`ir_dump`]: `ir-dump FILE.ir` (print, `--after`, `--plan`, `--json`).
+//! - [`run`]: `smelt run FILE.ir --input NAME=X.npy … --out DIR`.
+//!
+//! Invariant: no input a user can give (files, flags) makes a tool panic;
+//! every failure is a [`cli::CliError`], printed as one line.
+
+pub mod cli;
+pub mod ir_dump;
+pub mod run;
