@@ -437,6 +437,7 @@ pub struct PoolAttrs {
     /// Padding (−inf for max, zeros for avg), per spatial dim.
     pub padding: [u64; 2],
     /// avg only: whether padded zeros count in the divisor (PyTorch: true).
+    /// `max_pool2d` keeps it `true` (the verifier insists, so equal ops print equal).
     pub count_include_pad: bool,
 }
 
@@ -782,6 +783,9 @@ impl Op {
             Op::Const { value } => const_type(value, declared),
             Op::Matmul => matmul_type(vals[0], vals[1]),
             Op::Conv2d(a) => conv2d_type(a, &vals),
+            Op::MaxPool2d(a) if !a.count_include_pad => {
+                bail!("count_include_pad is an avg_pool2d attribute (max_pool2d keeps it true)")
+            }
             Op::MaxPool2d(a) | Op::AvgPool2d(a) => pool_type(a, vals[0]),
         }
     }
