@@ -5,6 +5,7 @@
 //! (canonicalize, fold, CSE, DCE, simplify) → [`plan`] (kernels) → a
 //! backend, or [`interp`], the f64 oracle every backend is tested against.
 
+pub mod backend;
 pub mod interp;
 pub mod ir;
 pub mod numerics;
