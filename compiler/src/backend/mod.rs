@@ -6,4 +6,5 @@
 //! whole graph. Each backend lives in its own module (`cpu`: Cranelift;
 //! `cuda`: CUDA C++ through NVRTC).
 
+pub mod cpu;
 pub mod kernel;
