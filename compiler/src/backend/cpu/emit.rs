@@ -1,0 +1,811 @@
+//! Values: the CLIF computing one node at one index of its shape, recursing
+//! into its operands (broadcast, permute, reshape, slice, concat and gather
+//! become index arithmetic on the operand's index). Results are memoized per
+//! block, so a value used twice at the same index is computed once.
+//!
+//! Compute types ([`Cls`]): f32, f16 and bf16 compute in f32 (rounded at
+//! stores and casts, or after every op with `--numerics eager`); f64 in f64;
+//! integers in wrapping i64, wrapped to their width after each op; bool as
+//! an i8 0/1 (a lane mask i32x4 of 0/-1 in vector code).
+//!
+//! What is inline CLIF and what is a helper call: arithmetic, comparisons,
+//! min/max, abs/neg/sqrt/rsqrt/recip/floor/ceil/round/sign/relu, casts,
+//! select, bf16 rounding, and f32 `exp`, `exp2`, `sigmoid`, `tanh`, `erf`
+//! (polynomials in `poly.rs`) are inline and vectorized; `log`, `log2`,
+//! `sin`, `cos`, `pow`, float `rem`, f16 conversions, every f64
+//! transcendental and integer `pow` are calls to the helpers in `math.rs`
+//! (per lane in vector code).
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{InstBuilder, MemFlags, Value, types};
+use cranelift_codegen::ir::{Type as ClType, immediates::Ieee32};
+
+use super::lower::{Ix, Lower, LowerErr};
+use super::math::{Sig, helper_sig, int_to_float};
+use crate::ir::{Binary, DType, NodeId, Op, Operand, Scalar, Shape, Unary};
+use crate::numerics::round_to;
+
+/// How a dtype is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Cls {
+    /// f32 (also f16, bf16).
+    F32,
+    /// f64.
+    F64,
+    /// i64 (every integer dtype).
+    Int,
+    /// i8 0/1 (lane masks in vectors).
+    Bool,
+}
+
+/// The compute class of a dtype.
+pub(crate) fn cls(d: DType) -> Cls {
+    match d {
+        DType::F32 | DType::F16 | DType::BF16 => Cls::F32,
+        DType::F64 => Cls::F64,
+        DType::Bool => Cls::Bool,
+        _ => Cls::Int,
+    }
+}
+
+/// A computed value: scalar, or 4 lanes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct V {
+    pub v: Value,
+    pub vec: bool,
+    pub cls: Cls,
+}
+
+fn no_vec(why: &str) -> LowerErr {
+    LowerErr::NoVector(why.to_string())
+}
+
+/// The operand index of a broadcast from `to` (the consumer's shape) down to
+/// `from` (the operand's): right-aligned, size-1 dims index 0.
+pub(crate) fn broadcast_ix(ix: &[Ix], consumer: &Shape, operand: &Shape) -> Vec<Ix> {
+    let off = consumer.rank() - operand.rank().min(consumer.rank());
+    (0..operand.rank())
+        .map(|j| if operand.0[j].is_one() { Ix::Zero } else { ix.get(off + j).copied().unwrap_or(Ix::Zero) })
+        .collect()
+}
+
+impl Lower<'_> {
+    /// The value of `node` at index `ix` of its shape.
+    pub fn eval(&mut self, node: NodeId, ix: &[Ix]) -> Result<V, LowerErr> {
+        let key = (node, ix.to_vec(), self.lane);
+        if let Some(v) = self.memo.get(&key) {
+            return Ok(*v);
+        }
+        let n = self.f.node(node);
+        let dtype = n.ty.dtype;
+        let op = n.op.clone();
+        let lane_in = |ix: &[Ix], lane: Option<Value>| lane.is_some_and(|l| ix.contains(&Ix::Var(l)));
+        let mut arith = true;
+        let v = match &op {
+            Op::Param { .. } => {
+                arith = false;
+                self.load(node, ix)?
+            }
+            Op::Const { value } if value.len() == 1 => self.literal(value[0], dtype),
+            Op::Const { .. } => {
+                arith = false;
+                self.load(node, ix)?
+            }
+            Op::Unary { kind } => {
+                let x = self.operand(node, 0, ix, dtype)?;
+                self.unary(*kind, dtype, x)?
+            }
+            Op::Binary { kind } => {
+                let od = self.value_dtype(node, 0);
+                let a = self.operand(node, 0, ix, od)?;
+                let b = self.operand(node, 1, ix, od)?;
+                self.binary(*kind, od, a, b)?
+            }
+            Op::Select => {
+                let c = self.operand(node, 0, ix, DType::Bool)?;
+                let a = self.operand(node, 1, ix, dtype)?;
+                let b = self.operand(node, 2, ix, dtype)?;
+                self.select(c, a, b)?
+            }
+            Op::Cast { to } => {
+                let from = self.value_dtype(node, 0);
+                let x = self.operand(node, 0, ix, from)?;
+                self.cast(from, *to, x)?
+            }
+            Op::Reduce { .. } => {
+                arith = false;
+                let Some(v) = self.reduced.get(&node).copied() else {
+                    return Err(self.unsupported("a reduction read before it is computed"));
+                };
+                if self.reduction_index(node).as_deref() != Some(ix) {
+                    return Err(self.unsupported(format!(
+                        "{} (its result is read at another row than its own)",
+                        op.name()
+                    )));
+                }
+                v
+            }
+            Op::Broadcast { .. } => {
+                arith = false;
+                self.operand(node, 0, ix, dtype)?
+            }
+            Op::Permute { dims } => {
+                arith = false;
+                let x = self.input(node, 0);
+                let mut xi = vec![Ix::Zero; dims.len()];
+                for (i, &d) in dims.iter().enumerate() {
+                    xi[d] = ix[i];
+                }
+                let xi = self.normalize(x, xi);
+                self.eval(x, &xi)?
+            }
+            Op::Reshape { .. } => {
+                arith = false;
+                if lane_in(ix, self.lane) {
+                    return Err(no_vec("reshape index arithmetic"));
+                }
+                let x = self.input(node, 0);
+                let lin = self.linearize(node, ix);
+                let xi = self.delinearize(x, lin);
+                self.eval(x, &xi)?
+            }
+            Op::Slice { starts, steps, .. } => {
+                arith = false;
+                let x = self.input(node, 0);
+                let mut xi = Vec::with_capacity(ix.len());
+                for (k, &i) in ix.iter().enumerate() {
+                    let (s, t) = (starts[k] as i64, steps[k] as i64);
+                    xi.push(match i {
+                        Ix::Zero if s == 0 => Ix::Zero,
+                        Ix::Zero => Ix::Var(self.iconst(s)),
+                        Ix::Var(v) if s == 0 && t == 1 => Ix::Var(v),
+                        Ix::Var(v) if Some(v) == self.lane => {
+                            return Err(no_vec("strided slice"));
+                        }
+                        Ix::Var(v) => {
+                            let m = self.b.ins().imul_imm(v, t);
+                            Ix::Var(self.b.ins().iadd_imm(m, s))
+                        }
+                    });
+                }
+                let xi = self.normalize(x, xi);
+                self.eval(x, &xi)?
+            }
+            Op::Concat { axis } => {
+                arith = false;
+                if lane_in(&ix[*axis..=*axis], self.lane) {
+                    return Err(no_vec("concat along the lane dim"));
+                }
+                self.concat(node, *axis, ix)?
+            }
+            Op::Gather { axis } => {
+                arith = false;
+                if lane_in(ix, self.lane) {
+                    return Err(no_vec("gather"));
+                }
+                self.gather(node, *axis, ix)?
+            }
+            Op::Iota { dim, to, .. } => {
+                if lane_in(&ix[*dim..=*dim], self.lane) {
+                    return Err(no_vec("iota along the lane dim"));
+                }
+                let i = self.ix_val(ix[*dim]);
+                let iv = V { v: i, vec: false, cls: Cls::Int };
+                self.cast(DType::I64, *to, iv)?
+            }
+            Op::Matmul | Op::Conv2d(_) | Op::MaxPool2d(_) | Op::AvgPool2d(_) => {
+                return Err(self.unsupported(op.name()));
+            }
+        };
+        let v = if arith && self.eager { self.round_to_dtype(dtype, v)? } else { v };
+        self.memo.insert(key, v);
+        Ok(v)
+    }
+
+    /// The `slot`-th operand's node (a value operand).
+    fn input(&self, node: NodeId, slot: usize) -> NodeId {
+        match self.f.node(node).operands()[slot] {
+            Operand::Value(v) => v,
+            // Movement ops take values only (the verifier checks it).
+            Operand::Lit(_) => node,
+        }
+    }
+
+    /// The dtype of the value operands of a binary op or cast.
+    fn value_dtype(&self, node: NodeId, _slot: usize) -> DType {
+        self.f
+            .node(node)
+            .value_operands()
+            .next()
+            .map(|v| self.f.ty(v).dtype)
+            .unwrap_or(self.f.ty(node).dtype)
+    }
+
+    /// Operand `slot` of `node` at the node's index `ix` (broadcast), or a literal of dtype `d`.
+    fn operand(&mut self, node: NodeId, slot: usize, ix: &[Ix], d: DType) -> Result<V, LowerErr> {
+        match self.f.node(node).operands()[slot] {
+            Operand::Lit(s) => Ok(self.literal(s, d)),
+            Operand::Value(v) => {
+                let xi = broadcast_ix(ix, &self.f.ty(node).shape, &self.f.ty(v).shape);
+                let xi = self.normalize(v, xi);
+                self.eval(v, &xi)
+            }
+        }
+    }
+
+    /// Index components of size-1 dims become `Zero` (so equal indices compare equal).
+    fn normalize(&self, node: NodeId, mut ix: Vec<Ix>) -> Vec<Ix> {
+        for (k, d) in self.f.ty(node).shape.0.iter().enumerate() {
+            if d.is_one() {
+                ix[k] = Ix::Zero;
+            }
+        }
+        ix
+    }
+
+    /// Row-major linear index of `ix` in `node`'s shape.
+    pub fn linearize(&mut self, node: NodeId, ix: &[Ix]) -> Value {
+        let mut lin = self.iconst(0);
+        for (k, &i) in ix.iter().enumerate() {
+            if let Ix::Var(v) = i {
+                let s = self.dims[&node].1[k];
+                let m = self.b.ins().imul(v, s);
+                lin = self.b.ins().iadd(lin, m);
+            }
+        }
+        lin
+    }
+
+    /// The index in `node`'s shape of a row-major linear index.
+    fn delinearize(&mut self, node: NodeId, lin: Value) -> Vec<Ix> {
+        let shape = self.f.ty(node).shape.clone();
+        let mut ix = vec![Ix::Zero; shape.rank()];
+        let mut rest = lin;
+        for k in (0..shape.rank()).rev() {
+            if shape.0[k].is_one() {
+                continue;
+            }
+            let size = self.dims[&node].0[k];
+            if k == 0 {
+                ix[k] = Ix::Var(rest);
+            } else {
+                ix[k] = Ix::Var(self.b.ins().urem(rest, size));
+                rest = self.b.ins().udiv(rest, size);
+            }
+        }
+        ix
+    }
+
+    fn concat(&mut self, node: NodeId, axis: usize, ix: &[Ix]) -> Result<V, LowerErr> {
+        let parts: Vec<NodeId> = self.f.node(node).value_operands().collect();
+        let i = self.ix_val(ix[axis]);
+        let mut off = self.iconst(0);
+        let mut vals = Vec::new();
+        let mut ends = Vec::new();
+        for &p in &parts {
+            let size = self.dims[&p].0[axis];
+            let local = self.b.ins().isub(i, off);
+            let last = self.b.ins().iadd_imm(size, -1);
+            let hi = self.b.ins().smin(local, last);
+            let zero = self.iconst(0);
+            let c = self.b.ins().smax(hi, zero);
+            let mut xi = ix.to_vec();
+            xi[axis] = Ix::Var(c);
+            let xi = self.normalize(p, xi);
+            vals.push(self.eval(p, &xi)?);
+            off = self.b.ins().iadd(off, size);
+            ends.push(off);
+        }
+        let mut acc = *vals.last().ok_or_else(|| self.unsupported("concat of nothing"))?;
+        for k in (0..vals.len() - 1).rev() {
+            let inside = self.b.ins().icmp(IntCC::SignedLessThan, i, ends[k]);
+            let (a, b) = self.unify(vals[k], acc)?;
+            acc = V { v: self.b.ins().select(inside, a.v, b.v), vec: a.vec, cls: a.cls };
+        }
+        Ok(acc)
+    }
+
+    fn gather(&mut self, node: NodeId, axis: usize, ix: &[Ix]) -> Result<V, LowerErr> {
+        let ops: Vec<NodeId> = self.f.node(node).value_operands().collect();
+        let (x, idx) = (ops[0], ops[1]);
+        let r = self.f.ty(idx).shape.rank();
+        let ii = self.normalize(idx, ix[axis..axis + r].to_vec());
+        let g = self.eval(idx, &ii)?;
+        let size = self.dims[&x].0[axis];
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, g.v, size);
+        let zero = self.iconst(0);
+        let two = self.iconst(2);
+        let code = self.b.ins().select(ok, zero, two);
+        let e = self.b.use_var(self.err);
+        let e = self.b.ins().bor(e, code);
+        self.b.def_var(self.err, e);
+        let g = self.b.ins().select(ok, g.v, zero);
+        let mut xi: Vec<Ix> = ix[..axis].to_vec();
+        xi.push(Ix::Var(g));
+        xi.extend_from_slice(&ix[axis + r..]);
+        let xi = self.normalize(x, xi);
+        self.eval(x, &xi)
+    }
+
+    // ------------------------------------------------------------ constants
+
+    /// A literal as a value of dtype `d` (rounded as the interpreter does).
+    pub fn literal(&mut self, s: Scalar, d: DType) -> V {
+        let c = cls(d);
+        let f = match s {
+            Scalar::Int(i) => int_to_float(i, d),
+            s => round_to(d, s.as_f64()),
+        };
+        let v = match c {
+            Cls::F32 => self.b.ins().f32const(f as f32),
+            Cls::F64 => self.b.ins().f64const(f),
+            Cls::Int => {
+                let i = match s {
+                    Scalar::Int(i) => i,
+                    s => s.as_f64() as i64,
+                };
+                self.iconst(i)
+            }
+            Cls::Bool => self.b.ins().iconst(types::I8, i64::from(matches!(s, Scalar::Bool(true)))),
+        };
+        V { v, vec: false, cls: c }
+    }
+
+    /// A float constant of the type of `like` (scalar or vector).
+    pub fn fconst(&mut self, like: Value, x: f64) -> Value {
+        let ty = self.b.func.dfg.value_type(like);
+        match ty {
+            types::F64 => self.b.ins().f64const(x),
+            types::F32 => self.b.ins().f32const(x as f32),
+            _ => {
+                let s = self.b.ins().f32const(Ieee32::with_float(x as f32));
+                self.b.ins().splat(types::F32X4, s)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ lanes
+
+    /// A value as 4 lanes (a scalar is splat; a bool becomes a mask).
+    pub fn widen(&mut self, x: V) -> Result<Value, LowerErr> {
+        if x.vec {
+            return Ok(x.v);
+        }
+        match x.cls {
+            Cls::F32 => Ok(self.b.ins().splat(types::F32X4, x.v)),
+            Cls::Bool => {
+                let m = self.b.ins().bmask(types::I32, x.v);
+                Ok(self.b.ins().splat(types::I32X4, m))
+            }
+            _ => Err(no_vec("an integer or f64 value in lanes")),
+        }
+    }
+
+    /// Two values made both scalar or both vector.
+    fn unify(&mut self, a: V, b: V) -> Result<(V, V), LowerErr> {
+        if a.vec == b.vec {
+            return Ok((a, b));
+        }
+        let av = self.widen(a)?;
+        let bv = self.widen(b)?;
+        Ok((V { v: av, vec: true, cls: a.cls }, V { v: bv, vec: true, cls: b.cls }))
+    }
+
+    /// `cond ? a : b` for a scalar i8 or a lane mask `cond`.
+    pub fn pick(&mut self, cond: Value, a: Value, b: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(a);
+        if ty.is_vector() {
+            let m = self.b.func.dfg.value_type(cond);
+            let c = if m == ty {
+                cond
+            } else {
+                self.b.ins().bitcast(ty, MemFlags::new().with_endianness(cranelift_codegen::ir::Endianness::Little), cond)
+            };
+            self.b.ins().bitselect(c, a, b)
+        } else {
+            self.b.ins().select(cond, a, b)
+        }
+    }
+
+    /// Calls helper `name` on scalars, or lane by lane on vectors.
+    pub fn call(&mut self, name: &'static str, args: &[Value]) -> Result<Value, LowerErr> {
+        let vec = args.iter().any(|&a| self.b.func.dfg.value_type(a).is_vector());
+        if !vec {
+            return self.call_scalar(name, args);
+        }
+        let mut out: Option<Value> = None;
+        for lane in 0..4u8 {
+            let xs: Vec<Value> = args.iter().map(|&a| self.b.ins().extractlane(a, lane)).collect();
+            let r = self.call_scalar(name, &xs)?;
+            out = Some(match out {
+                None => self.b.ins().splat(types::F32X4, r),
+                Some(v) => self.b.ins().insertlane(v, r, lane),
+            });
+        }
+        out.ok_or_else(|| no_vec("no lanes"))
+    }
+
+    fn call_scalar(&mut self, name: &'static str, args: &[Value]) -> Result<Value, LowerErr> {
+        use cranelift_codegen::ir::AbiParam;
+        use cranelift_module::{Linkage, Module};
+        let fref = match self.helper_refs.get(name) {
+            Some(&r) => r,
+            None => {
+                let sig_kind = helper_sig(name).ok_or_else(|| self.unsupported(name))?;
+                let (ps, r): (&[ClType], ClType) = match sig_kind {
+                    Sig::F32F32 => (&[types::F32], types::F32),
+                    Sig::F32x2F32 => (&[types::F32, types::F32], types::F32),
+                    Sig::F64F64 => (&[types::F64], types::F64),
+                    Sig::F64x2F64 => (&[types::F64, types::F64], types::F64),
+                    Sig::I64x2I64 => (&[types::I64, types::I64], types::I64),
+                    Sig::I32F32 => (&[types::I32], types::F32),
+                    Sig::F32I32 => (&[types::F32], types::I32),
+                    Sig::F64F32 => (&[types::F64], types::F32),
+                    Sig::I64F32 => (&[types::I64], types::F32),
+                };
+                let mut sig = self.module.make_signature();
+                sig.params.extend(ps.iter().map(|&t| AbiParam::new(t)));
+                sig.returns.push(AbiParam::new(r));
+                let id = self.module.declare_function(name, Linkage::Import, &sig).map_err(|e| {
+                    LowerErr::Compile(super::jit::CompileError::Codegen {
+                        kernel: self.kf.name.clone(),
+                        message: e.to_string(),
+                    })
+                })?;
+                let r = self.module.declare_func_in_func(id, self.b.func);
+                self.helper_refs.insert(name, r);
+                r
+            }
+        };
+        let inst = self.b.ins().call(fref, args);
+        Ok(self.b.inst_results(inst)[0])
+    }
+
+    // ------------------------------------------------------------ ops
+
+    fn unary(&mut self, kind: Unary, d: DType, x: V) -> Result<V, LowerErr> {
+        let out = |v: Value| V { v, vec: x.vec, cls: x.cls };
+        match x.cls {
+            Cls::Bool => {
+                let v = if x.vec { self.b.ins().bnot(x.v) } else { self.b.ins().bxor_imm(x.v, 1) };
+                Ok(out(v))
+            }
+            Cls::Int => {
+                if x.vec {
+                    return Err(no_vec("integer lanes"));
+                }
+                let a = x.v;
+                let v = match kind {
+                    Unary::Neg => self.b.ins().ineg(a),
+                    Unary::Abs => self.b.ins().iabs(a),
+                    Unary::Sign => {
+                        let pos = self.b.ins().icmp_imm(IntCC::SignedGreaterThan, a, 0);
+                        let neg = self.b.ins().icmp_imm(IntCC::SignedLessThan, a, 0);
+                        let one = self.iconst(1);
+                        let m1 = self.iconst(-1);
+                        let zero = self.iconst(0);
+                        let n = self.b.ins().select(neg, m1, zero);
+                        self.b.ins().select(pos, one, n)
+                    }
+                    Unary::Relu => {
+                        let zero = self.iconst(0);
+                        self.b.ins().smax(a, zero)
+                    }
+                    Unary::Floor | Unary::Ceil | Unary::Round => a,
+                    _ => return Err(self.unsupported(format!("{} on {d}", kind.name()))),
+                };
+                Ok(self.wrap_int(d, out(v)))
+            }
+            Cls::F32 | Cls::F64 => {
+                let a = x.v;
+                let f64_ = x.cls == Cls::F64;
+                let v = match kind {
+                    Unary::Neg => self.b.ins().fneg(a),
+                    Unary::Abs => self.b.ins().fabs(a),
+                    Unary::Sqrt => self.b.ins().sqrt(a),
+                    Unary::Rsqrt => {
+                        let s = self.b.ins().sqrt(a);
+                        let one = self.fconst(a, 1.0);
+                        self.b.ins().fdiv(one, s)
+                    }
+                    Unary::Recip => {
+                        let one = self.fconst(a, 1.0);
+                        self.b.ins().fdiv(one, a)
+                    }
+                    Unary::Floor => self.b.ins().floor(a),
+                    Unary::Ceil => self.b.ins().ceil(a),
+                    Unary::Round => self.b.ins().nearest(a),
+                    Unary::Relu => {
+                        let zero = self.fconst(a, 0.0);
+                        let keep = self.b.ins().fcmp(FloatCC::UnorderedOrGreaterThan, a, zero);
+                        self.pick(keep, a, zero)
+                    }
+                    Unary::Sign => {
+                        let zero = self.fconst(a, 0.0);
+                        let one = self.fconst(a, 1.0);
+                        let m1 = self.fconst(a, -1.0);
+                        let pos = self.b.ins().fcmp(FloatCC::GreaterThan, a, zero);
+                        let neg = self.b.ins().fcmp(FloatCC::LessThan, a, zero);
+                        let n = self.pick(neg, m1, a);
+                        self.pick(pos, one, n)
+                    }
+                    Unary::Exp if !f64_ => self.exp_f32(a),
+                    Unary::Exp2 if !f64_ => self.exp2_f32(a),
+                    Unary::Sigmoid if !f64_ => self.sigmoid_f32(a),
+                    Unary::Tanh if !f64_ => self.tanh_f32(a),
+                    Unary::Erf if !f64_ => self.erf_f32(a),
+                    Unary::Sigmoid => {
+                        let n = self.b.ins().fneg(a);
+                        let e = self.call("smelt_exp_f64", &[n])?;
+                        let one = self.fconst(a, 1.0);
+                        let s = self.b.ins().fadd(one, e);
+                        self.b.ins().fdiv(one, s)
+                    }
+                    Unary::Not => return Err(self.unsupported(format!("not on {d}"))),
+                    k => {
+                        let name = helper_name(k, f64_).ok_or_else(|| self.unsupported(k.name()))?;
+                        self.call(name, &[a])?
+                    }
+                };
+                Ok(out(v))
+            }
+        }
+    }
+
+    fn binary(&mut self, kind: Binary, d: DType, a: V, b: V) -> Result<V, LowerErr> {
+        let (a, b) = self.unify(a, b)?;
+        let vec = a.vec;
+        let c = a.cls;
+        if kind.is_comparison() {
+            let v = match c {
+                Cls::F32 | Cls::F64 => {
+                    let cc = match kind {
+                        Binary::Eq => FloatCC::Equal,
+                        Binary::Ne => FloatCC::NotEqual,
+                        Binary::Lt => FloatCC::LessThan,
+                        Binary::Le => FloatCC::LessThanOrEqual,
+                        Binary::Gt => FloatCC::GreaterThan,
+                        _ => FloatCC::GreaterThanOrEqual,
+                    };
+                    self.b.ins().fcmp(cc, a.v, b.v)
+                }
+                _ => {
+                    let cc = match kind {
+                        Binary::Eq => IntCC::Equal,
+                        Binary::Ne => IntCC::NotEqual,
+                        Binary::Lt => IntCC::SignedLessThan,
+                        Binary::Le => IntCC::SignedLessThanOrEqual,
+                        Binary::Gt => IntCC::SignedGreaterThan,
+                        _ => IntCC::SignedGreaterThanOrEqual,
+                    };
+                    if vec && c == Cls::Int {
+                        return Err(no_vec("integer lanes"));
+                    }
+                    self.b.ins().icmp(cc, a.v, b.v)
+                }
+            };
+            return Ok(V { v, vec, cls: Cls::Bool });
+        }
+        let out = |v: Value| V { v, vec, cls: c };
+        match c {
+            Cls::Bool => {
+                let v = match kind {
+                    Binary::And => self.b.ins().band(a.v, b.v),
+                    Binary::Or => self.b.ins().bor(a.v, b.v),
+                    _ => return Err(self.unsupported(format!("{} on bool", kind.name()))),
+                };
+                Ok(out(v))
+            }
+            Cls::Int => {
+                if vec {
+                    return Err(no_vec("integer lanes"));
+                }
+                let (x, y) = (a.v, b.v);
+                let v = match kind {
+                    Binary::Add => self.b.ins().iadd(x, y),
+                    Binary::Sub => self.b.ins().isub(x, y),
+                    Binary::Mul => self.b.ins().imul(x, y),
+                    Binary::Max => self.b.ins().smax(x, y),
+                    Binary::Min => self.b.ins().smin(x, y),
+                    Binary::Div | Binary::Rem => {
+                        let zero = self.b.ins().icmp_imm(IntCC::Equal, y, 0);
+                        self.fault(zero, 1);
+                        let one = self.iconst(1);
+                        let y1 = self.b.ins().select(zero, one, y);
+                        // i64::MIN / -1 traps in hardware; it wraps in the IR.
+                        let m1 = self.b.ins().icmp_imm(IntCC::Equal, y1, -1);
+                        let y2 = self.b.ins().select(m1, one, y1);
+                        if kind == Binary::Div {
+                            let q = self.b.ins().sdiv(x, y2);
+                            let n = self.b.ins().ineg(x);
+                            self.b.ins().select(m1, n, q)
+                        } else {
+                            let r = self.b.ins().srem(x, y2);
+                            let z = self.iconst(0);
+                            self.b.ins().select(m1, z, r)
+                        }
+                    }
+                    Binary::Pow => {
+                        let neg = self.b.ins().icmp_imm(IntCC::SignedLessThan, y, 0);
+                        self.fault(neg, 3);
+                        self.call("smelt_ipow", &[x, y])?
+                    }
+                    _ => return Err(self.unsupported(format!("{} on {d}", kind.name()))),
+                };
+                Ok(self.wrap_int(d, out(v)))
+            }
+            Cls::F32 | Cls::F64 => {
+                let f64_ = c == Cls::F64;
+                let (x, y) = (a.v, b.v);
+                let v = match kind {
+                    Binary::Add => self.b.ins().fadd(x, y),
+                    Binary::Sub => self.b.ins().fsub(x, y),
+                    Binary::Mul => self.b.ins().fmul(x, y),
+                    Binary::Div => self.b.ins().fdiv(x, y),
+                    Binary::Max => self.b.ins().fmax(x, y),
+                    Binary::Min => self.b.ins().fmin(x, y),
+                    Binary::Rem => {
+                        self.call(if f64_ { "smelt_fmod_f64" } else { "smelt_fmod_f32" }, &[x, y])?
+                    }
+                    Binary::Pow => {
+                        self.call(if f64_ { "smelt_pow_f64" } else { "smelt_pow_f32" }, &[x, y])?
+                    }
+                    _ => return Err(self.unsupported(format!("{} on {d}", kind.name()))),
+                };
+                Ok(out(v))
+            }
+        }
+    }
+
+    /// Records fault `code` where `cond` (a scalar i8) holds.
+    fn fault(&mut self, cond: Value, code: i64) {
+        let c = self.iconst(code);
+        let z = self.iconst(0);
+        let v = self.b.ins().select(cond, c, z);
+        let e = self.b.use_var(self.err);
+        let e = self.b.ins().bor(e, v);
+        self.b.def_var(self.err, e);
+    }
+
+    fn select(&mut self, c: V, a: V, b: V) -> Result<V, LowerErr> {
+        let (a, b) = self.unify(a, b)?;
+        if a.vec || c.vec {
+            let av = self.widen(a)?;
+            let bv = self.widen(b)?;
+            let cv = self.widen(c)?;
+            let v = self.pick(cv, av, bv);
+            return Ok(V { v, vec: true, cls: a.cls });
+        }
+        Ok(V { v: self.b.ins().select(c.v, a.v, b.v), vec: false, cls: a.cls })
+    }
+
+    /// Wraps an i64 to the width of integer dtype `d`.
+    pub fn wrap_int(&mut self, d: DType, x: V) -> V {
+        let v = match d {
+            DType::I32 => {
+                let r = self.b.ins().ireduce(types::I32, x.v);
+                self.b.ins().sextend(types::I64, r)
+            }
+            DType::I8 => {
+                let r = self.b.ins().ireduce(types::I8, x.v);
+                self.b.ins().sextend(types::I64, r)
+            }
+            DType::U8 => {
+                let r = self.b.ins().ireduce(types::I8, x.v);
+                self.b.ins().uextend(types::I64, r)
+            }
+            _ => x.v,
+        };
+        V { v, ..x }
+    }
+
+    /// Rounds an f32-computed value to f16/bf16 (other dtypes: unchanged).
+    pub fn round_to_dtype(&mut self, d: DType, x: V) -> Result<V, LowerErr> {
+        match d {
+            DType::BF16 => Ok(V { v: self.round_bf16(x.v), ..x }),
+            DType::F16 => Ok(V { v: self.call("smelt_round_f16", &[x.v])?, ..x }),
+            _ => Ok(x),
+        }
+    }
+
+    fn cast(&mut self, from: DType, to: DType, x: V) -> Result<V, LowerErr> {
+        if from == to {
+            return Ok(x);
+        }
+        let tc = cls(to);
+        let v = match (x.cls, tc) {
+            (Cls::F32, Cls::F32) => return self.round_to_dtype(to, x),
+            (Cls::F32, Cls::F64) => {
+                if x.vec {
+                    return Err(no_vec("f64 lanes"));
+                }
+                self.b.ins().fpromote(types::F64, x.v)
+            }
+            (Cls::F64, Cls::F32) => match to {
+                DType::BF16 => self.call("smelt_f64_to_bf16", &[x.v])?,
+                DType::F16 => self.call("smelt_f64_to_f16", &[x.v])?,
+                _ => self.b.ins().fdemote(types::F32, x.v),
+            },
+            (Cls::F32 | Cls::F64, Cls::Int) => {
+                if x.vec {
+                    return Err(no_vec("integer lanes"));
+                }
+                match to {
+                    DType::I64 => self.b.ins().fcvt_to_sint_sat(types::I64, x.v),
+                    DType::U8 => {
+                        let r = self.b.ins().fcvt_to_uint_sat(types::I32, x.v);
+                        let m = self.b.ins().iconst(types::I32, 255);
+                        let r = self.b.ins().umin(r, m);
+                        self.b.ins().uextend(types::I64, r)
+                    }
+                    _ => {
+                        let r = self.b.ins().fcvt_to_sint_sat(types::I32, x.v);
+                        let r = if to == DType::I8 {
+                            let lo = self.b.ins().iconst(types::I32, -128);
+                            let hi = self.b.ins().iconst(types::I32, 127);
+                            let r = self.b.ins().smax(r, lo);
+                            self.b.ins().smin(r, hi)
+                        } else {
+                            r
+                        };
+                        self.b.ins().sextend(types::I64, r)
+                    }
+                }
+            }
+            (Cls::F32 | Cls::F64, Cls::Bool) => {
+                let z = self.fconst(x.v, 0.0);
+                self.b.ins().fcmp(FloatCC::NotEqual, x.v, z)
+            }
+            (Cls::Int, Cls::F32 | Cls::F64) => match to {
+                DType::F64 => self.b.ins().fcvt_from_sint(types::F64, x.v),
+                DType::F32 => self.b.ins().fcvt_from_sint(types::F32, x.v),
+                DType::BF16 => self.call("smelt_i64_to_bf16", &[x.v])?,
+                _ => self.call("smelt_i64_to_f16", &[x.v])?,
+            },
+            (Cls::Int, Cls::Int) => return Ok(self.wrap_int(to, x)),
+            (Cls::Int, Cls::Bool) => self.b.ins().icmp_imm(IntCC::NotEqual, x.v, 0),
+            (Cls::Bool, Cls::F32 | Cls::F64) if x.vec => {
+                let one = self.b.ins().f32const(1.0);
+                let one = self.b.ins().splat(types::F32X4, one);
+                let zero = self.fconst(one, 0.0);
+                self.pick(x.v, one, zero)
+            }
+            (Cls::Bool, Cls::F32 | Cls::F64) => {
+                let w = self.b.ins().uextend(types::I32, x.v);
+                let ty = if tc == Cls::F64 { types::F64 } else { types::F32 };
+                self.b.ins().fcvt_from_uint(ty, w)
+            }
+            (Cls::Bool, Cls::Int) => {
+                if x.vec {
+                    return Err(no_vec("integer lanes"));
+                }
+                self.b.ins().uextend(types::I64, x.v)
+            }
+            (Cls::Bool, Cls::Bool) | (Cls::F64, Cls::F64) => x.v,
+        };
+        Ok(V { v, vec: x.vec, cls: tc })
+    }
+}
+
+/// The helper computing a transcendental that has no inline version.
+fn helper_name(k: Unary, f64_: bool) -> Option<&'static str> {
+    Some(match (k, f64_) {
+        (Unary::Exp, true) => "smelt_exp_f64",
+        (Unary::Exp2, true) => "smelt_exp2_f64",
+        (Unary::Tanh, true) => "smelt_tanh_f64",
+        (Unary::Erf, true) => "smelt_erf_f64",
+        (Unary::Log, true) => "smelt_log_f64",
+        (Unary::Log2, true) => "smelt_log2_f64",
+        (Unary::Sin, true) => "smelt_sin_f64",
+        (Unary::Cos, true) => "smelt_cos_f64",
+        (Unary::Exp, false) => "smelt_exp_f32",
+        (Unary::Exp2, false) => "smelt_exp2_f32",
+        (Unary::Tanh, false) => "smelt_tanh_f32",
+        (Unary::Erf, false) => "smelt_erf_f32",
+        (Unary::Log, false) => "smelt_log_f32",
+        (Unary::Log2, false) => "smelt_log2_f32",
+        (Unary::Sin, false) => "smelt_sin_f32",
+        (Unary::Cos, false) => "smelt_cos_f32",
+        _ => return None,
+    })
+}

@@ -1,0 +1,375 @@
+//! [`CpuBackend`]: runs a function on the CPU. Binds symbols (as the
+//! interpreter does), plans (fused, or one op per kernel), compiles each
+//! kernel once per cache key (the kernel's size-free key plus the numerics
+//! mode: sizes are arguments, so a new batch size compiles nothing), and
+//! runs the kernels in plan order over row ranges split across a persistent
+//! thread pool.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::buffer::Buffer;
+use super::jit::{CompileError, Compiled, Jit, fault_message};
+use super::layout::{KernelLayout, const_tables};
+use super::library::{LibraryError, run_library};
+use super::unfused::unfused_plan;
+use crate::HostTensor;
+use crate::backend::kernel::{KernelFunc, extract};
+use crate::interp::{self, Bindings, InterpError};
+use crate::ir::{Func, NodeId, Op};
+use crate::plan::{KernelKind, PlanError, plan};
+
+/// How f16/bf16 values are rounded inside a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Numerics {
+    /// Computed in f32, rounded once at the kernel's outputs (and at casts).
+    #[default]
+    Fused,
+    /// Rounded after every op (matches an unfused run).
+    Eager,
+}
+
+/// Options of a [`CpuBackend`].
+#[derive(Clone, Debug)]
+pub struct CpuOptions {
+    /// Worker threads (default: `SMELT_NUM_THREADS`, else the core count).
+    pub threads: usize,
+    /// Fuse as the planner says (`false`: one op per kernel).
+    pub fusion: bool,
+    /// Narrow-float rounding.
+    pub numerics: Numerics,
+    /// Run kernels the lowering cannot do through the interpreter (says so on stderr).
+    pub fallback_interp: bool,
+}
+
+impl Default for CpuOptions {
+    fn default() -> Self {
+        let threads = std::env::var("SMELT_NUM_THREADS")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        CpuOptions { threads, fusion: true, numerics: Numerics::Fused, fallback_interp: false }
+    }
+}
+
+/// Why a CPU run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CpuError {
+    /// Bad inputs, or an interpreted (fallback) kernel failed.
+    #[error(transparent)]
+    Interp(#[from] InterpError),
+    /// The function could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A kernel could not be compiled.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A library kernel failed.
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    /// A kernel met a fault at run time (integer division by zero, …).
+    #[error("kernel {kernel}: {message}")]
+    Runtime {
+        /// The kernel.
+        kernel: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The thread pool could not be built.
+    #[error("thread pool: {0}")]
+    Pool(String),
+}
+
+/// Statistics of the last [`CpuBackend::run`].
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    /// Kernels run.
+    pub kernels: usize,
+    /// Kernels compiled by this run (cache misses).
+    pub compiled: usize,
+    /// Time spent compiling in this run.
+    pub compile_ms: f64,
+    /// Kernels run through the interpreter (`fallback_interp`).
+    pub interpreted: usize,
+}
+
+/// The CPU backend: a JIT module, its kernel cache and a thread pool.
+pub struct CpuBackend {
+    opts: CpuOptions,
+    jit: Jit,
+    cache: HashMap<String, Arc<Compiled>>,
+    pool: rayon::ThreadPool,
+    compiled: usize,
+    /// Statistics of the last run.
+    pub last: RunStats,
+}
+
+/// Raw pointers handed to worker threads.
+#[derive(Clone, Copy)]
+struct Raw(*const *mut u8, *const i64);
+// SAFETY: the pointed-to arrays and buffers outlive the scope the tasks run
+// in, and tasks write disjoint rows (or columns) of the output buffers.
+unsafe impl Send for Raw {}
+unsafe impl Sync for Raw {}
+
+/// Where empty buffers point (kernels may compute an address but read nothing real).
+#[repr(C, align(64))]
+struct Dummy([u8; 64]);
+static DUMMY: Dummy = Dummy([0; 64]);
+
+impl CpuBackend {
+    /// A backend with these options.
+    pub fn new(opts: CpuOptions) -> Result<CpuBackend, CpuError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.threads.max(1))
+            .build()
+            .map_err(|e| CpuError::Pool(e.to_string()))?;
+        Ok(CpuBackend {
+            opts,
+            jit: Jit::new()?,
+            cache: HashMap::new(),
+            pool,
+            compiled: 0,
+            last: RunStats::default(),
+        })
+    }
+
+    /// Kernels compiled so far (cache misses since `new`).
+    pub fn kernels_compiled(&self) -> usize {
+        self.compiled
+    }
+
+    /// The options.
+    pub fn options(&self) -> &CpuOptions {
+        &self.opts
+    }
+
+    /// The kernels of `func` as the backend runs them (fused or not).
+    pub fn kernels(&self, func: &Func) -> Result<Vec<KernelFunc>, CpuError> {
+        let p = if self.opts.fusion { plan(func)? } else { unfused_plan(func)? };
+        Ok(p.kernels.iter().map(|k| extract(func, k)).collect())
+    }
+
+    /// The CLIF text of every non-library kernel of `func`, in plan order.
+    pub fn clif(&mut self, func: &Func) -> Result<Vec<(String, String)>, CpuError> {
+        let mut out = Vec::new();
+        for kf in self.kernels(func)? {
+            if kf.kind == KernelKind::Library {
+                out.push((kf.name.clone(), "; library call\n".to_string()));
+                continue;
+            }
+            let text = match KernelLayout::of(&kf) {
+                Ok(layout) => match self.compiled_for(&kf, &layout) {
+                    Ok(c) => c.clif.clone(),
+                    Err(e) => format!("; {e}\n"),
+                },
+                Err(e) => format!("; {e}\n"),
+            };
+            out.push((kf.name.clone(), text));
+        }
+        Ok(out)
+    }
+
+    fn compiled_for(
+        &mut self,
+        kf: &KernelFunc,
+        layout: &KernelLayout,
+    ) -> Result<Arc<Compiled>, CompileError> {
+        let key = format!("{:?}|{}", self.opts.numerics, kf.cache_key);
+        if let Some(c) = self.cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(self.jit.compile(kf, layout, self.opts.numerics == Numerics::Eager)?);
+        self.compiled += 1;
+        self.last.compiled += 1;
+        self.last.compile_ms += c.compile_ms;
+        self.cache.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// Runs `func` on `inputs` (symbols bound from their shapes plus `extra`).
+    pub fn run(
+        &mut self,
+        func: &Func,
+        inputs: &[HostTensor],
+        extra: &Bindings,
+    ) -> Result<Vec<HostTensor>, CpuError> {
+        self.last = RunStats::default();
+        let syms = interp::bind_symbols(func, inputs, extra)?;
+        let p = if self.opts.fusion { plan(func)? } else { unfused_plan(func)? };
+        let mut vals: HashMap<NodeId, Buffer> = HashMap::new();
+        for (&param, t) in func.params().iter().zip(inputs) {
+            vals.insert(param, Buffer::from_host(t));
+        }
+        for k in &p.kernels {
+            let kf = extract(func, k);
+            self.last.kernels += 1;
+            let outs = if kf.kind == KernelKind::Library {
+                self.run_library_kernel(func, &kf, &vals, &syms)?
+            } else {
+                self.run_native(&kf, &vals, &syms)?
+            };
+            for (id, b) in kf.outputs.iter().zip(outs) {
+                vals.insert(*id, b);
+            }
+        }
+        func.results()
+            .iter()
+            .map(|r| {
+                vals.get(r).map(Buffer::to_host).ok_or_else(|| CpuError::Runtime {
+                    kernel: "-".into(),
+                    message: format!("result {r} was never computed"),
+                })
+            })
+            .collect()
+    }
+
+    fn run_library_kernel(
+        &mut self,
+        func: &Func,
+        kf: &KernelFunc,
+        vals: &HashMap<NodeId, Buffer>,
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
+        let Some(&node) = kf.outputs.first() else { return Ok(Vec::new()) };
+        let n = func.node(node);
+        let shape = interp::concrete_shape(&n.ty.shape, syms)?;
+        let mut out = Buffer::zeros(n.ty.dtype, &shape);
+        let ins: Vec<&Buffer> = kf.inputs.iter().map(|i| &vals[i]).collect();
+        let refs: Vec<_> = ins.iter().map(|b| b.as_ref()).collect();
+        match run_library(&n.op, &refs, out.as_mut(), self.opts.threads) {
+            Ok(()) => Ok(vec![out]),
+            Err(e) if self.opts.fallback_interp => {
+                eprintln!("smelt: {e}; running kernel {} in the interpreter", kf.name);
+                self.interpret(kf, vals, syms)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn interpret(
+        &mut self,
+        kf: &KernelFunc,
+        vals: &HashMap<NodeId, Buffer>,
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
+        self.last.interpreted += 1;
+        let ins: Vec<HostTensor> = kf.inputs.iter().map(|i| vals[i].to_host()).collect();
+        let outs = interp::run(&kf.func, &ins, syms)?;
+        Ok(outs.iter().map(Buffer::from_host).collect())
+    }
+
+    fn run_native(
+        &mut self,
+        kf: &KernelFunc,
+        vals: &HashMap<NodeId, Buffer>,
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
+        let compiled = KernelLayout::of(kf).and_then(|l| self.compiled_for(kf, &l).map(|c| (l, c)));
+        let (layout, compiled) = match compiled {
+            Ok(x) => x,
+            Err(e @ CompileError::Unsupported { .. }) if self.opts.fallback_interp => {
+                eprintln!("smelt: {e}; running it in the interpreter");
+                return self.interpret(kf, vals, syms);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let f = &kf.func;
+        // Sizes: every node's dims, then its row-major strides.
+        let mut sizes: Vec<i64> = Vec::with_capacity(layout.n_sizes);
+        let mut shapes: HashMap<NodeId, Vec<usize>> = HashMap::new();
+        for &n in &layout.sized {
+            let dims = interp::concrete_shape(&f.ty(n).shape, syms)?;
+            let mut strides = vec![0i64; dims.len()];
+            let mut s = 1i64;
+            for k in (0..dims.len()).rev() {
+                strides[k] = s;
+                s *= dims[k] as i64;
+            }
+            sizes.extend(dims.iter().map(|&d| d as i64));
+            sizes.extend(strides);
+            shapes.insert(n, dims);
+        }
+        let mut outs: Vec<Buffer> =
+            f.results().iter().map(|r| Buffer::zeros(f.ty(*r).dtype, &shapes[r])).collect();
+        let mut tables: Vec<Buffer> = Vec::new();
+        for c in const_tables(f) {
+            let Op::Const { .. } = &f.node(c).op else { continue };
+            let t = interp::eval_op(&f.node(c).op, &[], &f.node(c).ty, syms)?;
+            tables.push(Buffer::from_host(&t));
+        }
+        let dummy = DUMMY.0.as_ptr() as *mut u8;
+        let ptr_of = |b: &[u8]| if b.is_empty() { dummy } else { b.as_ptr() as *mut u8 };
+        let mut ptrs: Vec<*mut u8> = Vec::with_capacity(layout.slots.len());
+        for (i, _) in f.params().iter().enumerate() {
+            ptrs.push(ptr_of(vals[&kf.inputs[i]].bytes()));
+        }
+        for o in outs.iter_mut() {
+            let b = o.bytes_mut();
+            ptrs.push(if b.is_empty() { dummy } else { b.as_mut_ptr() });
+        }
+        for t in &tables {
+            ptrs.push(ptr_of(t.bytes()));
+        }
+        // Rows = product of the outer dims; columns = the loop dim of a pointwise kernel.
+        let st = &layout.st;
+        let dom = &shapes[&st.domain_node];
+        let rows: usize = st.outer_dims.iter().map(|&d| dom[d]).product();
+        let cols: usize = st.loop_dims.iter().map(|&d| dom[d]).product();
+        let work = rows * cols.max(1);
+        let threads = self.opts.threads.max(1);
+        let mut tasks: Vec<(i64, i64, i64, i64)> = Vec::new();
+        let full_cols = if st.pointwise() { cols } else { 0 };
+        if threads == 1 || work < 32 * 1024 {
+            tasks.push((0, rows as i64, 0, full_cols as i64));
+        } else if rows >= threads || !st.pointwise() {
+            let chunks = (threads * 4).min(rows.max(1));
+            for c in 0..chunks {
+                let (a, b) = (rows * c / chunks, rows * (c + 1) / chunks);
+                if a < b {
+                    tasks.push((a as i64, b as i64, 0, full_cols as i64));
+                }
+            }
+        } else {
+            let chunks = threads * 2;
+            for r in 0..rows {
+                for c in 0..chunks {
+                    let a = (cols * c / chunks) / 8 * 8;
+                    let b = if c + 1 == chunks { cols } else { (cols * (c + 1) / chunks) / 8 * 8 };
+                    if a < b {
+                        tasks.push((r as i64, r as i64 + 1, a as i64, b as i64));
+                    }
+                }
+            }
+        }
+        let raw = Raw(ptrs.as_ptr(), sizes.as_ptr());
+        let entry = compiled.entry;
+        let mut status = vec![0i64; tasks.len()];
+        let call = |t: (i64, i64, i64, i64), st: &mut i64| {
+            let raw = raw;
+            // SAFETY: `entry` was compiled for this kernel's layout; `ptrs` and
+            // `sizes` follow it; every buffer has the size its node's dims say,
+            // and tasks cover disjoint rows/columns of the outputs.
+            unsafe { entry(raw.0, raw.1, t.0, t.1, t.2, t.3, st) };
+        };
+        if tasks.len() == 1 {
+            call(tasks[0], &mut status[0]);
+        } else {
+            self.pool.scope(|s| {
+                for (t, st) in tasks.iter().zip(status.iter_mut()) {
+                    let call = &call;
+                    s.spawn(move |_| call(*t, st));
+                }
+            });
+        }
+        if let Some(&code) = status.iter().find(|&&c| c != 0) {
+            let code = (0..8).map(|b| 1i64 << b).find(|b| code & b != 0).unwrap_or(code);
+            return Err(CpuError::Runtime {
+                kernel: kf.name.clone(),
+                message: fault_message(code).to_string(),
+            });
+        }
+        Ok(outs)
+    }
+}
