@@ -557,6 +557,9 @@ impl Lower<'_> {
         let vec = a.vec;
         let c = a.cls;
         if kind.is_comparison() {
+            // Comparisons observe values in their dtype, as casts do.
+            let a = self.round_to_dtype(d, a)?;
+            let b = self.round_to_dtype(d, b)?;
             let v = match c {
                 Cls::F32 | Cls::F64 => {
                     let cc = match kind {
@@ -712,6 +715,9 @@ impl Lower<'_> {
         if from == to {
             return Ok(x);
         }
+        // A cast observes the value in its own dtype: a narrow float computed
+        // in f32 (fused numerics) is rounded to it first.
+        let x = self.round_to_dtype(from, x)?;
         let tc = cls(to);
         let v = match (x.cls, tc) {
             (Cls::F32, Cls::F32) => return self.round_to_dtype(to, x),

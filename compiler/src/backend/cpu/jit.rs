@@ -122,6 +122,8 @@ impl Jit {
         let mut vectorized = true;
         loop {
             self.module.clear_context(&mut self.ctx);
+            // An aborted attempt leaves the builder context dirty.
+            self.fctx = FunctionBuilderContext::new();
             let ptr = self.module.target_config().pointer_type();
             let sig = &mut self.ctx.func.signature;
             for _ in 0..7 {

@@ -50,8 +50,10 @@ pub(crate) struct Lower<'a> {
     pub module: &'a mut JITModule,
     pub eager: bool,
     pub vector: bool,
-    /// Base pointer of each node with a slot.
+    /// Base pointer of each node read from memory (parameters, const tables).
     pub bufs: HashMap<NodeId, Value>,
+    /// Base pointer of each result.
+    pub outs: HashMap<NodeId, Value>,
     /// Dims and strides of each node.
     pub dims: HashMap<NodeId, (Vec<Value>, Vec<Value>)>,
     /// Values computed in the current block, by node and index.
@@ -190,6 +192,7 @@ pub(crate) fn lower_kernel(
         eager,
         vector,
         bufs: HashMap::new(),
+        outs: HashMap::new(),
         dims: HashMap::new(),
         memo: HashMap::new(),
         lane: None,
@@ -215,9 +218,15 @@ impl Lower<'_> {
         let (bufs, sizes, row_lo, row_hi, col_lo, col_hi, status) =
             (p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
         let flags = MemFlags::trusted().with_readonly();
+        let n_params = self.f.params().len();
+        let n_results = self.f.results().len();
         for (i, &n) in self.layout.slots.clone().iter().enumerate() {
             let v = self.b.ins().load(types::I64, flags, bufs, (i * 8) as i32);
-            self.bufs.insert(n, v);
+            if (n_params..n_params + n_results).contains(&i) {
+                self.outs.insert(n, v);
+            } else {
+                self.bufs.insert(n, v);
+            }
         }
         for &n in &self.layout.sized.clone() {
             let off = self.layout.size_off[&n];
@@ -537,7 +546,11 @@ impl Lower<'_> {
         let Some(x) = self.f.node(r).value_operands().next() else {
             return Err(self.unsupported("reduction"));
         };
-        let v = self.eval(x, ix)?;
+        let mut v = self.eval(x, ix)?;
+        if acc.kind.is_arg() {
+            // The extreme is chosen among values of the operand's dtype.
+            v = self.round_to_dtype(self.f.ty(x).dtype, v)?;
+        }
         if let Some(va) = vacc {
             let xv = self.widen(v)?;
             let a = self.b.use_var(va);

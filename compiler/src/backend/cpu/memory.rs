@@ -32,9 +32,9 @@ impl Lower<'_> {
         }
     }
 
-    fn address(&mut self, node: NodeId, ix: &[Ix]) -> Value {
+    fn address(&mut self, node: NodeId, ix: &[Ix], result: bool) -> Value {
         let size = self.f.ty(node).dtype.size_bytes() as i64;
-        let base = self.bufs[&node];
+        let base = if result { self.outs[&node] } else { self.bufs[&node] };
         let lin = self.linearize(node, ix);
         let bytes = self.b.ins().imul_imm(lin, size);
         self.b.ins().iadd(base, bytes)
@@ -44,7 +44,7 @@ impl Lower<'_> {
     pub fn load(&mut self, node: NodeId, ix: &[Ix]) -> Result<V, LowerErr> {
         let d = self.f.ty(node).dtype;
         let vec = self.lanes_at(ix)?;
-        let addr = self.address(node, ix);
+        let addr = self.address(node, ix, false);
         let fl = flags();
         let ins = &mut self.b;
         let v = match (d, vec) {
@@ -84,7 +84,7 @@ impl Lower<'_> {
             return Err(LowerErr::NoVector("lanes stored at one element".into()));
         }
         let x = if vec { self.widen(v)? } else { v.v };
-        let addr = self.address(node, ix);
+        let addr = self.address(node, ix, true);
         let fl = flags();
         match (d, vec) {
             (DType::F32 | DType::F64 | DType::I64, _) => {
