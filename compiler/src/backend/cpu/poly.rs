@@ -6,7 +6,7 @@
 //!   degree-7 polynomial, then `2^n` built in the exponent bits as two
 //!   factors (so results down to the denormals and up to overflow are right);
 //! - exp2: the same core with `n = round(x)`;
-//! - sigmoid: `1 / (1 + exp(−x))`;
+//! - sigmoid: `1/(1 + e)` or `e/(1 + e)` with `e = exp(−|x|)`;
 //! - tanh: Cephes' odd polynomial below |x| = 0.625, `1 − 2/(exp(2|x|)+1)`
 //!   above, with x's sign;
 //! - erf: its Taylor series (to x^13) below |x| = 0.5, Abramowitz–Stegun
@@ -126,13 +126,19 @@ impl Lower<'_> {
         self.exp_core(r, n)
     }
 
-    /// 1 / (1 + e^−x).
+    /// 1 / (1 + e^−x), as `e/(1+e)` with `e = e^x` for x < 0 (no overflow,
+    /// and full relative accuracy down to the denormals).
     pub fn sigmoid_f32(&mut self, x: Value) -> Value {
-        let n = self.b.ins().fneg(x);
+        let ax = self.b.ins().fabs(x);
+        let n = self.b.ins().fneg(ax);
         let e = self.exp_f32(n);
         let one = self.fc(x, 1.0);
         let d = self.b.ins().fadd(one, e);
-        self.b.ins().fdiv(one, d)
+        let s = self.b.ins().fdiv(one, d);
+        let es = self.b.ins().fdiv(e, d);
+        let zero = self.fc(x, 0.0);
+        let neg = self.b.ins().fcmp(FloatCC::LessThan, x, zero);
+        self.pick(neg, es, s)
     }
 
     /// tanh x.

@@ -1,0 +1,194 @@
+//! Numerics of the CPU backend: bf16 stores bit-exact with AMP.md's rule on
+//! edge cases (vector lanes and scalar tails), f16 stores exact, the inline
+//! transcendentals' accuracy over their whole input ranges, and the kernel
+//! cache (a new size of a symbolic dim compiles nothing).
+
+mod cpu_common;
+
+use cpu_common::*;
+use smelt_compiler::HostTensor;
+use smelt_compiler::backend::cpu::Numerics;
+use smelt_compiler::interp::Bindings;
+use smelt_compiler::ir::{DType, parse_func};
+use smelt_compiler::numerics::f32_to_bf16_bits;
+use smelt_compiler::tensor::Data;
+
+/// f32 inputs as a tensor (exact).
+fn f32s(v: &[f32]) -> HostTensor {
+    HostTensor::from_f64(DType::F32, &[v.len()], v.iter().map(|&x| f64::from(x)).collect())
+}
+
+fn edge_cases() -> Vec<f32> {
+    let mut v = vec![
+        0.0,
+        -0.0,
+        1.0,
+        1.0 + 2f32.powi(-8),             // tie → even (1.0)
+        1.0 + 3.0 * 2f32.powi(-8),       // tie → even (up)
+        1.0 + 2f32.powi(-8) + 2f32.powi(-20), // just above a tie
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7F80_0001), // signalling NaN
+        f32::MAX,                    // rounds to inf
+        f32::from_bits(0x7F7F_7FFF), // stays finite
+        f32::MIN_POSITIVE,
+        1e-40,                       // denormal
+        -1e-40,
+        f32::from_bits(0x0000_8000), // denormal tie
+        f32::from_bits(0x0001_8000), // denormal tie, odd
+        65504.0,
+        0.1,
+        -3.7,
+    ];
+    // Many patterns around every rounding boundary class, to fill vector lanes.
+    let mut x: u32 = 0x3F80_0000;
+    for _ in 0..300 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        v.push(f32::from_bits(x));
+        v.push(f32::from_bits((x & 0xFFFF_0000) | 0x8000));
+    }
+    v
+}
+
+#[test]
+fn bf16_stores_are_bit_exact_with_the_rounding_rule() {
+    let xs = edge_cases();
+    for fusion in [true, false] {
+        let mut cpu = backend(fusion, Numerics::Fused);
+        for len in [xs.len(), 3, 1] {
+            let xs = &xs[..len];
+            let src = format!(
+                "func @f(%x: f32[{len}]) -> (bf16[{len}]) {{\n  %y = cast(%x) to=bf16\n  return %y\n}}"
+            );
+            let f = parse_func(&src).unwrap();
+            let out = cpu.run(&f, &[f32s(xs)], &Bindings::new()).unwrap();
+            let Data::Float(got) = &out[0].data else { panic!("bf16 holds floats") };
+            for (i, (&x, &g)) in xs.iter().zip(got).enumerate() {
+                let want = f32_to_bf16_bits(x);
+                let g = g as f32;
+                let bits = if g.is_nan() { 0x7FC0 } else { (g.to_bits() >> 16) as u16 };
+                assert_eq!(g.to_bits() & 0xFFFF, 0, "element {i}: not a bf16 value");
+                assert_eq!(bits, want, "element {i}: {x:e} ({:#010x})", x.to_bits());
+            }
+        }
+    }
+}
+
+#[test]
+fn bf16_results_of_arithmetic_round_like_the_rule() {
+    // y = x * 1 + 0 in bf16 is computed in f32 and stored: the stored bits must
+    // be the rule applied to the f32 result, lane and tail alike.
+    let mut rng = Rng(9);
+    let mut cpu = backend(true, Numerics::Fused);
+    let n = 1003;
+    let x = tensor(&mut rng, DType::BF16, &[n], -100.0, 100.0);
+    let y = tensor(&mut rng, DType::BF16, &[n], -100.0, 100.0);
+    let src = format!("func @f(%x: bf16[{n}], %y: bf16[{n}]) -> (bf16[{n}]) {{\n  %z = mul(%x, %y)\n  return %z\n}}");
+    let f = parse_func(&src).unwrap();
+    let out = cpu.run(&f, &[x.clone(), y.clone()], &Bindings::new()).unwrap();
+    let (xv, yv, ov) = (x.to_f64_vec(), y.to_f64_vec(), out[0].to_f64_vec());
+    for i in 0..n {
+        let p = (xv[i] as f32) * (yv[i] as f32);
+        let want = f32::from_bits(u32::from(f32_to_bf16_bits(p)) << 16);
+        assert_eq!(ov[i] as f32, want, "element {i}");
+    }
+}
+
+/// Distance in ulps between two f32s (0 for equal, including ±0).
+fn ulps(a: f32, b: f32) -> u32 {
+    let key = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 { i32::MIN.wrapping_sub(i) } else { i }
+    };
+    key(a).abs_diff(key(b))
+}
+
+/// Runs unary `op` on f32 `xs` and checks each result against the f64
+/// reference `r` rounded to f32: ≤ 4 ulp, or ≤ 1e-6 relative; special
+/// values exact. Returns the largest ulp error seen.
+fn accuracy(op: &str, xs: &[f32], r: fn(f64) -> f64) -> u32 {
+    let mut cpu = backend(true, Numerics::Fused);
+    let n = xs.len();
+    let src = format!("func @f(%x: f32[{n}]) -> (f32[{n}]) {{\n  %y = {op}(%x)\n  return %y\n}}");
+    let f = parse_func(&src).unwrap();
+    let out = cpu.run(&f, &[f32s(xs)], &Bindings::new()).unwrap();
+    let got = out[0].to_f64_vec();
+    let mut worst = 0;
+    for (&x, &g) in xs.iter().zip(&got) {
+        let want = r(f64::from(x)) as f32;
+        let g = g as f32;
+        if want.is_nan() || g.is_nan() || want.is_infinite() || g.is_infinite() {
+            assert!(
+                (want.is_nan() && g.is_nan()) || want == g,
+                "{op}({x:e}) = {g:e}, want {want:e}"
+            );
+            continue;
+        }
+        let u = ulps(g, want);
+        let rel = ((f64::from(g) - f64::from(want)) / f64::from(want)).abs();
+        assert!(
+            u <= 4 || rel <= 1e-6,
+            "{op}({x:e}) = {g:e}, want {want:e}: {u} ulp, rel {rel:e}"
+        );
+        worst = worst.max(u);
+    }
+    worst
+}
+
+/// `count` points evenly over [lo, hi] plus the special values.
+fn sweep(lo: f32, hi: f32, count: usize) -> Vec<f32> {
+    let mut v: Vec<f32> =
+        (0..count).map(|i| lo + (hi - lo) * (i as f32 / (count - 1) as f32)).collect();
+    v.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-40, -1e-40, 1e-30]);
+    v
+}
+
+#[test]
+fn inline_transcendentals_are_accurate_over_their_ranges() {
+    let cases: [(&str, f32, f32, fn(f64) -> f64); 9] = [
+        ("exp", -104.0, 89.0, f64::exp),
+        ("exp2", -150.0, 128.5, f64::exp2),
+        ("sigmoid", -105.0, 105.0, |x| 1.0 / (1.0 + (-x).exp())),
+        ("tanh", -20.0, 20.0, f64::tanh),
+        ("erf", -6.0, 6.0, libm::erf),
+        ("log", 1e-30, 1e30, f64::ln),
+        ("sin", -100.0, 100.0, f64::sin),
+        ("rsqrt", 1e-30, 1e30, |x| 1.0 / x.sqrt()),
+        ("sqrt", 0.0, 1e30, f64::sqrt),
+    ];
+    for (op, lo, hi, r) in cases {
+        let worst = accuracy(op, &sweep(lo, hi, 200_003), r);
+        // Finer sweep near zero, where relative error is hardest.
+        let near = accuracy(op, &sweep(-1.0f32.max(lo), 1.0f32.min(hi), 100_001), r);
+        eprintln!("{op}: max {} ulp", worst.max(near));
+    }
+}
+
+#[test]
+fn a_new_symbolic_size_compiles_nothing() {
+    let src = "func @softmax(%x: f32[N, C]) -> (f32[N, C]) {
+  %m = max(%x) dims=[1] keepdim=true
+  %s = sub(%x, %m)
+  %e = exp(%s)
+  %z = sum(%e) dims=[1] keepdim=true
+  %y = div(%e, %z)
+  return %y
+}";
+    let f = parse_func(src).unwrap();
+    let mut rng = Rng(11);
+    let mut cpu = backend(true, Numerics::Fused);
+    let x = tensor(&mut rng, DType::F32, &[4, 100], -3.0, 3.0);
+    compare_func(&mut cpu, &f, &[x], src);
+    let first = cpu.kernels_compiled();
+    assert!(first >= 1);
+    let x = tensor(&mut rng, DType::F32, &[37, 1029], -3.0, 3.0);
+    compare_func(&mut cpu, &f, &[x], src);
+    assert_eq!(cpu.kernels_compiled(), first, "a new N and C compiled a kernel");
+    // The same function with constant sizes shares the kernel too.
+    let g = parse_func(&src.replace("N, C", "8, 77")).unwrap();
+    let x = tensor(&mut rng, DType::F32, &[8, 77], -3.0, 3.0);
+    compare_func(&mut cpu, &g, &[x], src);
+    assert_eq!(cpu.kernels_compiled(), first);
+}
