@@ -1,6 +1,7 @@
 //! `ir-dump FILE.ir`: parse, verify and print an IR file; optionally run the
 //! pass pipeline (`--after PASS|all`), show the fusion plan (`--plan`,
-//! `--format text|json|dot`) or print the module as IR JSON (`--json`).
+//! `--format text|json|dot`), print the module as IR JSON (`--json`) or the
+//! CPU kernels' Cranelift IR or machine code (`--emit clif|asm`).
 //!
 //! Everything is computed into one string before anything is printed, so an
 //! error leaves stdout empty and stderr with exactly one line.
@@ -50,6 +51,19 @@ pub struct Args {
     /// Print the module as IR JSON instead of text.
     #[arg(long, conflicts_with = "plan")]
     pub json: bool,
+    /// Optimize, plan, and print each kernel's Cranelift IR (`clif`) or the
+    /// machine code Cranelift emits for it (`asm`, as its VCode listing).
+    #[arg(long, value_enum, value_name = "clif|asm", conflicts_with_all = ["plan", "json", "after"])]
+    pub emit: Option<Emit>,
+}
+
+/// What `--emit` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// Cranelift IR of every CPU kernel.
+    Clif,
+    /// The CPU kernels' machine code (Cranelift's VCode listing).
+    Asm,
 }
 
 /// Runs `ir-dump` with parsed arguments: the text for stdout.
@@ -73,6 +87,9 @@ pub fn render(src: &str, label: &str, args: &Args) -> CliResult<String> {
     }
     if args.plan {
         return plans(&module, label, args.format);
+    }
+    if let Some(emit) = args.emit {
+        return emit_cpu(&module, label, emit);
     }
     Ok(join(module.funcs.iter().map(|f| ir::print::func_text(f, args.keep_names))))
 }
@@ -157,6 +174,33 @@ fn plans(module: &Module, label: &str, format: Format) -> CliResult<String> {
         Format::Json => texts.concat(),
         _ => join(texts.into_iter()),
     })
+}
+
+/// `--emit clif|asm`: every kernel of every (optimized) function, each
+/// preceded by `; kernel <name>`.
+fn emit_cpu(module: &Module, label: &str, emit: Emit) -> CliResult<String> {
+    use smelt_compiler::backend::cpu::{CpuBackend, CpuOptions};
+    let mut texts = Vec::new();
+    for f in &module.funcs {
+        let mut f = f.clone();
+        passes::optimize(&mut f).map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let mut cpu = CpuBackend::new(CpuOptions { threads: 1, ..CpuOptions::default() })
+            .map_err(|e| CliError(format!("{label}: {e}")))?;
+        let kernels = match emit {
+            Emit::Clif => cpu.clif(&f),
+            Emit::Asm => cpu.asm(&f),
+        }
+        .map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let mut text = String::new();
+        for (name, body) in kernels {
+            text.push_str(&format!("; kernel {name}\n{body}"));
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        texts.push(text);
+    }
+    Ok(join(texts.into_iter()))
 }
 
 /// The same JSON on one line: whitespace outside strings removed, key order kept.

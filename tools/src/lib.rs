@@ -5,6 +5,7 @@
 //!   clap errors cut to one line, a panic hook that reports a bug tidily.
 //! - [`ir_dump`]: `ir-dump FILE.ir` (print, `--after`, `--plan`, `--json`).
 //! - [`run`]: `smelt run FILE.ir --input NAME=X.npy … --out DIR`.
+//! - [`run_cpu`]: `smelt run --backend cpu` (fusion, fallback, `--bench N`).
 //!
 //! Invariant: no input a user can give (files, flags) makes a tool panic;
 //! every failure is a [`cli::CliError`], printed as one line.
@@ -12,3 +13,4 @@
 pub mod cli;
 pub mod ir_dump;
 pub mod run;
+pub mod run_cpu;

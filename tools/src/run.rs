@@ -1,6 +1,6 @@
 //! `smelt run FILE.ir --input NAME=X.npy … [--sym n=128 …] [--func NAME]
 //! --out DIR`: run one function of an IR file on `.npy` inputs with the
-//! reference interpreter and write its results as `DIR/out0.npy`, ….
+//! reference interpreter (or `--backend cpu`, see `run_cpu.rs`) and write its results as `DIR/out0.npy`, ….
 //!
 //! Inputs are checked against the signature here, before anything runs, so
 //! an error names the parameter, the expected and the given type and the
@@ -48,9 +48,22 @@ pub enum Command {
 pub struct RunArgs {
     /// The IR file (the text format of IR.md).
     pub file: PathBuf,
-    /// Where to run: `interp` (the reference interpreter).
+    /// Where to run: `interp` (the reference interpreter) or `cpu` (Cranelift kernels).
     #[arg(long, default_value = "interp")]
     pub backend: String,
+    /// cpu: `on` fuses as the planner says; `off` runs each op as its own kernel.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub fusion: String,
+    /// cpu: `fused` rounds bf16/f16 at kernel outputs; `eager` after every op.
+    #[arg(long, default_value = "fused", value_parser = ["fused", "eager"])]
+    pub numerics: String,
+    /// cpu: run kernels the backend cannot compile with this (only `interp`), saying so.
+    #[arg(long, value_name = "interp", value_parser = ["interp"])]
+    pub fallback: Option<String>,
+    /// cpu: run N more times and print JSON timings
+    /// `{median_ms, min_ms, bytes, gbps, compile_ms, kernels}`.
+    #[arg(long, value_name = "N")]
+    pub bench: Option<usize>,
     /// One input per parameter: the parameter's name and a .npy file.
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
     pub inputs: Vec<String>,
@@ -87,6 +100,14 @@ pub fn run(args: &RunArgs) -> CliResult<String> {
         given.push(Given { name, file: file.display().to_string(), tensor: t });
     }
     let (inputs, bindings) = prepare_inputs(func, given, &syms)?;
+    if args.backend == "cpu" {
+        let (results, bench) = crate::run_cpu::run_cpu(func, &inputs, &bindings, args)
+            .map_err(|e| CliError(format!("{label}: @{}: {e}", func.name)))?;
+        return Ok(write_results(&results, &args.out)? + &bench);
+    }
+    if args.bench.is_some() || args.fallback.is_some() || args.fusion != "on" {
+        return Err(CliError::new("--bench, --fallback and --fusion apply to --backend cpu"));
+    }
     let results = interp::run(func, &inputs, &bindings)
         .map_err(|e| CliError(format!("{label}: @{}: {e}", func.name)))?;
     write_results(&results, &args.out)
@@ -95,8 +116,7 @@ pub fn run(args: &RunArgs) -> CliResult<String> {
 /// Refuses backends other than the interpreter, saying which issue brings them.
 pub fn check_backend(name: &str) -> CliResult<()> {
     match name {
-        "interp" => Ok(()),
-        "cpu" => Err(CliError::new("backend cpu is not available yet (issue: CPU backend)")),
+        "interp" | "cpu" => Ok(()),
         "cuda" => Err(CliError::new("backend cuda is not available yet (issue: CUDA backend)")),
         other => Err(CliError(format!("unknown backend `{other}` (backends: interp, cpu, cuda)"))),
     }

@@ -347,8 +347,8 @@ fn smelt_bad_input_is_one_line_and_exit_2() {
     fails(SMELT, &["run", &f, "--input", &x, "--out", &o], "expected NAME=FILE.npy");
     fails(
         SMELT,
-        &["run", &f, "--input", &xa, "--input", &ya, "--out", &o, "--backend", "cpu"],
-        "backend cpu is not available yet (issue: CPU backend)",
+        &["run", &f, "--input", &xa, "--input", &ya, "--out", &o, "--fusion", "off"],
+        "--bench, --fallback and --fusion apply to --backend cpu",
     );
     fails(
         SMELT,

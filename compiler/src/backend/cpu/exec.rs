@@ -92,6 +92,8 @@ pub struct RunStats {
     pub compile_ms: f64,
     /// Kernels run through the interpreter (`fallback_interp`).
     pub interpreted: usize,
+    /// Kernels whose inner loop ran in f32x4 lanes.
+    pub vectorized: usize,
 }
 
 /// The CPU backend: a JIT module, its kernel cache and a thread pool.
@@ -101,8 +103,24 @@ pub struct CpuBackend {
     cache: HashMap<String, Arc<Compiled>>,
     pool: rayon::ThreadPool,
     compiled: usize,
+    spare: HashMap<(crate::ir::DType, Vec<usize>), Vec<Buffer>>,
     /// Statistics of the last run.
     pub last: RunStats,
+}
+
+/// A value during a run: an input borrowed from the caller, or a kernel's result.
+enum Slot<'a> {
+    In(&'a Buffer),
+    Own(Buffer),
+}
+
+impl Slot<'_> {
+    fn get(&self) -> &Buffer {
+        match self {
+            Slot::In(b) => b,
+            Slot::Own(b) => b,
+        }
+    }
 }
 
 /// Raw pointers handed to worker threads.
@@ -131,6 +149,7 @@ impl CpuBackend {
             cache: HashMap::new(),
             pool,
             compiled: 0,
+            spare: HashMap::new(),
             last: RunStats::default(),
         })
     }
@@ -153,6 +172,19 @@ impl CpuBackend {
 
     /// The CLIF text of every non-library kernel of `func`, in plan order.
     pub fn clif(&mut self, func: &Func) -> Result<Vec<(String, String)>, CpuError> {
+        self.listing(func, false)
+    }
+
+    /// The machine code (Cranelift's VCode listing) of every kernel of `func`.
+    pub fn asm(&mut self, func: &Func) -> Result<Vec<(String, String)>, CpuError> {
+        self.jit.want_asm = true;
+        self.cache.clear(); // recompile, keeping the listing
+        let out = self.listing(func, true);
+        self.jit.want_asm = false;
+        out
+    }
+
+    fn listing(&mut self, func: &Func, asm: bool) -> Result<Vec<(String, String)>, CpuError> {
         let mut out = Vec::new();
         for kf in self.kernels(func)? {
             if kf.kind == KernelKind::Library {
@@ -161,6 +193,7 @@ impl CpuBackend {
             }
             let text = match KernelLayout::of(&kf) {
                 Ok(layout) => match self.compiled_for(&kf, &layout) {
+                    Ok(c) if asm => c.asm.clone().unwrap_or_default(),
                     Ok(c) => c.clif.clone(),
                     Err(e) => format!("; {e}\n"),
                 },
@@ -195,12 +228,40 @@ impl CpuBackend {
         inputs: &[HostTensor],
         extra: &Bindings,
     ) -> Result<Vec<HostTensor>, CpuError> {
-        self.last = RunStats::default();
         let syms = interp::bind_symbols(func, inputs, extra)?;
+        let bufs: Vec<Buffer> = inputs.iter().map(Buffer::from_host).collect();
+        let outs = self.run_buffers(func, &bufs, &syms)?;
+        let hosts = outs.iter().map(Buffer::to_host).collect();
+        self.recycle(outs);
+        Ok(hosts)
+    }
+
+    /// Runs `func` on buffers, with every symbol bound in `syms` (as
+    /// [`interp::bind_symbols`] gives them): no host conversion, so this is
+    /// what benchmarks time. Buffers handed back with [`CpuBackend::recycle`]
+    /// are reused for later results of the same dtype and shape.
+    pub fn run_buffers(
+        &mut self,
+        func: &Func,
+        inputs: &[Buffer],
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
+        self.last = RunStats::default();
+        if inputs.len() != func.params().len() {
+            return Err(CpuError::Runtime {
+                kernel: "-".into(),
+                message: format!(
+                    "@{} takes {} inputs, {} given",
+                    func.name,
+                    func.params().len(),
+                    inputs.len()
+                ),
+            });
+        }
         let p = if self.opts.fusion { plan(func)? } else { unfused_plan(func)? };
-        let mut vals: HashMap<NodeId, Buffer> = HashMap::new();
-        for (&param, t) in func.params().iter().zip(inputs) {
-            vals.insert(param, Buffer::from_host(t));
+        let mut vals: HashMap<NodeId, Slot<'_>> = HashMap::new();
+        for (&param, b) in func.params().iter().zip(inputs) {
+            vals.insert(param, Slot::In(b));
         }
         for k in &p.kernels {
             if k.outputs.is_empty() {
@@ -209,37 +270,71 @@ impl CpuBackend {
             let kf = extract(func, k);
             self.last.kernels += 1;
             let outs = if kf.kind == KernelKind::Library {
-                self.run_library_kernel(func, &kf, &vals, &syms)?
+                self.run_library_kernel(func, &kf, &vals, syms)?
             } else {
-                self.run_native(&kf, &vals, &syms)?
+                self.run_native(&kf, &vals, syms)?
             };
             for (id, b) in kf.outputs.iter().zip(outs) {
-                vals.insert(*id, b);
+                vals.insert(*id, Slot::Own(b));
             }
         }
-        func.results()
-            .iter()
-            .map(|r| {
-                vals.get(r).map(Buffer::to_host).ok_or_else(|| CpuError::Runtime {
-                    kernel: "-".into(),
-                    message: format!("result {r} was never computed"),
-                })
+        let mut results = Vec::with_capacity(func.results().len());
+        for r in func.results() {
+            let b = match vals.get(r) {
+                Some(Slot::In(b)) => (*b).clone(),
+                Some(Slot::Own(b)) => b.clone(),
+                None => {
+                    return Err(CpuError::Runtime {
+                        kernel: "-".into(),
+                        message: format!("result {r} was never computed"),
+                    });
+                }
+            };
+            results.push(b);
+        }
+        let spare: Vec<Buffer> = vals
+            .into_values()
+            .filter_map(|s| match s {
+                Slot::Own(b) => Some(b),
+                Slot::In(_) => None,
             })
-            .collect()
+            .collect();
+        self.recycle(spare);
+        Ok(results)
+    }
+
+    /// Hands buffers back for reuse by later results of the same dtype and shape.
+    pub fn recycle(&mut self, bufs: Vec<Buffer>) {
+        for b in bufs {
+            let key = (b.dtype, b.shape.clone());
+            let list = self.spare.entry(key).or_default();
+            if list.len() < 8 {
+                list.push(b);
+            }
+        }
+    }
+
+    /// A buffer for a result: a recycled one (its contents are overwritten
+    /// whole by the kernel), or a fresh one.
+    fn alloc(&mut self, dtype: crate::ir::DType, shape: &[usize]) -> Buffer {
+        self.spare
+            .get_mut(&(dtype, shape.to_vec()))
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| Buffer::zeros(dtype, shape))
     }
 
     fn run_library_kernel(
         &mut self,
         func: &Func,
         kf: &KernelFunc,
-        vals: &HashMap<NodeId, Buffer>,
+        vals: &HashMap<NodeId, Slot<'_>>,
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
         let Some(&node) = kf.outputs.first() else { return Ok(Vec::new()) };
         let n = func.node(node);
         let shape = interp::concrete_shape(&n.ty.shape, syms)?;
-        let mut out = Buffer::zeros(n.ty.dtype, &shape);
-        let ins: Vec<&Buffer> = kf.inputs.iter().map(|i| &vals[i]).collect();
+        let mut out = self.alloc(n.ty.dtype, &shape);
+        let ins: Vec<&Buffer> = kf.inputs.iter().map(|i| vals[i].get()).collect();
         let refs: Vec<_> = ins.iter().map(|b| b.as_ref()).collect();
         match run_library(&n.op, &refs, out.as_mut(), self.opts.threads) {
             Ok(()) => Ok(vec![out]),
@@ -254,11 +349,11 @@ impl CpuBackend {
     fn interpret(
         &mut self,
         kf: &KernelFunc,
-        vals: &HashMap<NodeId, Buffer>,
+        vals: &HashMap<NodeId, Slot<'_>>,
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
         self.last.interpreted += 1;
-        let ins: Vec<HostTensor> = kf.inputs.iter().map(|i| vals[i].to_host()).collect();
+        let ins: Vec<HostTensor> = kf.inputs.iter().map(|i| vals[i].get().to_host()).collect();
         let outs = interp::run(&kf.func, &ins, syms)?;
         Ok(outs.iter().map(Buffer::from_host).collect())
     }
@@ -266,7 +361,7 @@ impl CpuBackend {
     fn run_native(
         &mut self,
         kf: &KernelFunc,
-        vals: &HashMap<NodeId, Buffer>,
+        vals: &HashMap<NodeId, Slot<'_>>,
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
         let compiled = KernelLayout::of(kf).and_then(|l| self.compiled_for(kf, &l).map(|c| (l, c)));
@@ -278,6 +373,9 @@ impl CpuBackend {
             }
             Err(e) => return Err(e.into()),
         };
+        if compiled.vectorized {
+            self.last.vectorized += 1;
+        }
         let f = &kf.func;
         // Sizes: every node's dims, then its row-major strides.
         let mut sizes: Vec<i64> = Vec::with_capacity(layout.n_sizes);
@@ -295,7 +393,7 @@ impl CpuBackend {
             shapes.insert(n, dims);
         }
         let mut outs: Vec<Buffer> =
-            f.results().iter().map(|r| Buffer::zeros(f.ty(*r).dtype, &shapes[r])).collect();
+            f.results().iter().map(|r| self.alloc(f.ty(*r).dtype, &shapes[r])).collect();
         let mut tables: Vec<Buffer> = Vec::new();
         for c in const_tables(f) {
             let Op::Const { .. } = &f.node(c).op else { continue };
@@ -306,7 +404,7 @@ impl CpuBackend {
         let ptr_of = |b: &[u8]| if b.is_empty() { dummy } else { b.as_ptr() as *mut u8 };
         let mut ptrs: Vec<*mut u8> = Vec::with_capacity(layout.slots.len());
         for (i, _) in f.params().iter().enumerate() {
-            ptrs.push(ptr_of(vals[&kf.inputs[i]].bytes()));
+            ptrs.push(ptr_of(vals[&kf.inputs[i]].get().bytes()));
         }
         for o in outs.iter_mut() {
             let b = o.bytes_mut();

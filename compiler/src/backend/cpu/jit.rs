@@ -65,6 +65,8 @@ pub(crate) struct Compiled {
     pub vectorized: bool,
     /// The CLIF text (deterministic: no addresses).
     pub clif: String,
+    /// Cranelift's VCode listing of the machine code (if asked for).
+    pub asm: Option<String>,
     /// Time spent lowering and compiling.
     pub compile_ms: f64,
 }
@@ -86,6 +88,8 @@ pub(crate) struct Jit {
     ctx: Context,
     fctx: FunctionBuilderContext,
     count: usize,
+    /// Keep the machine-code listing of kernels compiled from now on.
+    pub want_asm: bool,
 }
 
 impl Jit {
@@ -106,7 +110,7 @@ impl Jit {
         }
         let module = JITModule::new(jb);
         let ctx = module.make_context();
-        Ok(Jit { module, ctx, fctx: FunctionBuilderContext::new(), count: 0 })
+        Ok(Jit { module, ctx, fctx: FunctionBuilderContext::new(), count: 0, want_asm: false })
     }
 
     /// Lowers and compiles one kernel: vectorized if the lowering can,
@@ -152,11 +156,13 @@ impl Jit {
         let name = format!("{}_{}", kf.name, self.count);
         self.count += 1;
         let sig = self.ctx.func.signature.clone();
+        self.ctx.set_disasm(self.want_asm);
         let id = self
             .module
             .declare_function(&name, Linkage::Export, &sig)
             .map_err(|e| cerr(e.to_string()))?;
         self.module.define_function(id, &mut self.ctx).map_err(|e| cerr(format!("{e:?}")))?;
+        let asm = self.ctx.compiled_code().and_then(|c| c.vcode.clone());
         self.module.clear_context(&mut self.ctx);
         self.module.finalize_definitions().map_err(|e| cerr(e.to_string()))?;
         let code = self.module.get_finalized_function(id);
@@ -167,19 +173,8 @@ impl Jit {
             entry,
             vectorized,
             clif,
+            asm,
             compile_ms: start.elapsed().as_secs_f64() * 1e3,
         })
-    }
-
-    /// The CLIF of a kernel without compiling it to machine code.
-    #[allow(dead_code)]
-    pub fn clif_only(
-        &mut self,
-        kf: &KernelFunc,
-        layout: &KernelLayout,
-        eager: bool,
-    ) -> Result<String, CompileError> {
-        let c = self.compile(kf, layout, eager)?;
-        Ok(c.clif)
     }
 }
