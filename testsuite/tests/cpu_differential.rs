@@ -16,6 +16,8 @@ use smelt_compiler::HostTensor;
 use smelt_compiler::backend::cpu::{CpuBackend, CpuError, CpuOptions, Numerics};
 use smelt_compiler::interp;
 use smelt_compiler::ir::DType;
+use smelt_compiler::ir::{Func, parse_module};
+use smelt_testsuite::corpus::{case_files, case_name};
 use smelt_testsuite::inputs::{bind_all, random_inputs};
 use smelt_testsuite::random_graph::random_func;
 
@@ -59,7 +61,12 @@ fn close(got: &HostTensor, want: &HostTensor, floor: f64) -> Result<(), String> 
 
 fn check(cpu: &mut CpuBackend, seed: u64) -> Result<(), String> {
     let f = random_func(seed);
-    let sizes = bind_all(&f, 1 + seed % 3);
+    check_func(cpu, &f, 1 + seed % 3, seed)
+}
+
+fn check_func(cpu: &mut CpuBackend, f: &Func, size: u64, seed: u64) -> Result<(), String> {
+    let f = f.clone();
+    let sizes = bind_all(&f, size);
     let inputs = random_inputs(&f, &sizes, seed)?;
     let want = interp::run(&f, &inputs, &sizes);
     let got = cpu.run(&f, &inputs, &sizes);
@@ -109,4 +116,25 @@ fn fused_cpu_agrees_with_the_interpreter_on_random_graphs() {
 #[test]
 fn unfused_cpu_agrees_with_the_interpreter_on_random_graphs() {
     run_all(false);
+}
+
+#[test]
+fn every_corpus_case_agrees_at_two_sizes() {
+    let mut failures = Vec::new();
+    for fusion in [true, false] {
+        let opts = CpuOptions { threads: 2, fusion, numerics: Numerics::Fused, fallback_interp: true };
+        let mut cpu = CpuBackend::new(opts).expect("backend");
+        for path in case_files() {
+            let src = std::fs::read_to_string(&path).expect("readable case");
+            let m = parse_module(&src).expect("corpus cases parse");
+            for f in &m.funcs {
+                for size in [3, 37] {
+                    if let Err(e) = check_func(&mut cpu, f, size, 1) {
+                        failures.push(format!("{} (fusion {fusion}, size {size}): {e}", case_name(&path)));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures; the first:\n{}", failures.len(), failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n\n"));
 }

@@ -3,7 +3,8 @@
 //! `insta` compares with `tests/snapshots/plan@<group>__<case>.ir.snap`.
 //!
 //! Stages live in one registry, [`render`]: `plan` (the optimized IR, then
-//! the kernel plan) today; `clif` and `cuda` plug in as more arms. An
+//! the kernel plan), `clif` (each CPU kernel's Cranelift IR); `cuda` plugs
+//! in as another arm. An
 //! unknown stage fails its case, naming the stage.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,7 +21,8 @@ const HOW_TO_ACCEPT: &str = "review and accept with `cargo insta review` (cargo 
 fn render(stage: &str, f: &Func) -> Result<String, String> {
     match stage {
         "plan" => render_plan(f),
-        other => Err(format!("unknown stage `{other}` (known stages: plan)")),
+        "clif" => render_clif(f),
+        other => Err(format!("unknown stage `{other}` (known stages: plan, clif)")),
     }
 }
 
@@ -31,6 +33,19 @@ fn render_plan(f: &Func) -> Result<String, String> {
     passes::optimize(&mut g).map_err(|e| format!("passes::optimize: {e}"))?;
     let p = plan::plan(&g).map_err(|e| format!("plan::plan: {e}"))?;
     Ok(format!("{g}\n{}", p.to_text(&g)))
+}
+
+/// `clif`: the Cranelift IR of each CPU kernel of the optimized function,
+/// each after `; kernel <name>` (deterministic: no addresses; a fresh backend
+/// per function numbers functions and imports from 0).
+fn render_clif(f: &Func) -> Result<String, String> {
+    use smelt_compiler::backend::cpu::{CpuBackend, CpuOptions};
+    let mut g = f.clone();
+    passes::optimize(&mut g).map_err(|e| format!("passes::optimize: {e}"))?;
+    let opts = CpuOptions { threads: 1, ..CpuOptions::default() };
+    let mut cpu = CpuBackend::new(opts).map_err(|e| e.to_string())?;
+    let kernels = cpu.clif(&g).map_err(|e| e.to_string())?;
+    Ok(kernels.iter().map(|(name, text)| format!("; kernel {name}\n{text}")).collect())
 }
 
 /// Renders every function of a case for one stage (a blank line between
