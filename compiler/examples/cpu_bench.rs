@@ -75,7 +75,10 @@ fn main() {
     let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16384);
     let reps = 15;
     println!("dtype {dtype}, rows {rows}, threads {}", CpuOptions::default().threads);
-    println!("{:<12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10}", "workload", "fused", "unfused", "copy", "ratio", "kernels", "compile");
+    println!(
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "workload", "fused", "unfused", "copy", "ratio", "kernels", "compile"
+    );
     for (name, src) in WORKLOADS {
         let src = src.replace('T', dtype.name());
         let f = parse_func(&src).expect("parse");
@@ -86,10 +89,16 @@ fn main() {
             .params()
             .iter()
             .map(|&p| {
-                let shape: Vec<usize> = f.ty(p).shape.dims().iter().map(|d| match d {
-                    smelt_compiler::ir::Dim::Const(c) => *c as usize,
-                    smelt_compiler::ir::Dim::Sym(s) => syms[s] as usize,
-                }).collect();
+                let shape: Vec<usize> = f
+                    .ty(p)
+                    .shape
+                    .dims()
+                    .iter()
+                    .map(|d| match d {
+                        smelt_compiler::ir::Dim::Const(c) => *c as usize,
+                        smelt_compiler::ir::Dim::Sym(s) => syms[s] as usize,
+                    })
+                    .collect();
                 let n: usize = shape.iter().product();
                 let mut x: u64 = 12345;
                 let v: Vec<f64> = (0..n)
@@ -101,8 +110,8 @@ fn main() {
                 Buffer::from_host(&HostTensor::from_f64(dtype, &shape, v))
             })
             .collect();
-        let bytes: usize = inputs.iter().map(|b| b.bytes().len()).sum::<usize>()
-            + inputs[0].bytes().len();
+        let bytes: usize =
+            inputs.iter().map(|b| b.bytes().len()).sum::<usize>() + inputs[0].bytes().len();
         let mut gbps = Vec::new();
         let mut info = (0, 0.0);
         for fusion in [true, false] {
@@ -135,7 +144,12 @@ fn main() {
         let copy = bytes as f64 / median(t) / 1e9;
         println!(
             "{name:<12} {:>7.2}GB/s {:>7.2} {:>7.2} {:>8.0}% {:>8} {:>8.2}ms",
-            gbps[0], gbps[1], copy, 100.0 * gbps[0] / copy, info.0, info.1
+            gbps[0],
+            gbps[1],
+            copy,
+            100.0 * gbps[0] / copy,
+            info.0,
+            info.1
         );
     }
 }

@@ -23,8 +23,8 @@ fn edge_cases() -> Vec<f32> {
         0.0,
         -0.0,
         1.0,
-        1.0 + 2f32.powi(-8),             // tie → even (1.0)
-        1.0 + 3.0 * 2f32.powi(-8),       // tie → even (up)
+        1.0 + 2f32.powi(-8),                  // tie → even (1.0)
+        1.0 + 3.0 * 2f32.powi(-8),            // tie → even (up)
         1.0 + 2f32.powi(-8) + 2f32.powi(-20), // just above a tie
         f32::INFINITY,
         f32::NEG_INFINITY,
@@ -34,7 +34,7 @@ fn edge_cases() -> Vec<f32> {
         f32::MAX,                    // rounds to inf
         f32::from_bits(0x7F7F_7FFF), // stays finite
         f32::MIN_POSITIVE,
-        1e-40,                       // denormal
+        1e-40, // denormal
         -1e-40,
         f32::from_bits(0x0000_8000), // denormal tie
         f32::from_bits(0x0001_8000), // denormal tie, odd
@@ -85,7 +85,9 @@ fn bf16_results_of_arithmetic_round_like_the_rule() {
     let n = 1003;
     let x = tensor(&mut rng, DType::BF16, &[n], -100.0, 100.0);
     let y = tensor(&mut rng, DType::BF16, &[n], -100.0, 100.0);
-    let src = format!("func @f(%x: bf16[{n}], %y: bf16[{n}]) -> (bf16[{n}]) {{\n  %z = mul(%x, %y)\n  return %z\n}}");
+    let src = format!(
+        "func @f(%x: bf16[{n}], %y: bf16[{n}]) -> (bf16[{n}]) {{\n  %z = mul(%x, %y)\n  return %z\n}}"
+    );
     let f = parse_func(&src).unwrap();
     let out = cpu.run(&f, &[x.clone(), y.clone()], &Bindings::new()).unwrap();
     let (xv, yv, ov) = (x.to_f64_vec(), y.to_f64_vec(), out[0].to_f64_vec());
@@ -128,10 +130,7 @@ fn accuracy(op: &str, xs: &[f32], r: fn(f64) -> f64) -> u32 {
         }
         let u = ulps(g, want);
         let rel = ((f64::from(g) - f64::from(want)) / f64::from(want)).abs();
-        assert!(
-            u <= 4 || rel <= 1e-6,
-            "{op}({x:e}) = {g:e}, want {want:e}: {u} ulp, rel {rel:e}"
-        );
+        assert!(u <= 4 || rel <= 1e-6, "{op}({x:e}) = {g:e}, want {want:e}: {u} ulp, rel {rel:e}");
         worst = worst.max(u);
     }
     worst
@@ -147,7 +146,8 @@ fn sweep(lo: f32, hi: f32, count: usize) -> Vec<f32> {
 
 #[test]
 fn inline_transcendentals_are_accurate_over_their_ranges() {
-    let cases: [(&str, f32, f32, fn(f64) -> f64); 9] = [
+    type Case = (&'static str, f32, f32, fn(f64) -> f64);
+    let cases: [Case; 9] = [
         ("exp", -104.0, 89.0, f64::exp),
         ("exp2", -150.0, 128.5, f64::exp2),
         ("sigmoid", -105.0, 105.0, |x| 1.0 / (1.0 + (-x).exp())),

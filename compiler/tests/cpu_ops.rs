@@ -31,7 +31,11 @@ fn both(cpu: &mut CpuBackend, src: &str, inputs: &[HostTensor]) {
 }
 
 fn backends() -> Vec<CpuBackend> {
-    vec![backend(true, Numerics::Fused), backend(false, Numerics::Fused), backend(true, Numerics::Eager)]
+    vec![
+        backend(true, Numerics::Fused),
+        backend(false, Numerics::Fused),
+        backend(true, Numerics::Eager),
+    ]
 }
 
 #[test]
@@ -70,7 +74,7 @@ fn binary_ops_on_every_dtype_with_broadcasts() {
                     for (sa, sb, so) in [
                         (format!("3, {n}"), format!("3, {n}"), format!("3, {n}")),
                         (format!("3, {n}"), format!("{n}"), format!("3, {n}")),
-                        (format!("3, 1"), format!("1, {n}"), format!("3, {n}")),
+                        ("3, 1".to_string(), format!("1, {n}"), format!("3, {n}")),
                         (format!("{n}"), "1".to_string(), format!("{n}")),
                     ] {
                         let src = format!(
@@ -79,10 +83,22 @@ fn binary_ops_on_every_dtype_with_broadcasts() {
                         );
                         let f = parse_func(&src).unwrap();
                         let shape = |p: usize| {
-                            f.ty(f.params()[p]).shape.as_consts().unwrap().iter().map(|&x| x as usize).collect::<Vec<_>>()
+                            f.ty(f.params()[p])
+                                .shape
+                                .as_consts()
+                                .unwrap()
+                                .iter()
+                                .map(|&x| x as usize)
+                                .collect::<Vec<_>>()
                         };
                         // Integer pow and div by zero are faults: keep exponents and divisors positive.
-                        let lo = if d.is_int() && matches!(kind, Binary::Pow | Binary::Div | Binary::Rem) { 1.0 } else { -4.0 };
+                        let lo = if d.is_int()
+                            && matches!(kind, Binary::Pow | Binary::Div | Binary::Rem)
+                        {
+                            1.0
+                        } else {
+                            -4.0
+                        };
                         let a = tensor(&mut rng, *d, &shape(0), -4.0, 4.0);
                         let b = tensor(&mut rng, *d, &shape(1), lo, 4.0);
                         both(cpu, &src, &[a, b]);
@@ -145,10 +161,22 @@ fn reductions_over_inner_outer_and_all_dims() {
                             kind.name()
                         );
                         let f = parse_func(&src).unwrap();
-                        let s: Vec<usize> = f.ty(f.params()[0]).shape.as_consts().unwrap().iter().map(|&x| x as usize).collect();
+                        let s: Vec<usize> = f
+                            .ty(f.params()[0])
+                            .shape
+                            .as_consts()
+                            .unwrap()
+                            .iter()
+                            .map(|&x| x as usize)
+                            .collect();
                         // Products of many values overflow: keep them near 1.
-                        let (lo, hi) = if kind == ReduceKind::Prod { (0.9, 1.1) } else { (-4.0, 4.0) };
-                        let (lo, hi) = if kind == ReduceKind::Prod && d.is_int() { (1.0, 1.0) } else { (lo, hi) };
+                        let (lo, hi) =
+                            if kind == ReduceKind::Prod { (0.9, 1.1) } else { (-4.0, 4.0) };
+                        let (lo, hi) = if kind == ReduceKind::Prod && d.is_int() {
+                            (1.0, 1.0)
+                        } else {
+                            (lo, hi)
+                        };
                         let x = tensor(&mut rng, *d, &s, lo, hi);
                         both(cpu, &src, &[x]);
                     }
@@ -165,12 +193,26 @@ fn movement_ops_inside_kernels() {
         for d in [DType::F32, DType::BF16, DType::I32, DType::Bool] {
             for n in [1usize, 3, 50, 783] {
                 let srcs = [
-                    format!("func @f(%x: {d}[2, {n}]) -> ({d}[{n}, 2]) {{\n  %y = permute(%x) dims=[1, 0]\n  return %y\n}}"),
-                    format!("func @f(%x: {d}[2, {n}]) -> ({d}[{n}, 2]) {{\n  %y = reshape(%x) shape=[{n}, 2]\n  return %y\n}}"),
-                    format!("func @f(%x: {d}[4, {n}]) -> ({d}[2, {}]) {{\n  %y = slice(%x) starts=[1, 0] ends=[4, {n}] steps=[2, 2]\n  return %y\n}}", n.div_ceil(2)),
-                    format!("func @f(%x: {d}[2, {n}], %z: {d}[2, 3]) -> ({d}[2, {}]) {{\n  %y = concat(%x, %z, %x) axis=1\n  return %y\n}}", 2 * n + 3),
-                    format!("func @f(%x: {d}[{n}, 3], %i: i64[5]) -> ({d}[5, 3]) {{\n  %y = gather(%x, %i) axis=0\n  return %y\n}}"),
-                    format!("func @f(%x: {d}[{n}]) -> ({d}[3, {n}]) {{\n  %y = broadcast(%x) shape=[3, {n}]\n  return %y\n}}"),
+                    format!(
+                        "func @f(%x: {d}[2, {n}]) -> ({d}[{n}, 2]) {{\n  %y = permute(%x) dims=[1, 0]\n  return %y\n}}"
+                    ),
+                    format!(
+                        "func @f(%x: {d}[2, {n}]) -> ({d}[{n}, 2]) {{\n  %y = reshape(%x) shape=[{n}, 2]\n  return %y\n}}"
+                    ),
+                    format!(
+                        "func @f(%x: {d}[4, {n}]) -> ({d}[2, {}]) {{\n  %y = slice(%x) starts=[1, 0] ends=[4, {n}] steps=[2, 2]\n  return %y\n}}",
+                        n.div_ceil(2)
+                    ),
+                    format!(
+                        "func @f(%x: {d}[2, {n}], %z: {d}[2, 3]) -> ({d}[2, {}]) {{\n  %y = concat(%x, %z, %x) axis=1\n  return %y\n}}",
+                        2 * n + 3
+                    ),
+                    format!(
+                        "func @f(%x: {d}[{n}, 3], %i: i64[5]) -> ({d}[5, 3]) {{\n  %y = gather(%x, %i) axis=0\n  return %y\n}}"
+                    ),
+                    format!(
+                        "func @f(%x: {d}[{n}]) -> ({d}[3, {n}]) {{\n  %y = broadcast(%x) shape=[3, {n}]\n  return %y\n}}"
+                    ),
                 ];
                 for src in srcs {
                     let f = parse_func(&src).unwrap();
@@ -179,7 +221,8 @@ fn movement_ops_inside_kernels() {
                         .iter()
                         .map(|&p| {
                             let t = f.ty(p);
-                            let s: Vec<usize> = t.shape.as_consts().unwrap().iter().map(|&x| x as usize).collect();
+                            let s: Vec<usize> =
+                                t.shape.as_consts().unwrap().iter().map(|&x| x as usize).collect();
                             if t.dtype == DType::I64 {
                                 tensor(&mut rng, DType::I64, &s, 0.0, n as f64 - 1.0)
                             } else {
@@ -192,7 +235,9 @@ fn movement_ops_inside_kernels() {
             }
         }
         for to in [DType::F32, DType::I32, DType::BF16] {
-            let src = format!("func @f() -> ({to}[3, 783]) {{\n  %y = iota shape=[3, 783] dim=1 to={to}\n  %z = add(%y, 1)\n  return %z\n}}");
+            let src = format!(
+                "func @f() -> ({to}[3, 783]) {{\n  %y = iota shape=[3, 783] dim=1 to={to}\n  %z = add(%y, 1)\n  return %z\n}}"
+            );
             both(cpu, &src, &[]);
         }
     }

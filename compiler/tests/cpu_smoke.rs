@@ -51,7 +51,7 @@ fn workloads_match_the_interpreter() {
                 let w = tensor(&mut rng, dt, &[c], -1.0, 1.0);
                 let b = tensor(&mut rng, dt, &[c], -1.0, 1.0);
                 let sm = SOFTMAX.replace("f32", dt.name());
-                compare(&mut cpu, &sm, &[x.clone()]);
+                compare(&mut cpu, &sm, std::slice::from_ref(&x));
                 let ln = LAYERNORM.replace("f32", dt.name());
                 compare(&mut cpu, &ln, &[x.clone(), w, b]);
                 let ge = GELU.replace("f32", dt.name());

@@ -37,7 +37,10 @@ fn bar(d: DType) -> f64 {
 /// integers and bools exact.
 fn close(got: &HostTensor, want: &HostTensor, floor: f64) -> Result<(), String> {
     if got.dtype != want.dtype || got.shape != want.shape {
-        return Err(format!("{}{:?} instead of {}{:?}", got.dtype, got.shape, want.dtype, want.shape));
+        return Err(format!(
+            "{}{:?} instead of {}{:?}",
+            got.dtype, got.shape, want.dtype, want.shape
+        ));
     }
     let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
     let (mut num, mut den) = (0.0f64, 0.0f64);
@@ -122,7 +125,8 @@ fn unfused_cpu_agrees_with_the_interpreter_on_random_graphs() {
 fn every_corpus_case_agrees_at_two_sizes() {
     let mut failures = Vec::new();
     for fusion in [true, false] {
-        let opts = CpuOptions { threads: 2, fusion, numerics: Numerics::Fused, fallback_interp: true };
+        let opts =
+            CpuOptions { threads: 2, fusion, numerics: Numerics::Fused, fallback_interp: true };
         let mut cpu = CpuBackend::new(opts).expect("backend");
         for path in case_files() {
             let src = std::fs::read_to_string(&path).expect("readable case");
@@ -130,11 +134,19 @@ fn every_corpus_case_agrees_at_two_sizes() {
             for f in &m.funcs {
                 for size in [3, 37] {
                     if let Err(e) = check_func(&mut cpu, f, size, 1) {
-                        failures.push(format!("{} (fusion {fusion}, size {size}): {e}", case_name(&path)));
+                        failures.push(format!(
+                            "{} (fusion {fusion}, size {size}): {e}",
+                            case_name(&path)
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures; the first:\n{}", failures.len(), failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures; the first:\n{}",
+        failures.len(),
+        failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n\n")
+    );
 }

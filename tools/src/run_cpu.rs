@@ -52,7 +52,8 @@ pub fn run_cpu(
     let median = times[times.len() / 2];
     let min = times[0];
     let size = |t: &HostTensor| t.numel() * t.dtype.size_bytes();
-    let bytes: usize = inputs.iter().map(size).sum::<usize>() + results.iter().map(size).sum::<usize>();
+    let bytes: usize =
+        inputs.iter().map(size).sum::<usize>() + results.iter().map(size).sum::<usize>();
     let gbps = bytes as f64 / (median * 1e-3) / 1e9;
     let json = serde_json::json!({
         "median_ms": median,

@@ -33,7 +33,11 @@ pub fn tensor(rng: &mut Rng, dtype: DType, shape: &[usize], lo: f64, hi: f64) ->
     } else {
         let (lo, hi) = (lo.floor() as i64, hi.ceil() as i64);
         let span = (hi - lo).max(1) as u64;
-        HostTensor::from_i64(dtype, shape, (0..n).map(|_| lo + (rng.next() % span) as i64).collect())
+        HostTensor::from_i64(
+            dtype,
+            shape,
+            (0..n).map(|_| lo + (rng.next() % span) as i64).collect(),
+        )
     }
 }
 
@@ -66,7 +70,12 @@ pub fn check_close(what: &str, got: &HostTensor, want: &HostTensor) {
     }
     let rel = if den == 0.0 { num.sqrt() } else { (num / den).sqrt() };
     let bar = bar(want.dtype);
-    assert!(rel <= bar.max(if bar == 0.0 { 0.0 } else { 1e-30 }), "{what}: rel L2 {rel:e} > {bar:e}\n got  {:?}\n want {:?}", &g[..g.len().min(8)], &w[..w.len().min(8)]);
+    assert!(
+        rel <= bar.max(if bar == 0.0 { 0.0 } else { 1e-30 }),
+        "{what}: rel L2 {rel:e} > {bar:e}\n got  {:?}\n want {:?}",
+        &g[..g.len().min(8)],
+        &w[..w.len().min(8)]
+    );
 }
 
 /// A backend with fixed options.
@@ -83,7 +92,8 @@ pub fn compare(cpu: &mut CpuBackend, src: &str, inputs: &[HostTensor]) {
 
 /// As [`compare`] for a parsed function.
 pub fn compare_func(cpu: &mut CpuBackend, f: &Func, inputs: &[HostTensor], what: &str) {
-    let want = interp::run(f, inputs, &Bindings::new()).unwrap_or_else(|e| panic!("interp: {e}\n{what}"));
+    let want =
+        interp::run(f, inputs, &Bindings::new()).unwrap_or_else(|e| panic!("interp: {e}\n{what}"));
     let got = cpu.run(f, inputs, &Bindings::new()).unwrap_or_else(|e| panic!("cpu: {e}\n{what}"));
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {

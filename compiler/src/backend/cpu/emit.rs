@@ -65,7 +65,13 @@ fn no_vec(why: &str) -> LowerErr {
 pub(crate) fn broadcast_ix(ix: &[Ix], consumer: &Shape, operand: &Shape) -> Vec<Ix> {
     let off = consumer.rank() - operand.rank().min(consumer.rank());
     (0..operand.rank())
-        .map(|j| if operand.0[j].is_one() { Ix::Zero } else { ix.get(off + j).copied().unwrap_or(Ix::Zero) })
+        .map(|j| {
+            if operand.0[j].is_one() {
+                Ix::Zero
+            } else {
+                ix.get(off + j).copied().unwrap_or(Ix::Zero)
+            }
+        })
         .collect()
 }
 
@@ -79,7 +85,8 @@ impl Lower<'_> {
         let n = self.f.node(node);
         let dtype = n.ty.dtype;
         let op = n.op.clone();
-        let lane_in = |ix: &[Ix], lane: Option<Value>| lane.is_some_and(|l| ix.contains(&Ix::Var(l)));
+        let lane_in =
+            |ix: &[Ix], lane: Option<Value>| lane.is_some_and(|l| ix.contains(&Ix::Var(l)));
         let mut arith = true;
         let v = match &op {
             Op::Param { .. } => {
@@ -399,7 +406,11 @@ impl Lower<'_> {
             let c = if m == ty {
                 cond
             } else {
-                self.b.ins().bitcast(ty, MemFlags::new().with_endianness(cranelift_codegen::ir::Endianness::Little), cond)
+                self.b.ins().bitcast(
+                    ty,
+                    MemFlags::new().with_endianness(cranelift_codegen::ir::Endianness::Little),
+                    cond,
+                )
             };
             self.b.ins().bitselect(c, a, b)
         } else {
@@ -446,12 +457,13 @@ impl Lower<'_> {
                 let mut sig = self.module.make_signature();
                 sig.params.extend(ps.iter().map(|&t| AbiParam::new(t)));
                 sig.returns.push(AbiParam::new(r));
-                let id = self.module.declare_function(name, Linkage::Import, &sig).map_err(|e| {
-                    LowerErr::Compile(super::jit::CompileError::Codegen {
-                        kernel: self.kf.name.clone(),
-                        message: e.to_string(),
-                    })
-                })?;
+                let id =
+                    self.module.declare_function(name, Linkage::Import, &sig).map_err(|e| {
+                        LowerErr::Compile(super::jit::CompileError::Codegen {
+                            kernel: self.kf.name.clone(),
+                            message: e.to_string(),
+                        })
+                    })?;
                 let r = self.module.declare_func_in_func(id, self.b.func);
                 self.helper_refs.insert(name, r);
                 r
@@ -543,7 +555,8 @@ impl Lower<'_> {
                     }
                     Unary::Not => return Err(self.unsupported(format!("not on {d}"))),
                     k => {
-                        let name = helper_name(k, f64_).ok_or_else(|| self.unsupported(k.name()))?;
+                        let name =
+                            helper_name(k, f64_).ok_or_else(|| self.unsupported(k.name()))?;
                         self.call(name, &[a])?
                     }
                 };

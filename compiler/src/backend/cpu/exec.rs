@@ -131,6 +131,13 @@ struct Raw(*const *mut u8, *const i64);
 unsafe impl Send for Raw {}
 unsafe impl Sync for Raw {}
 
+impl Raw {
+    /// Both pointers (a method, so closures capture the whole `Raw`, which is Send).
+    fn parts(self) -> (*const *mut u8, *const i64) {
+        (self.0, self.1)
+    }
+}
+
 /// Where empty buffers point (kernels may compute an address but read nothing real).
 #[repr(C, align(64))]
 struct Dummy([u8; 64]);
@@ -448,11 +455,11 @@ impl CpuBackend {
         let entry = compiled.entry;
         let mut status = vec![0i64; tasks.len()];
         let call = |t: (i64, i64, i64, i64), st: &mut i64| {
-            let raw = raw;
+            let (bufs, sizes) = raw.parts();
             // SAFETY: `entry` was compiled for this kernel's layout; `ptrs` and
             // `sizes` follow it; every buffer has the size its node's dims say,
             // and tasks cover disjoint rows/columns of the outputs.
-            unsafe { entry(raw.0, raw.1, t.0, t.1, t.2, t.3, st) };
+            unsafe { entry(bufs, sizes, t.0, t.1, t.2, t.3, st) };
         };
         if tasks.len() == 1 {
             call(tasks[0], &mut status[0]);

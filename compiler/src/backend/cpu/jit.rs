@@ -46,15 +46,8 @@ pub enum CompileError {
 }
 
 /// The native entry point of a kernel.
-pub(crate) type KernelFn = unsafe extern "C" fn(
-    *const *mut u8,
-    *const i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    *mut i64,
-);
+pub(crate) type KernelFn =
+    unsafe extern "C" fn(*const *mut u8, *const i64, i64, i64, i64, i64, *mut i64);
 
 /// A compiled kernel.
 #[derive(Clone)]
@@ -97,7 +90,8 @@ impl Jit {
     pub fn new() -> Result<Jit, CompileError> {
         let err = |message: String| CompileError::Codegen { kernel: "-".into(), message };
         let mut flags = settings::builder();
-        for (k, v) in [("opt_level", "speed"), ("use_colocated_libcalls", "false"), ("is_pic", "false")]
+        for (k, v) in
+            [("opt_level", "speed"), ("use_colocated_libcalls", "false"), ("is_pic", "false")]
         {
             flags.set(k, v).map_err(|e| err(e.to_string()))?;
         }

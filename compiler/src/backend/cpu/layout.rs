@@ -68,10 +68,8 @@ impl KernelLayout {
     /// The layout of a kernel, or why the CPU lowering cannot run it.
     pub fn of(kf: &KernelFunc) -> Result<KernelLayout, CompileError> {
         let f = &kf.func;
-        let unsupported = |op: &str| CompileError::Unsupported {
-            op: op.to_string(),
-            kernel: kf.name.clone(),
-        };
+        let unsupported =
+            |op: &str| CompileError::Unsupported { op: op.to_string(), kernel: kf.name.clone() };
         let order = f.program_order();
         if let Some(&n) = order.iter().find(|&&n| f.node(n).op.class() == OpClass::Library) {
             return Err(unsupported(f.node(n).op.name()));

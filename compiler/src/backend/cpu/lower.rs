@@ -383,7 +383,9 @@ impl Lower<'_> {
                 ix[d] = Ix::Var(j);
                 self.lane = Some(j);
                 let r = match (body, vaccs) {
-                    (Body::Reduce(node, acc), Some(vs)) => self.accumulate(node, acc, ix, Some(vs[u])),
+                    (Body::Reduce(node, acc), Some(vs)) => {
+                        self.accumulate(node, acc, ix, Some(vs[u]))
+                    }
                     _ => self.point(body, ix, outs),
                 };
                 self.lane = None;

@@ -38,11 +38,8 @@ impl Lower<'_> {
         let fty = self.b.func.dfg.value_type(p);
         let vec = fty.is_vector();
         let ity = if vec { types::I32X4 } else { types::I32 };
-        let fl = if vec {
-            MemFlags::new().with_endianness(Endianness::Little)
-        } else {
-            MemFlags::new()
-        };
+        let fl =
+            if vec { MemFlags::new().with_endianness(Endianness::Little) } else { MemFlags::new() };
         let ni = self.b.ins().fcvt_to_sint_sat(ity, n);
         let one = self.b.ins().iconst(types::I32, 1);
         let n1 = self.b.ins().sshr(ni, one);
@@ -65,11 +62,8 @@ impl Lower<'_> {
         let fty = self.b.func.dfg.value_type(m);
         let vec = fty.is_vector();
         let ity = if vec { types::I32X4 } else { types::I32 };
-        let fl = if vec {
-            MemFlags::new().with_endianness(Endianness::Little)
-        } else {
-            MemFlags::new()
-        };
+        let fl =
+            if vec { MemFlags::new().with_endianness(Endianness::Little) } else { MemFlags::new() };
         let mi = self.b.ins().bitcast(ity, fl, m);
         let xi = self.b.ins().bitcast(ity, fl, x);
         let sign = self.b.ins().iconst(types::I32, i64::from(i32::MIN));
@@ -83,8 +77,14 @@ impl Lower<'_> {
     fn exp_core(&mut self, r: Value, n: Value) -> Value {
         let p = self.horner(
             r,
-            &[1.987_569_150_0e-4, 1.398_199_950_7e-3, 8.333_451_907_3e-3, 4.166_579_589_4e-2,
-              1.666_666_545_9e-1, 5.000_000_120_1e-1],
+            &[
+                1.987_569_150_0e-4,
+                1.398_199_950_7e-3,
+                8.333_451_907_3e-3,
+                4.166_579_589_4e-2,
+                1.666_666_545_9e-1,
+                5.000_000_120_1e-1,
+            ],
         );
         let r2 = self.b.ins().fmul(r, r);
         let p = self.b.ins().fmul(p, r2);
@@ -151,8 +151,13 @@ impl Lower<'_> {
         let z = self.b.ins().fmul(x, x);
         let p = self.horner(
             z,
-            &[-5.704_988_727_45e-3, 2.063_908_879_54e-2, -5.373_971_555_31e-2,
-              1.333_144_220_36e-1, -3.333_328_194_22e-1],
+            &[
+                -5.704_988_727_45e-3,
+                2.063_908_879_54e-2,
+                -5.373_971_555_31e-2,
+                1.333_144_220_36e-1,
+                -3.333_328_194_22e-1,
+            ],
         );
         let p = self.b.ins().fmul(p, z);
         let p = self.b.ins().fmul(p, x);
@@ -176,10 +181,8 @@ impl Lower<'_> {
         // Taylor: 2/√π · (x − x³/3 + x⁵/10 − x⁷/42 + x⁹/216 − x¹¹/1320 + x¹³/9360).
         let k = std::f64::consts::FRAC_2_SQRT_PI;
         let z = self.b.ins().fmul(x, x);
-        let t = self.horner(
-            z,
-            &[k / 9360.0, -k / 1320.0, k / 216.0, -k / 42.0, k / 10.0, -k / 3.0, k],
-        );
+        let t =
+            self.horner(z, &[k / 9360.0, -k / 1320.0, k / 216.0, -k / 42.0, k / 10.0, -k / 3.0, k]);
         let small = self.b.ins().fmul(t, x);
         // A&S 7.1.26 on |x|.
         let p = self.fc(x, 0.327_591_1);
