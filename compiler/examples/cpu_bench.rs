@@ -129,7 +129,8 @@ fn main() {
                 t.push(s.elapsed().as_secs_f64());
                 cpu.recycle(outs);
             }
-            gbps.push(bytes as f64 / median(t) / 1e9);
+            let m = median(t);
+            gbps.push((bytes as f64 / m / 1e9, m * 1e3));
         }
         // A copy of the same bytes: read as many as the workload reads, write the rest.
         let src_bytes = vec![1u8; bytes / 2];
@@ -141,13 +142,15 @@ fn main() {
             t.push(s.elapsed().as_secs_f64());
             std::hint::black_box(&dst);
         }
-        let copy = bytes as f64 / median(t) / 1e9;
+        let cm = median(t);
+        let copy = bytes as f64 / cm / 1e9;
+        let cell = |g: f64, ms: f64| format!("{g:.2}GB/s {ms:.1}ms");
         println!(
-            "{name:<12} {:>7.2}GB/s {:>7.2} {:>7.2} {:>8.0}% {:>8} {:>8.2}ms",
-            gbps[0],
-            gbps[1],
-            copy,
-            100.0 * gbps[0] / copy,
+            "{name:<10} {:>16} {:>16} {:>16} {:>5.0}% {:>7} {:>8.2}ms",
+            cell(gbps[0].0, gbps[0].1),
+            cell(gbps[1].0, gbps[1].1),
+            cell(copy, cm * 1e3),
+            100.0 * gbps[0].0 / copy,
             info.0,
             info.1
         );

@@ -285,17 +285,21 @@ impl CpuBackend {
                 vals.insert(*id, Slot::Own(b));
             }
         }
-        let mut results = Vec::with_capacity(func.results().len());
-        for r in func.results() {
-            let b = match vals.get(r) {
-                Some(Slot::In(b)) => (*b).clone(),
-                Some(Slot::Own(b)) => b.clone(),
-                None => {
-                    return Err(CpuError::Runtime {
-                        kernel: "-".into(),
-                        message: format!("result {r} was never computed"),
-                    });
-                }
+        let mut results: Vec<Buffer> = Vec::with_capacity(func.results().len());
+        for (i, r) in func.results().iter().enumerate() {
+            // Move a kernel's result out; copy only inputs and repeated results.
+            let b = match vals.remove(r) {
+                Some(Slot::Own(b)) => b,
+                Some(Slot::In(b)) => b.clone(),
+                None => match func.results()[..i].iter().position(|q| q == r) {
+                    Some(j) => results[j].clone(),
+                    None => {
+                        return Err(CpuError::Runtime {
+                            kernel: "-".into(),
+                            message: format!("result {r} was never computed"),
+                        });
+                    }
+                },
             };
             results.push(b);
         }
