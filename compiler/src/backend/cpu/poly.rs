@@ -2,7 +2,7 @@
 //! `sigmoid`, `tanh`, `erf`. Accuracy is measured over whole input ranges by
 //! `compiler/tests/cpu_math.rs`.
 //!
-//! - exp: Cephes' expf: `n = round(x·log2 e)`, a Cody–Waite reduction, a
+//! - exp: Cephes' expf: `n = round(x·log2 e)` (by adding 1.5·2^23), a Cody–Waite reduction, a
 //!   degree-7 polynomial, then `2^n` built in the exponent bits as two
 //!   factors (so results down to the denormals and up to overflow are right);
 //! - exp2: the same core with `n = round(x)`;
@@ -33,14 +33,36 @@ impl Lower<'_> {
         acc
     }
 
-    /// 2^n for an integral f32 (vector) `n` in [−150, 128], times `p`.
-    fn scale(&mut self, p: Value, n: Value) -> Value {
-        let fty = self.b.func.dfg.value_type(p);
+    /// Rounds `t` (|t| < 2^22) to the nearest integer with the 1.5·2^23
+    /// trick: returns it as a float and as the integer in the low bits.
+    fn round_magic(&mut self, t: Value) -> (Value, Value) {
+        let fty = self.b.func.dfg.value_type(t);
         let vec = fty.is_vector();
         let ity = if vec { types::I32X4 } else { types::I32 };
-        let fl =
-            if vec { MemFlags::new().with_endianness(Endianness::Little) } else { MemFlags::new() };
-        let ni = self.b.ins().fcvt_to_sint_sat(ity, n);
+        let fl = if vec {
+            MemFlags::new().with_endianness(Endianness::Little)
+        } else {
+            MemFlags::new()
+        };
+        let magic = self.fc(t, 12_582_912.0);
+        let biased = self.b.ins().fadd(t, magic);
+        let n = self.b.ins().fsub(biased, magic);
+        let bits = self.b.ins().bitcast(ity, fl, biased);
+        let m = self.b.ins().iconst(types::I32, 0x4B40_0000);
+        let m = if vec { self.b.ins().splat(types::I32X4, m) } else { m };
+        (n, self.b.ins().isub(bits, m))
+    }
+
+    /// `p · 2^ni` for an i32 (vector) `ni` in [−150, 128], as two factors
+    /// so that each stays a normal float.
+    fn scale(&mut self, p: Value, ni: Value) -> Value {
+        let fty = self.b.func.dfg.value_type(p);
+        let vec = fty.is_vector();
+        let fl = if vec {
+            MemFlags::new().with_endianness(Endianness::Little)
+        } else {
+            MemFlags::new()
+        };
         let one = self.b.ins().iconst(types::I32, 1);
         let n1 = self.b.ins().sshr(ni, one);
         let n2 = self.b.ins().isub(ni, n1);
@@ -73,8 +95,8 @@ impl Lower<'_> {
         self.b.ins().bitcast(fty, fl, r)
     }
 
-    /// e^r·2^n for |r| ≤ ln2/2.
-    fn exp_core(&mut self, r: Value, n: Value) -> Value {
+    /// e^r·2^ni for |r| ≤ ln2/2 and an i32 `ni`.
+    fn exp_core(&mut self, r: Value, ni: Value) -> Value {
         let p = self.horner(
             r,
             &[
@@ -91,7 +113,7 @@ impl Lower<'_> {
         let p = self.b.ins().fadd(p, r);
         let one = self.fc(r, 1.0);
         let p = self.b.ins().fadd(p, one);
-        self.scale(p, n)
+        self.scale(p, ni)
     }
 
     /// `x` clamped to [lo, hi] with compares and selects (NaN stays NaN);
@@ -110,24 +132,24 @@ impl Lower<'_> {
         let x = self.clamp(x, -104.0, 89.0);
         let log2e = self.fc(x, std::f64::consts::LOG2_E);
         let t = self.b.ins().fmul(x, log2e);
-        let n = self.b.ins().nearest(t);
+        let (n, ni) = self.round_magic(t);
         let c1 = self.fc(x, 0.693_359_375);
         let c2 = self.fc(x, -2.121_944_4e-4);
         let a = self.b.ins().fmul(n, c1);
         let r = self.b.ins().fsub(x, a);
         let b = self.b.ins().fmul(n, c2);
         let r = self.b.ins().fsub(r, b);
-        self.exp_core(r, n)
+        self.exp_core(r, ni)
     }
 
     /// 2^x.
     pub fn exp2_f32(&mut self, x: Value) -> Value {
         let x = self.clamp(x, -151.0, 129.0);
-        let n = self.b.ins().nearest(x);
+        let (n, ni) = self.round_magic(x);
         let f = self.b.ins().fsub(x, n);
         let ln2 = self.fc(x, std::f64::consts::LN_2);
         let r = self.b.ins().fmul(f, ln2);
-        self.exp_core(r, n)
+        self.exp_core(r, ni)
     }
 
     /// 1 / (1 + e^−x), as `e/(1+e)` with `e = e^x` for x < 0 (no overflow,
