@@ -41,6 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a function of an IR file on .npy inputs; write its results as .npy.
     Run(RunArgs),
+    /// Decode CTC emissions into transcripts (beam search with a lexicon and an LM).
+    Decode(crate::decode::DecodeArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -69,6 +71,7 @@ pub struct RunArgs {
 pub fn execute(cli: Cli) -> CliResult<String> {
     match cli.command {
         Command::Run(args) => run(&args),
+        Command::Decode(args) => crate::decode::decode(&args),
     }
 }
 
