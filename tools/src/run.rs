@@ -43,6 +43,8 @@ pub enum Command {
     Run(RunArgs),
     /// Decode CTC emissions into transcripts (beam search with a lexicon and an LM).
     Decode(crate::decode::DecodeArgs),
+    /// Benchmark suites (`--suite fusion`: fused vs unfused vs a plain copy).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -72,6 +74,7 @@ pub fn execute(cli: Cli) -> CliResult<String> {
     match cli.command {
         Command::Run(args) => run(&args),
         Command::Decode(args) => crate::decode::decode(&args),
+        Command::Bench(args) => crate::bench::bench(&args),
     }
 }
 
