@@ -110,19 +110,28 @@ fn depthwise_plane<T: Real>(
     let src = &x[(n * g.c + cin) * g.h * g.w..][..g.h * g.w];
     let taps = &w[o * g.kh * g.kw..][..g.kh * g.kw];
     let b = bias.map_or(T::ZERO, |b| b[o]);
+    // Tap by tap over whole output rows (same summation order as the
+    // definition: bias, then taps in (ky, kx) order).
     for (oy, row) in dst.chunks_mut(g.ow).enumerate() {
-        for (ox, d) in row.iter_mut().enumerate() {
-            let mut acc = b;
-            for ky in 0..g.kh {
-                let Some(iy) = g.wy.tap(oy, ky, g.h) else { continue };
-                let line = &src[iy * g.w..][..g.w];
-                for kx in 0..g.kw {
-                    if let Some(ix) = g.wx.tap(ox, kx, g.w) {
-                        acc += line[ix] * taps[ky * g.kw + kx];
+        row.fill(b);
+        for ky in 0..g.kh {
+            let Some(iy) = g.wy.tap(oy, ky, g.h) else { continue };
+            let line = &src[iy * g.w..][..g.w];
+            for kx in 0..g.kw {
+                let tw = taps[ky * g.kw + kx];
+                let r = g.wx.valid_outputs(kx, g.w, g.ow);
+                let first = g.wx.input_of(r.start, kx);
+                let out = &mut row[r];
+                if g.wx.s == 1 {
+                    for (o, &v) in out.iter_mut().zip(&line[first..]) {
+                        *o += tw * v;
+                    }
+                } else {
+                    for (o, &v) in out.iter_mut().zip(line[first..].iter().step_by(g.wx.s)) {
+                        *o += tw * v;
                     }
                 }
             }
-            *d = acc;
         }
     }
 }
@@ -168,13 +177,13 @@ fn im2col<T: Real>(g: &Geometry, src: &[T]) -> Vec<T> {
     for (r, row) in cols.chunks_mut(plane).enumerate() {
         let (ic, ky, kx) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let chan = &src[ic * g.h * g.w..][..g.h * g.w];
-        for (oy, out) in row.chunks_mut(g.ow).enumerate() {
-            let Some(iy) = g.wy.tap(oy, ky, g.h) else { continue };
-            let line = &chan[iy * g.w..][..g.w];
-            for (ox, o) in out.iter_mut().enumerate() {
-                if let Some(ix) = g.wx.tap(ox, kx, g.w) {
-                    *o = line[ix];
-                }
+        let xs = g.wx.valid_outputs(kx, g.w, g.ow);
+        let first = g.wx.input_of(xs.start, kx);
+        for oy in g.wy.valid_outputs(ky, g.h, g.oh) {
+            let line = &chan[g.wy.input_of(oy, ky) * g.w..][..g.w];
+            let out = &mut row[oy * g.ow..][xs.clone()];
+            for (o, &v) in out.iter_mut().zip(line[first..].iter().step_by(g.wx.s)) {
+                *o = v;
             }
         }
     }

@@ -190,11 +190,55 @@ impl Window {
         (o * self.s + t * self.d).checked_sub(self.p).filter(|&x| x < size)
     }
 
+    /// The outputs `o < outs` for which tap `t` falls inside `0..size`:
+    /// `o·s + t·d − p ∈ [0, size)`, solved for `o`. Lets kernels run a
+    /// branch-free loop over whole rows instead of testing every tap.
+    fn valid_outputs(self, t: usize, size: usize, outs: usize) -> std::ops::Range<usize> {
+        let off = t * self.d;
+        // o·s ≥ p − off
+        let lo = self.p.saturating_sub(off).div_ceil(self.s);
+        // o·s ≤ size − 1 + p − off
+        let hi = match (size + self.p).checked_sub(off + 1) {
+            Some(top) => (top / self.s + 1).min(outs),
+            None => 0,
+        };
+        lo.min(hi)..hi
+    }
+
+    /// The input index of output `o` for tap `t`, for `o` in
+    /// [`Window::valid_outputs`].
+    #[inline]
+    fn input_of(self, o: usize, t: usize) -> usize {
+        o * self.s + t * self.d - self.p
+    }
+
     /// Builds one from u64 attributes, with an error if any does not fit.
     fn new(call: &Call<'_, '_>, k: u64, s: u64, p: u64, d: u64) -> Result<Window, LibraryError> {
         let c = |v: u64| {
             usize::try_from(v).map_err(|_| call.err(format!("attribute {v} is too large")))
         };
         Ok(Window { k: c(k)?, s: c(s)?, p: c(p)?, d: c(d)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn valid_outputs_are_exactly_the_taps_inside_the_input() {
+        for (k, s, p, d) in [(3, 1, 1, 1), (3, 2, 1, 1), (2, 3, 0, 2), (5, 1, 2, 3), (1, 1, 0, 1)] {
+            let win = Window { k, s, p, d };
+            for size in 1..12 {
+                let outs = (size + 2 * p).saturating_sub(d * (k - 1) + 1) / s + 1;
+                for t in 0..k {
+                    let want: Vec<usize> =
+                        (0..outs).filter(|&o| win.tap(o, t, size).is_some()).collect();
+                    let got: Vec<usize> = win.valid_outputs(t, size, outs).collect();
+                    assert_eq!(got, want, "{win:?} size {size} tap {t}");
+                    assert!(got.iter().all(|&o| Some(win.input_of(o, t)) == win.tap(o, t, size)));
+                }
+            }
+        }
     }
 }

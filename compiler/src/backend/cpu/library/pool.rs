@@ -74,33 +74,46 @@ impl Pool {
         });
     }
 
-    /// One output plane from one input plane.
+    /// One output plane from one input plane, tap by tap over whole rows.
     fn plane<T: Real>(&self, src: &[T], dst: &mut [T]) {
         let area = T::from_usize(self.wy.k * self.wx.k);
+        // Real (unpadded) elements seen by each output of a row.
+        let mut real = vec![0usize; self.ow];
         for (oy, row) in dst.chunks_mut(self.ow).enumerate() {
-            for (ox, d) in row.iter_mut().enumerate() {
-                let (mut max, mut sum, mut real) = (T::NEG_INF, T::ZERO, 0usize);
-                for ky in 0..self.wy.k {
-                    let Some(iy) = self.wy.tap(oy, ky, self.h) else { continue };
-                    let line = &src[iy * self.w..][..self.w];
-                    for kx in 0..self.wx.k {
-                        let Some(ix) = self.wx.tap(ox, kx, self.w) else { continue };
-                        let v = line[ix];
-                        // IEEE `maximum`: NaN sticks once seen, +0 beats −0.
-                        let larger = v > max || (v == max && !v.is_sign_negative());
-                        if v.is_nan() || (!max.is_nan() && larger) {
-                            max = v;
+            row.fill(if self.kind == Kind::Max { T::NEG_INF } else { T::ZERO });
+            real.fill(0);
+            for ky in 0..self.wy.k {
+                let Some(iy) = self.wy.tap(oy, ky, self.h) else { continue };
+                let line = &src[iy * self.w..][..self.w];
+                for kx in 0..self.wx.k {
+                    let r = self.wx.valid_outputs(kx, self.w, self.ow);
+                    let first = self.wx.input_of(r.start, kx);
+                    let vals = line[first..].iter().step_by(self.wx.s);
+                    real[r.clone()].iter_mut().for_each(|c| *c += 1);
+                    let out = &mut row[r];
+                    match self.kind {
+                        Kind::Max => {
+                            out.iter_mut().zip(vals).for_each(|(o, &v)| *o = maximum(*o, v))
                         }
-                        sum += v;
-                        real += 1;
+                        Kind::Avg => out.iter_mut().zip(vals).for_each(|(o, &v)| *o += v),
                     }
                 }
-                *d = match self.kind {
-                    Kind::Max => max,
-                    Kind::Avg if self.include_pad => sum / area,
-                    Kind::Avg => sum / T::from_usize(real),
-                };
+            }
+            if self.kind == Kind::Avg {
+                for (o, &c) in row.iter_mut().zip(&real) {
+                    *o = *o / if self.include_pad { area } else { T::from_usize(c) };
+                }
             }
         }
     }
+}
+
+/// IEEE 754-2019 `maximum`: NaN if either is NaN, and +0 above −0.
+/// Written as comparisons and one select (no early returns), so the row
+/// loops vectorize.
+#[inline]
+fn maximum<T: Real>(a: T, b: T) -> T {
+    // `!(b <= a)`: b is larger or NaN; ties prefer b unless a is +0 vs b −0.
+    let take = !(b <= a) || (b == a && a.is_sign_negative());
+    if take && !a.is_nan() { b } else { a }
 }
