@@ -113,7 +113,7 @@ impl Pool {
 /// loops vectorize.
 #[inline]
 fn maximum<T: Real>(a: T, b: T) -> T {
-    // `!(b <= a)`: b is larger or NaN; ties prefer b unless a is +0 vs b −0.
-    let take = !(b <= a) || (b == a && a.is_sign_negative());
+    // b larger or NaN; on ties b, unless that would put −0 over +0.
+    let take = b > a || b.is_nan() || (b == a && a.is_sign_negative());
     if take && !a.is_nan() { b } else { a }
 }
