@@ -121,10 +121,10 @@ fn fusion(args: &BenchArgs) -> CliResult<String> {
         rows.push(measure_workload(&w, args, threads, reps)?);
     }
     let mut text = format!(
-        "smelt bench --suite fusion --dtype {} (engine {:?}, {threads} threads, median of {reps} \
+        "smelt bench --suite fusion --dtype {} (engine {}, {threads} threads, median of {reps} \
          after a warm-up{})\n",
         args.dtype.dtype(),
-        args.engine,
+        format!("{:?}", args.engine).to_lowercase(),
         if args.shrink > 1 { format!(", sizes / {}", args.shrink) } else { String::new() },
     );
     text.push_str(&report::table(&rows));
