@@ -10,8 +10,8 @@
 //! JSON).
 //!
 //! Extension point: [`Suite`]. A new suite is a variant and an arm in
-//! [`bench`]; `decoder` (the CTC decoders' benchmark) is reserved for its
-//! owner and is an error until it is wired in.
+//! [`bench`]; `decoder` runs the CTC decoders' benchmark
+//! (`smelt_runtime::decoders::bench`).
 
 pub mod engine;
 pub mod measure;
@@ -37,7 +37,7 @@ use workloads::Workload;
 pub enum Suite {
     /// The fusion workloads of BENCHMARKS.md (pointwise, norms, softmax, AdamW).
     Fusion,
-    /// The CTC decoders (not wired into `smelt bench` yet).
+    /// The CTC decoders on the dev fixtures: WER and seconds beside Flashlight Text's.
     Decoder,
 }
 
@@ -81,6 +81,9 @@ pub struct BenchArgs {
     /// Worker threads (default: SMELT_NUM_THREADS, else the number of cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
+    /// The CTC fixtures folder (`--suite decoder`; default ../shared/fixtures/ctc).
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
     /// Divide every workload's symbolic sizes by this (smaller, quicker runs).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub shrink: u64,
@@ -90,11 +93,21 @@ pub struct BenchArgs {
 pub fn bench(args: &BenchArgs) -> CliResult<String> {
     match args.suite {
         Suite::Fusion => fusion(args),
-        Suite::Decoder => Err(CliError::new(
-            "--suite decoder is not wired into smelt bench yet (the decoders' own benchmark \
-             runs as their ignored release test)",
-        )),
+        Suite::Decoder => decoder(args),
     }
+}
+
+/// Runs the CTC decoders' suite on the fixtures (`--fixtures`, default
+/// `../shared/fixtures/ctc` beside the repository).
+fn decoder(args: &BenchArgs) -> CliResult<String> {
+    use smelt_runtime::decoders::bench::{BenchOptions, run_dev_suite};
+    let dir = match &args.fixtures {
+        Some(d) => d.clone(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/ctc"),
+    };
+    let report = run_dev_suite(&dir, &BenchOptions::default())
+        .map_err(|e| CliError::new(format!("decoder suite ({}): {e}", dir.display())))?;
+    Ok(format!("{report}\n"))
 }
 
 /// Threads from the flag, else `SMELT_NUM_THREADS`, else the cores.

@@ -208,8 +208,9 @@ fn the_fusion_suite_runs_end_to_end_and_writes_json() {
 
 #[test]
 fn unwired_suites_and_engines_are_clear_errors() {
-    let e = bench(&args(&["--suite", "decoder"])).expect_err("decoder");
-    assert!(e.0.contains("--suite decoder"), "{}", e.0);
+    let e = bench(&args(&["--suite", "decoder", "--fixtures", "/nonexistent/ctc"]))
+        .expect_err("no fixtures");
+    assert!(e.0.contains("/nonexistent/ctc"), "{}", e.0);
     let bad = parse_from::<Cli, _, _>(["smelt", "bench", "--suite", "nope"]);
     assert!(bad.is_err());
     #[cfg(not(feature = "cpu-backend"))]
