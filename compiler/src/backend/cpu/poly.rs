@@ -39,11 +39,8 @@ impl Lower<'_> {
         let fty = self.b.func.dfg.value_type(t);
         let vec = fty.is_vector();
         let ity = if vec { types::I32X4 } else { types::I32 };
-        let fl = if vec {
-            MemFlags::new().with_endianness(Endianness::Little)
-        } else {
-            MemFlags::new()
-        };
+        let fl =
+            if vec { MemFlags::new().with_endianness(Endianness::Little) } else { MemFlags::new() };
         let magic = self.fc(t, 12_582_912.0);
         let biased = self.b.ins().fadd(t, magic);
         let n = self.b.ins().fsub(biased, magic);
@@ -58,11 +55,8 @@ impl Lower<'_> {
     fn scale(&mut self, p: Value, ni: Value) -> Value {
         let fty = self.b.func.dfg.value_type(p);
         let vec = fty.is_vector();
-        let fl = if vec {
-            MemFlags::new().with_endianness(Endianness::Little)
-        } else {
-            MemFlags::new()
-        };
+        let fl =
+            if vec { MemFlags::new().with_endianness(Endianness::Little) } else { MemFlags::new() };
         let one = self.b.ins().iconst(types::I32, 1);
         let n1 = self.b.ins().sshr(ni, one);
         let n2 = self.b.ins().isub(ni, n1);
