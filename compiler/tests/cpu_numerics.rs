@@ -192,3 +192,21 @@ fn a_new_symbolic_size_compiles_nothing() {
     compare_func(&mut cpu, &g, &[x], src);
     assert_eq!(cpu.kernels_compiled(), first);
 }
+
+#[test]
+fn identical_kernels_share_one_compiled_function() {
+    // Two independent scaled adds: two kernels with the same code.
+    let src = "func @f(%a: f32[N], %b: f32[M]) -> (f32[N], f32[M]) {
+  %x = mul(%a, 3.0)
+  %y = mul(%b, 3.0)
+  return %x, %y
+}";
+    let f = parse_func(src).unwrap();
+    let mut rng = Rng(12);
+    let mut cpu = backend(false, Numerics::Fused);
+    let a = tensor(&mut rng, DType::F32, &[10], -3.0, 3.0);
+    let b = tensor(&mut rng, DType::F32, &[7], -3.0, 3.0);
+    compare_func(&mut cpu, &f, &[a, b], src);
+    assert_eq!(cpu.last.kernels, 2);
+    assert_eq!(cpu.kernels_compiled(), 1);
+}

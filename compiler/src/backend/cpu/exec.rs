@@ -104,8 +104,16 @@ pub struct CpuBackend {
     pool: rayon::ThreadPool,
     compiled: usize,
     spare: HashMap<(crate::ir::DType, Vec<usize>), Vec<Buffer>>,
+    prepared: HashMap<u64, (String, Arc<Vec<PreparedKernel>>)>,
     /// Statistics of the last run.
     pub last: RunStats,
+}
+
+/// One kernel of a prepared function: the kernel, and its compiled code
+/// (or why there is none).
+struct PreparedKernel {
+    kf: KernelFunc,
+    native: Result<(KernelLayout, Arc<Compiled>), CompileError>,
 }
 
 /// A value during a run: an input borrowed from the caller, or a kernel's result.
@@ -157,6 +165,7 @@ impl CpuBackend {
             pool,
             compiled: 0,
             spare: HashMap::new(),
+            prepared: HashMap::new(),
             last: RunStats::default(),
         })
     }
@@ -216,7 +225,10 @@ impl CpuBackend {
         kf: &KernelFunc,
         layout: &KernelLayout,
     ) -> Result<Arc<Compiled>, CompileError> {
-        let key = format!("{:?}|{}", self.opts.numerics, kf.cache_key);
+        // The key text names the kernel's function (`@f_k3`); identical kernels
+        // of different functions, or at different places of one, share code.
+        let key = kf.cache_key.replacen(&format!("@{}(", kf.func.name), "@kernel(", 1);
+        let key = format!("{:?}|{key}", self.opts.numerics);
         if let Some(c) = self.cache.get(&key) {
             return Ok(c.clone());
         }
@@ -265,21 +277,24 @@ impl CpuBackend {
                 ),
             });
         }
-        let p = if self.opts.fusion { plan(func)? } else { unfused_plan(func)? };
+        let prepared = self.prepare(func)?;
         let mut vals: HashMap<NodeId, Slot<'_>> = HashMap::new();
         for (&param, b) in func.params().iter().zip(inputs) {
             vals.insert(param, Slot::In(b));
         }
-        for k in &p.kernels {
-            if k.outputs.is_empty() {
-                continue; // dead code: nothing reads it
-            }
-            let kf = extract(func, k);
+        for pk in prepared.iter() {
+            let kf = &pk.kf;
             self.last.kernels += 1;
-            let outs = if kf.kind == KernelKind::Library {
-                self.run_library_kernel(func, &kf, &vals, syms)?
-            } else {
-                self.run_native(&kf, &vals, syms)?
+            let outs = match &pk.native {
+                _ if kf.kind == KernelKind::Library => {
+                    self.run_library_kernel(func, kf, &vals, syms)?
+                }
+                Ok((layout, compiled)) => self.run_native(kf, layout, compiled, &vals, syms)?,
+                Err(e @ CompileError::Unsupported { .. }) if self.opts.fallback_interp => {
+                    eprintln!("smelt: {e}; running it in the interpreter");
+                    self.interpret(kf, &vals, syms)?
+                }
+                Err(e) => return Err(e.clone().into()),
             };
             for (id, b) in kf.outputs.iter().zip(outs) {
                 vals.insert(*id, Slot::Own(b));
@@ -369,21 +384,47 @@ impl CpuBackend {
         Ok(outs.iter().map(Buffer::from_host).collect())
     }
 
+    /// The kernels of `func` (planned, extracted, laid out and compiled once
+    /// per function and fusion mode).
+    fn prepare(&mut self, func: &Func) -> Result<Arc<Vec<PreparedKernel>>, CpuError> {
+        // Node ids are part of the key: cached kernels refer to them.
+        let text = format!("{}|{func}|{:?}", self.opts.fusion, func.program_order());
+        let key = crate::backend::kernel::stable_hash(&text);
+        if let Some((t, p)) = self.prepared.get(&key)
+            && *t == text
+        {
+            return Ok(p.clone());
+        }
+        let p = if self.opts.fusion { plan(func)? } else { unfused_plan(func)? };
+        let mut out = Vec::new();
+        for k in &p.kernels {
+            if k.outputs.is_empty() {
+                continue; // dead code: nothing reads it
+            }
+            let kf = extract(func, k);
+            let native = if kf.kind == KernelKind::Library {
+                Err(CompileError::Unsupported { op: "library".into(), kernel: kf.name.clone() })
+            } else {
+                KernelLayout::of(&kf).and_then(|l| self.compiled_for(&kf, &l).map(|c| (l, c)))
+            };
+            out.push(PreparedKernel { kf, native });
+        }
+        let out = Arc::new(out);
+        if self.prepared.len() > 256 {
+            self.prepared.clear();
+        }
+        self.prepared.insert(key, (text, out.clone()));
+        Ok(out)
+    }
+
     fn run_native(
         &mut self,
         kf: &KernelFunc,
+        layout: &KernelLayout,
+        compiled: &Compiled,
         vals: &HashMap<NodeId, Slot<'_>>,
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
-        let compiled = KernelLayout::of(kf).and_then(|l| self.compiled_for(kf, &l).map(|c| (l, c)));
-        let (layout, compiled) = match compiled {
-            Ok(x) => x,
-            Err(e @ CompileError::Unsupported { .. }) if self.opts.fallback_interp => {
-                eprintln!("smelt: {e}; running it in the interpreter");
-                return self.interpret(kf, vals, syms);
-            }
-            Err(e) => return Err(e.into()),
-        };
         if compiled.vectorized {
             self.last.vectorized += 1;
         }
