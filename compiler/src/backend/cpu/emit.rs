@@ -82,6 +82,9 @@ impl Lower<'_> {
         if let Some(v) = self.memo.get(&key) {
             return Ok(*v);
         }
+        if let Some(v) = self.row_memo.get(&(node, ix.to_vec())) {
+            return Ok(*v);
+        }
         let n = self.f.node(node);
         let dtype = n.ty.dtype;
         let op = n.op.clone();

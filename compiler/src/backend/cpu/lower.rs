@@ -64,6 +64,9 @@ pub(crate) struct Lower<'a> {
     pub row_ix: Vec<Ix>,
     /// Finished reductions of the current row.
     pub reduced: HashMap<NodeId, V>,
+    /// Row-level values (functions of the reductions only), computed once per
+    /// row before the result loops.
+    pub row_memo: HashMap<(NodeId, Vec<Ix>), V>,
     /// Or of the fault codes seen (stored to `*status` at the end).
     pub err: Variable,
     pub helper_refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -198,6 +201,7 @@ pub(crate) fn lower_kernel(
         lane: None,
         row_ix: Vec::new(),
         reduced: HashMap::new(),
+        row_memo: HashMap::new(),
         err: Variable::from_u32(0),
         helper_refs: HashMap::new(),
         next_var: 0,
@@ -261,9 +265,11 @@ impl Lower<'_> {
         }
         self.row_ix = row_ix.clone();
         self.reduced.clear();
+        self.row_memo.clear();
         for &r in &st.reduces {
             self.reduction(r, &row_ix, (col_lo, col_hi))?;
         }
+        self.row_epilogue()?;
         // Results: row-level ones once per row, domain-shaped ones in a nest.
         let mut full = Vec::new();
         for &r in self.f.results() {
@@ -292,6 +298,32 @@ impl Lower<'_> {
         let err = self.b.use_var(self.err);
         self.b.ins().store(MemFlags::trusted(), err, status, 0);
         self.b.ins().return_(&[]);
+        Ok(())
+    }
+
+    /// Computes, once per row, the elementwise ops whose operands are all
+    /// reductions, literals or such ops (`rsqrt(var + eps)`), pinned with
+    /// [`Lower::materialize`] so that the result loops only broadcast them.
+    fn row_epilogue(&mut self) -> Result<(), LowerErr> {
+        let mut done: Vec<NodeId> = self.layout.st.reduces.clone();
+        for n in self.f.program_order() {
+            let node = self.f.node(n);
+            let elementwise = matches!(
+                node.op,
+                Op::Unary { .. } | Op::Binary { .. } | Op::Select | Op::Cast { .. }
+            );
+            if !elementwise || !node.value_operands().all(|v| done.contains(&v)) {
+                continue;
+            }
+            let Some(ix) = self.row_level_index(n) else { continue };
+            let mut v = self.eval(n, &ix)?;
+            if v.vec {
+                continue;
+            }
+            v.v = self.materialize(v.v);
+            self.row_memo.insert((n, ix), v);
+            done.push(n);
+        }
         Ok(())
     }
 
@@ -493,8 +525,27 @@ impl Lower<'_> {
         if self.eager {
             val = self.round_to_dtype(out_d, val)?;
         }
+        val.v = self.materialize(val.v);
         self.reduced.insert(r, val);
         Ok(())
+    }
+
+    /// Pins `v` at the row loop's level by a store to and a load from a
+    /// stack slot. Cranelift's egraph places pure values at the loop depth of
+    /// their arguments: a value computed from a reduction loop's result
+    /// counts as inside a loop of that depth and was recomputed in every
+    /// iteration of the next (sibling) loop — `1/sqrt(var)` per element. A
+    /// load is not moved, so what depends on it is computed once per row.
+    fn materialize(&mut self, v: Value) -> Value {
+        use cranelift_codegen::ir::{StackSlotData, StackSlotKind};
+        let ty = self.b.func.dfg.value_type(v);
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            ty.bytes(),
+            0,
+        ));
+        self.b.ins().stack_store(v, slot, 0);
+        self.b.ins().stack_load(ty, slot, 0)
     }
 
     /// The identity (or, for arg reductions, the placeholder) of a reduction.
