@@ -98,7 +98,7 @@ impl<'a> Lower<'a> {
     }
 
     /// Switches blocks; values of the previous block are forgotten.
-    fn switch(&mut self, block: cranelift_codegen::ir::Block) {
+    pub(super) fn switch(&mut self, block: cranelift_codegen::ir::Block) {
         self.b.switch_to_block(block);
         self.memo.clear();
     }
@@ -129,7 +129,7 @@ impl<'a> Lower<'a> {
         self.switch(l.exit);
     }
 
-    fn dim(&self, node: NodeId, d: usize) -> Value {
+    pub(super) fn dim(&self, node: NodeId, d: usize) -> Value {
         self.dims[&node].0[d]
     }
 }
@@ -144,7 +144,7 @@ struct Loop {
 
 /// What a loop nest's body does at each point.
 #[derive(Clone, Copy)]
-enum Body {
+pub(super) enum Body {
     /// Accumulate reduction `node` into `acc`.
     Reduce(NodeId, Acc),
     /// Store every domain-shaped result.
@@ -153,14 +153,14 @@ enum Body {
 
 /// A reduction's running state.
 #[derive(Clone, Copy)]
-struct Acc {
-    kind: ReduceKind,
-    cls: Cls,
+pub(super) struct Acc {
+    pub(super) kind: ReduceKind,
+    pub(super) cls: Cls,
     /// The accumulator (scalar).
-    acc: Variable,
+    pub(super) acc: Variable,
     /// argmax/argmin: the best index, and whether anything was seen.
-    idx: Variable,
-    have: Variable,
+    pub(super) idx: Variable,
+    pub(super) have: Variable,
 }
 
 /// Lowers `kf` into `func` (whose signature is already set).
@@ -304,7 +304,7 @@ impl Lower<'_> {
     /// Computes, once per row, the elementwise ops whose operands are all
     /// reductions, literals or such ops (`rsqrt(var + eps)`), pinned with
     /// [`Lower::materialize`] so that the result loops only broadcast them.
-    fn row_epilogue(&mut self) -> Result<(), LowerErr> {
+    pub(super) fn row_epilogue(&mut self) -> Result<(), LowerErr> {
         let mut done: Vec<NodeId> = self.layout.st.reduces.clone();
         for n in self.f.program_order() {
             let node = self.f.node(n);
@@ -329,7 +329,7 @@ impl Lower<'_> {
 
     /// The index at which a row-level result is written: the row's index with
     /// the reduced dims zero (keepdim) or dropped; `None` if it is neither.
-    fn row_level_index(&self, r: NodeId) -> Option<Vec<Ix>> {
+    pub(super) fn row_level_index(&self, r: NodeId) -> Option<Vec<Ix>> {
         let st = &self.layout.st;
         if st.reduces.is_empty() {
             return None;
@@ -366,7 +366,7 @@ impl Lower<'_> {
     }
 
     /// A loop nest over the loop dims from `depth` on.
-    fn nest(
+    pub(super) fn nest(
         &mut self,
         ix: &mut Vec<Ix>,
         depth: usize,
@@ -459,206 +459,5 @@ impl Lower<'_> {
                 Ok(())
             }
         }
-    }
-
-    /// Emits one reduction of the current row and records its result.
-    fn reduction(
-        &mut self,
-        r: NodeId,
-        row_ix: &[Ix],
-        _cols: (Value, Value),
-    ) -> Result<(), LowerErr> {
-        let Op::Reduce { kind, .. } = self.f.node(r).op.clone() else {
-            return Err(self.unsupported("reduction"));
-        };
-        let Some(x) = self.f.node(r).value_operands().next() else {
-            return Err(self.unsupported(kind.name()));
-        };
-        let xd = self.f.ty(x).dtype;
-        let c = cls(xd);
-        if !matches!(c, Cls::F32 | Cls::F64 | Cls::Int) {
-            return Err(self.unsupported(format!("{} of {xd}", kind.name())));
-        }
-        let st = self.layout.st.clone();
-        // count = product of the loop dims, for mean and the empty check.
-        let mut count = self.iconst(1);
-        for &d in &st.loop_dims {
-            let s = self.dim(st.domain_node, d);
-            count = self.b.ins().imul(count, s);
-        }
-        if !matches!(kind, ReduceKind::Sum | ReduceKind::Prod | ReduceKind::Mean) {
-            let empty = self.b.ins().icmp_imm(IntCC::Equal, count, 0);
-            let four = self.iconst(4);
-            let zero = self.iconst(0);
-            let code = self.b.ins().select(empty, four, zero);
-            let e = self.b.use_var(self.err);
-            let e = self.b.ins().bor(e, code);
-            self.b.def_var(self.err, e);
-        }
-        let init = self.reduce_init(kind, c);
-        let acc_ty = self.b.func.dfg.value_type(init.v);
-        let acc = Acc {
-            kind,
-            cls: c,
-            acc: self.new_var(acc_ty),
-            idx: self.new_var(types::I64),
-            have: self.new_var(types::I8),
-        };
-        self.b.def_var(acc.acc, init.v);
-        let z = self.iconst(0);
-        self.b.def_var(acc.idx, z);
-        let z8 = self.b.ins().iconst(types::I8, 0);
-        self.b.def_var(acc.have, z8);
-        let mut ix = row_ix.to_vec();
-        self.nest(&mut ix, 0, Body::Reduce(r, acc), None, &[])?;
-        let mut v = if kind.is_arg() { self.b.use_var(acc.idx) } else { self.b.use_var(acc.acc) };
-        let out_d = self.f.ty(r).dtype;
-        if kind == ReduceKind::Mean {
-            let ty = self.b.func.dfg.value_type(v);
-            let n = self.b.ins().fcvt_from_sint(ty, count);
-            v = self.b.ins().fdiv(v, n);
-        }
-        let mut val = V { v, vec: false, cls: cls(out_d) };
-        if out_d.is_int() {
-            val = self.wrap_int(out_d, val);
-        }
-        if self.eager {
-            val = self.round_to_dtype(out_d, val)?;
-        }
-        val.v = self.materialize(val.v);
-        self.reduced.insert(r, val);
-        Ok(())
-    }
-
-    /// Pins `v` at the row loop's level by a store to and a load from a
-    /// stack slot. Cranelift's egraph places pure values at the loop depth of
-    /// their arguments: a value computed from a reduction loop's result
-    /// counts as inside a loop of that depth and was recomputed in every
-    /// iteration of the next (sibling) loop — `1/sqrt(var)` per element. A
-    /// load is not moved, so what depends on it is computed once per row.
-    fn materialize(&mut self, v: Value) -> Value {
-        use cranelift_codegen::ir::{StackSlotData, StackSlotKind};
-        let ty = self.b.func.dfg.value_type(v);
-        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            ty.bytes(),
-            0,
-        ));
-        self.b.ins().stack_store(v, slot, 0);
-        self.b.ins().stack_load(ty, slot, 0)
-    }
-
-    /// The identity (or, for arg reductions, the placeholder) of a reduction.
-    fn reduce_init(&mut self, kind: ReduceKind, c: Cls) -> V {
-        let f = match kind {
-            ReduceKind::Sum | ReduceKind::Mean | ReduceKind::Argmax | ReduceKind::Argmin => 0.0,
-            ReduceKind::Prod => 1.0,
-            ReduceKind::Max => f64::NEG_INFINITY,
-            ReduceKind::Min => f64::INFINITY,
-        };
-        let v = match c {
-            Cls::F64 => self.b.ins().f64const(f),
-            Cls::Int => {
-                let i = match kind {
-                    ReduceKind::Prod => 1,
-                    ReduceKind::Max => i64::MIN,
-                    ReduceKind::Min => i64::MAX,
-                    _ => 0,
-                };
-                self.iconst(i)
-            }
-            _ => self.b.ins().f32const(f as f32),
-        };
-        V { v, vec: false, cls: c }
-    }
-
-    /// `a ⊕ b` for a (non-arg) reduction; scalar or vector alike.
-    fn combine(&mut self, kind: ReduceKind, a: Value, b: Value) -> Value {
-        let int = self.b.func.dfg.value_type(a).is_int();
-        let ins = self.b.ins();
-        match (kind, int) {
-            (ReduceKind::Sum | ReduceKind::Mean, false) => ins.fadd(a, b),
-            (ReduceKind::Prod, false) => ins.fmul(a, b),
-            (ReduceKind::Max, false) => ins.fmax(a, b),
-            (ReduceKind::Min, false) => ins.fmin(a, b),
-            (ReduceKind::Sum | ReduceKind::Mean, true) => ins.iadd(a, b),
-            (ReduceKind::Prod, true) => ins.imul(a, b),
-            (ReduceKind::Max, true) => ins.smax(a, b),
-            _ => ins.smin(a, b),
-        }
-    }
-
-    /// Adds the operand at `ix` to the accumulator (`vacc`: a vector one).
-    fn accumulate(
-        &mut self,
-        r: NodeId,
-        acc: Acc,
-        ix: &[Ix],
-        vacc: Option<Variable>,
-    ) -> Result<(), LowerErr> {
-        let Some(x) = self.f.node(r).value_operands().next() else {
-            return Err(self.unsupported("reduction"));
-        };
-        let mut v = self.eval(x, ix)?;
-        if acc.kind.is_arg() {
-            // The extreme is chosen among values of the operand's dtype.
-            v = self.round_to_dtype(self.f.ty(x).dtype, v)?;
-        }
-        if let Some(va) = vacc {
-            let xv = self.widen(v)?;
-            let a = self.b.use_var(va);
-            let n = self.combine(acc.kind, a, xv);
-            self.b.def_var(va, n);
-            return Ok(());
-        }
-        if v.vec {
-            return Err(LowerErr::NoVector("a vector value in a scalar reduction".into()));
-        }
-        if !acc.kind.is_arg() {
-            let a = self.b.use_var(acc.acc);
-            let n = self.combine(acc.kind, a, v.v);
-            self.b.def_var(acc.acc, n);
-            return Ok(());
-        }
-        // argmax/argmin: the first index of the extreme; a NaN wins at once.
-        let st = &self.layout.st;
-        let d = st.loop_dims[0];
-        let here = self.ix_val(ix[d]);
-        let best = self.b.use_var(acc.acc);
-        let have = self.b.use_var(acc.have);
-        let better = match acc.cls {
-            Cls::Int => {
-                let cc = if acc.kind == ReduceKind::Argmax {
-                    IntCC::SignedGreaterThan
-                } else {
-                    IntCC::SignedLessThan
-                };
-                self.b.ins().icmp(cc, v.v, best)
-            }
-            _ => {
-                use cranelift_codegen::ir::condcodes::FloatCC;
-                let cc = if acc.kind == ReduceKind::Argmax {
-                    FloatCC::GreaterThan
-                } else {
-                    FloatCC::LessThan
-                };
-                let strict = self.b.ins().fcmp(cc, v.v, best);
-                let v_nan = self.b.ins().fcmp(FloatCC::Unordered, v.v, v.v);
-                let best_nan = self.b.ins().fcmp(FloatCC::Unordered, best, best);
-                let cand = self.b.ins().bor(strict, v_nan);
-                let not_best_nan = self.b.ins().bxor_imm(best_nan, 1);
-                self.b.ins().band(cand, not_best_nan)
-            }
-        };
-        let fresh = self.b.ins().icmp_imm(IntCC::Equal, have, 0);
-        let take = self.b.ins().bor(better, fresh);
-        let nb = self.b.ins().select(take, v.v, best);
-        let idx = self.b.use_var(acc.idx);
-        let ni = self.b.ins().select(take, here, idx);
-        let one = self.b.ins().iconst(types::I8, 1);
-        self.b.def_var(acc.acc, nb);
-        self.b.def_var(acc.idx, ni);
-        self.b.def_var(acc.have, one);
-        Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Files: [`buffer`] the byte buffers every kernel reads and writes;
 //! `layout.rs` what a kernel takes at run time (buffer slots, the sizes
-//! array, the loop structure); `lower.rs` the loops of a kernel, `emit.rs`
-//! the values (ops, indexing), `memory.rs` loads, stores and the narrow-float
+//! array, the loop structure); `lower.rs` the loops of a kernel, `reduce.rs` the reductions, `emit.rs`
+//! the values (indexing), `ops.rs` the ops, `memory.rs` loads, stores and the narrow-float
 //! rounding, `math.rs` transcendentals and the `extern "C"` helpers kernels
 //! call; `jit.rs` the Cranelift module and the compiled-kernel handle;
 //! `exec.rs` [`CpuBackend`]; `unfused.rs` the one-op-per-kernel plan;
@@ -24,7 +24,9 @@ pub mod library;
 mod lower;
 mod math;
 mod memory;
+mod ops;
 mod poly;
+mod reduce;
 mod unfused;
 
 pub use buffer::{BufMut, BufRef, Buffer};
