@@ -1,0 +1,443 @@
+//! The kernel templates: one [`KernelFunc`] in, one CUDA C++ kernel out.
+//!
+//! - **elementwise** (pointwise, transpose, fallback and library kernels
+//!   other than cuBLAS matmuls): one grid-stride loop per distinct output
+//!   shape, each thread evaluating its elements by index; broadcasts and
+//!   movement ops are index math. When every operand has the output's shape
+//!   and the kernel is pure elementwise, a *flat* variant moves 16 bytes per
+//!   thread per access (vector loads and stores; a scalar loop finishes the
+//!   tail and takes over when a pointer is not 16-byte aligned).
+//! - **row** (reduction, normalization): one block per row of the
+//!   schedule's outer extent (grid-stride over rows); each row reduction is a
+//!   block loop over the inner extent then a warp-shuffle + shared-memory
+//!   block reduction, in program order, so later reductions and the outputs
+//!   read earlier ones from registers.
+//!
+//! Kernel arguments: outputs, inputs (device pointers), then the value of
+//! every symbol the kernel's shapes use, sorted by name. Sizes are arguments,
+//! so a new batch size never recompiles. The text is a pure function of the
+//! kernel (no maps iterated, no addresses), so snapshots are stable.
+
+use std::collections::HashMap;
+
+use crate::backend::kernel::KernelFunc;
+use crate::ir::{DType, Func, NodeId, Op, OpClass, Shape};
+use crate::plan::KernelKind;
+
+use super::lower::{LowerError, Lowerer, RowValue, symbol_arg};
+use super::snippets;
+
+/// Which template a kernel was emitted with; decides its launch shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Template {
+    /// Grid-stride loops over output elements; `vector` elements per thread
+    /// access in the flat variant (1: no flat variant).
+    Elementwise {
+        /// Elements per vector access in the flat variant.
+        vector: usize,
+    },
+    /// One block per row.
+    Row {
+        /// The parallel dims (product = rows).
+        outer: Shape,
+        /// The reduced dims (product = row length).
+        inner: Shape,
+    },
+    /// Not generated: the runtime calls cuBLAS (matmul).
+    Cublas,
+}
+
+/// One generated kernel.
+#[derive(Clone, Debug)]
+pub struct KernelSource {
+    /// `KernelFunc::name`, also the `extern "C"` symbol.
+    pub name: String,
+    /// The template used.
+    pub template: Template,
+    /// The kernel text (no preamble; see [`translation_unit`]).
+    pub code: String,
+    /// Symbols passed as `long long` arguments after the pointers, in order.
+    pub symbols: Vec<String>,
+    /// Output shapes (the launch covers the largest).
+    pub output_shapes: Vec<Shape>,
+}
+
+/// Emits one kernel.
+pub fn emit_kernel(k: &KernelFunc) -> Result<KernelSource, LowerError> {
+    let f = &k.func;
+    let is_matmul = k.kind == KernelKind::Library
+        && f.results().len() == 1
+        && f.results().iter().all(|&r| matches!(f.node(r).op, Op::Matmul));
+    let output_shapes: Vec<Shape> = f.results().iter().map(|&r| f.ty(r).shape.clone()).collect();
+    if is_matmul {
+        let code = format!("// {}: matmul through cuBLAS (no generated kernel)\n", k.name);
+        return Ok(KernelSource {
+            name: k.name.clone(),
+            template: Template::Cublas,
+            code,
+            symbols: Vec::new(),
+            output_shapes,
+        });
+    }
+    let mut lw = Lowerer::new(f, &k.name);
+    let row =
+        matches!(k.kind, KernelKind::Reduction | KernelKind::Normalization) && has_row_reduction(k);
+    let template = if row { row_template(&mut lw, k)? } else { elementwise_template(&mut lw, k)? };
+    let symbols: Vec<String> = lw.symbols.iter().cloned().collect();
+    let mut params: Vec<String> = Vec::new();
+    for (i, &r) in f.results().iter().enumerate() {
+        params.push(format!("{}* __restrict__ out{i}", snippets::storage_type(f.ty(r).dtype)));
+    }
+    for (i, &p) in f.params().iter().enumerate() {
+        params.push(format!("const {}* __restrict__ in{i}", snippets::storage_type(f.ty(p).dtype)));
+    }
+    for s in &symbols {
+        params.push(format!("const long long {}", symbol_arg(s)));
+    }
+    let mut code = String::new();
+    code.push_str(&format!("// {} ({}): {}\n", k.name, k.kind, k.schedule));
+    for t in &lw.tables {
+        code.push_str(t);
+        code.push('\n');
+    }
+    let bounds = if row { "__launch_bounds__(1024) " } else { "__launch_bounds__(256) " };
+    code.push_str(&format!(
+        "extern \"C\" __global__ void {bounds}{}(\n    {}) {{\n",
+        k.name,
+        params.join(",\n    ")
+    ));
+    for l in &lw.lines {
+        code.push_str(l);
+        code.push('\n');
+    }
+    code.push_str("}\n");
+    Ok(KernelSource { name: k.name.clone(), template, code, symbols, output_shapes })
+}
+
+/// The whole translation unit for some kernels: the preamble once, then
+/// each kernel (cuBLAS kernels appear as comments).
+pub fn translation_unit(kernels: &[KernelSource]) -> String {
+    let mut s = String::from(snippets::PREAMBLE);
+    for k in kernels {
+        s.push('\n');
+        s.push_str(&k.code);
+    }
+    s
+}
+
+/// True if a reduce of the kernel reduces exactly the schedule's domain and dims.
+fn has_row_reduction(k: &KernelFunc) -> bool {
+    k.func.node_ids().iter().any(|&n| is_row_reduce(k, n))
+}
+
+fn is_row_reduce(k: &KernelFunc, n: NodeId) -> bool {
+    let f = &k.func;
+    match &f.node(n).op {
+        Op::Reduce { dims, .. } => {
+            let mut d = dims.clone();
+            d.sort_unstable();
+            let src = f.node(n).operands()[0].value();
+            d == k.schedule.reduced_dims && src.is_some_and(|s| f.ty(s).shape == k.schedule.domain)
+        }
+        _ => false,
+    }
+}
+
+/// Kernel body nodes in program order (no parameters).
+fn body(f: &Func) -> Vec<NodeId> {
+    f.program_order().into_iter().filter(|&n| !matches!(f.node(n).op, Op::Param { .. })).collect()
+}
+
+/// Stores output `i` (node `r`) at `idx`.
+fn store_output(
+    lw: &mut Lowerer<'_>,
+    i: usize,
+    r: NodeId,
+    idx: &[String],
+) -> Result<(), LowerError> {
+    let ty = lw.f.ty(r).clone();
+    let v = lw.eval(r, idx)?;
+    let off = lw.linearize(&ty.shape, idx);
+    lw.line(format!("out{i}[{off}] = {};", snippets::store(ty.dtype, &v)));
+    Ok(())
+}
+
+/// One grid-stride loop writing the given outputs (all of shape `shape`).
+fn grid_loop(
+    lw: &mut Lowerer<'_>,
+    shape: &Shape,
+    outs: &[(usize, NodeId)],
+    start: &str,
+) -> Result<(), LowerError> {
+    let n = lw.product(shape.dims());
+    let i = lw.fresh("i");
+    lw.open(format!("for (long long {i} = {start}; {i} < {n}; {i} += smelt_threads)"));
+    let idx = lw.delinearize(shape, &i);
+    for &(k, r) in outs {
+        store_output(lw, k, r, &idx)?;
+    }
+    lw.close();
+    Ok(())
+}
+
+/// Outputs grouped by shape, groups in order of first appearance.
+fn groups(f: &Func) -> Vec<(Shape, Vec<(usize, NodeId)>)> {
+    let mut out: Vec<(Shape, Vec<(usize, NodeId)>)> = Vec::new();
+    for (i, &r) in f.results().iter().enumerate() {
+        let s = f.ty(r).shape.clone();
+        match out.iter_mut().find(|(g, _)| *g == s) {
+            Some((_, v)) => v.push((i, r)),
+            None => out.push((s, vec![(i, r)])),
+        }
+    }
+    out
+}
+
+/// Elements per 16-byte access when the kernel qualifies for the flat variant.
+fn flat_vector(f: &Func) -> Option<usize> {
+    let results = f.results();
+    let shape = &f.ty(*results.first()?).shape;
+    if results.iter().any(|&r| f.ty(r).shape != *shape) {
+        return None;
+    }
+    let mut widest = 1;
+    for n in f.program_order() {
+        let node = f.node(n);
+        let ok = match &node.op {
+            Op::Param { .. } => true,
+            Op::Const { value } => value.len() == 1,
+            op => op.class() == OpClass::Elementwise,
+        };
+        if !ok || node.ty.shape != *shape {
+            return None;
+        }
+        widest = widest.max(node.ty.dtype.size_bytes());
+    }
+    if shape.numel().coeff == 0 { None } else { Some((16 / widest).max(1)) }
+}
+
+fn elementwise_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerError> {
+    let f = lw.f;
+    lw.line("const long long smelt_tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;");
+    lw.line("const long long smelt_threads = (long long)gridDim.x * blockDim.x;");
+    let vector = if k.kind == KernelKind::Pointwise { flat_vector(f) } else { None };
+    let Some(vec) = vector.filter(|&v| v > 1) else {
+        for (shape, outs) in groups(f) {
+            grid_loop(lw, &shape, &outs, "smelt_tid")?;
+        }
+        return Ok(Template::Elementwise { vector: 1 });
+    };
+    // Flat variant: all values share the output shape, so element i of every
+    // buffer is at offset i.
+    let shape = f.ty(f.results()[0]).shape.clone();
+    let n = lw.product(shape.dims());
+    let mut ptrs: Vec<String> = (0..f.results().len()).map(|i| format!("out{i}")).collect();
+    ptrs.extend((0..f.params().len()).map(|i| format!("in{i}")));
+    let or: Vec<String> = ptrs.iter().map(|p| format!("(unsigned long long){p}")).collect();
+    lw.line(format!("const bool smelt_aligned = (({}) & 15ull) == 0;", or.join(" | ")));
+    lw.line(format!("const long long smelt_nv = smelt_aligned ? {n} / {vec} : 0;"));
+    lw.open("for (long long iv = smelt_tid; iv < smelt_nv; iv += smelt_threads)");
+    let mut flat = HashMap::new();
+    for (i, &p) in f.params().iter().enumerate() {
+        let d = f.ty(p).dtype;
+        let (st, vt) = (snippets::storage_type(d), snippets::vector_type(vec * d.size_bytes()));
+        let arr = format!("a{i}");
+        lw.line(format!("__align__(16) {st} {arr}[{vec}];"));
+        lw.line(format!(
+            "*reinterpret_cast<{vt}*>({arr}) = reinterpret_cast<const {vt}*>(in{i})[iv];"
+        ));
+        flat.insert(i, arr);
+    }
+    for (i, &r) in f.results().iter().enumerate() {
+        let st = snippets::storage_type(f.ty(r).dtype);
+        lw.line(format!("__align__(16) {st} o{i}[{vec}];"));
+    }
+    lw.line("#pragma unroll");
+    lw.open(format!("for (int v = 0; v < {vec}; ++v)"));
+    lw.flat_params = Some(flat);
+    let idx = vec!["v".to_string(); shape.rank()];
+    for (i, &r) in f.results().iter().enumerate() {
+        let x = lw.eval(r, &idx)?;
+        lw.line(format!("o{i}[v] = {};", snippets::store(f.ty(r).dtype, &x)));
+    }
+    lw.flat_params = None;
+    lw.close();
+    for (i, &r) in f.results().iter().enumerate() {
+        let vt = snippets::vector_type(vec * f.ty(r).dtype.size_bytes());
+        lw.line(format!(
+            "reinterpret_cast<{vt}*>(out{i})[iv] = *reinterpret_cast<const {vt}*>(o{i});"
+        ));
+    }
+    lw.close();
+    lw.line("// The tail (and everything when a pointer is not 16-byte aligned).");
+    let outs: Vec<(usize, NodeId)> = f.results().iter().copied().enumerate().collect();
+    grid_loop(lw, &shape, &outs, &format!("smelt_nv * {vec} + smelt_tid"))?;
+    Ok(Template::Elementwise { vector: vec })
+}
+
+/// The nodes that depend (transitively) on a row reduction.
+fn row_dependent(k: &KernelFunc) -> Vec<NodeId> {
+    let f = &k.func;
+    let mut dep: Vec<NodeId> = Vec::new();
+    for n in body(f) {
+        if is_row_reduce(k, n) || f.node(n).value_operands().any(|v| dep.contains(&v)) {
+            dep.push(n);
+        }
+    }
+    dep
+}
+
+fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerError> {
+    let f = lw.f;
+    let domain = k.schedule.domain.clone();
+    let red = k.schedule.reduced_dims.clone();
+    let outer = Shape(
+        domain
+            .dims()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !red.contains(i))
+            .map(|(_, d)| d.clone())
+            .collect(),
+    );
+    let inner = Shape(
+        domain
+            .dims()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| red.contains(i))
+            .map(|(_, d)| d.clone())
+            .collect(),
+    );
+    let keep_shape = Shape(
+        domain
+            .dims()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| if red.contains(&i) { crate::ir::Dim::Const(1) } else { d.clone() })
+            .collect(),
+    );
+    let rows = lw.product(outer.dims());
+    let len = lw.product(inner.dims());
+    lw.line("const long long smelt_tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;");
+    lw.line("const long long smelt_threads = (long long)gridDim.x * blockDim.x;");
+    lw.line(format!("const long long smelt_rows = {rows};"));
+    lw.line(format!("const long long smelt_len = {len};"));
+    lw.open("for (long long row = blockIdx.x; row < smelt_rows; row += gridDim.x)");
+    let ocoords = lw.delinearize(&outer, "row");
+    // Domain index with the inner coordinates filled in per loop.
+    let dom_index = |icoords: &[String]| -> Vec<String> {
+        let (mut o, mut i) = (ocoords.iter(), icoords.iter());
+        (0..domain.rank())
+            .map(|d| {
+                if red.contains(&d) { i.next() } else { o.next() }
+                    .cloned()
+                    .unwrap_or_else(|| "0".into())
+            })
+            .collect()
+    };
+    let dependent = row_dependent(k);
+    for n in body(f) {
+        if !is_row_reduce(k, n) {
+            continue;
+        }
+        let Op::Reduce { kind, keepdim, .. } = f.node(n).op.clone() else { continue };
+        let src = f.node(n).operands()[0].value().ok_or_else(|| lw.error("reduce of a literal"))?;
+        let d = f.ty(src).dtype;
+        let ct = snippets::compute_type(d);
+        let (init, op) = snippets::reduce_init(kind, d);
+        let acc = lw.fresh("acc");
+        let best = lw.fresh("best");
+        lw.line(format!("{ct} {acc} = {init};"));
+        if kind.is_arg() {
+            lw.line(format!("long long {best} = -1;"));
+        }
+        lw.open("for (long long j = threadIdx.x; j < smelt_len; j += blockDim.x)");
+        let icoords = lw.delinearize(&inner, "j");
+        let x = lw.eval(src, &dom_index(&icoords))?;
+        if kind.is_arg() {
+            let is_max = kind == crate::ir::ReduceKind::Argmax;
+            let at = icoords.first().cloned().unwrap_or_else(|| "0".into());
+            lw.line(format!(
+                "if (smelt_arg_better({is_max}, {acc}, {best}, {x}, {at})) {{ {acc} = {x}; {best} = {at}; }}"
+            ));
+        } else {
+            lw.line(format!("{acc} = {op}()({acc}, {x});"));
+        }
+        lw.close();
+        let out_ct = snippets::compute_type(f.ty(n).dtype);
+        let var = lw.fresh("row");
+        match kind {
+            crate::ir::ReduceKind::Argmax | crate::ir::ReduceKind::Argmin => {
+                let is_max = kind == crate::ir::ReduceKind::Argmax;
+                lw.line(format!("smelt_block_arg({is_max}, {acc}, {best});"));
+                lw.line(format!("const long long {var} = {best} < 0 ? 0LL : {best};"));
+            }
+            crate::ir::ReduceKind::Mean => {
+                lw.line(format!(
+                    "const {out_ct} {var} = smelt_block_reduce({acc}, {op}()) / ({ct})smelt_len;"
+                ));
+            }
+            _ => lw.line(format!("const {out_ct} {var} = smelt_block_reduce({acc}, {op}());")),
+        }
+        let index =
+            if keepdim { dom_index(&vec!["0".to_string(); inner.rank()]) } else { ocoords.clone() };
+        lw.rows.insert(n, RowValue { var, index });
+    }
+    // Outputs: domain-shaped ones in one block loop, row-shaped ones by thread
+    // 0, the rest (not row-dependent) by a grid-wide loop after the rows.
+    let mut per_elem = Vec::new();
+    let mut per_row = Vec::new();
+    let mut rest = Vec::new();
+    for (i, &r) in f.results().iter().enumerate() {
+        let s = &f.ty(r).shape;
+        if *s == domain {
+            per_elem.push((i, r));
+        } else if dependent.contains(&r) && (*s == keep_shape || *s == outer) {
+            per_row.push((i, r));
+        } else if !dependent.contains(&r) {
+            rest.push((i, r));
+        } else {
+            return Err(lw.error(format!(
+                "an output of shape {s} that depends on a row reduction over {domain} (reduced {red:?})"
+            )));
+        }
+    }
+    if !per_elem.is_empty() {
+        lw.open("for (long long j = threadIdx.x; j < smelt_len; j += blockDim.x)");
+        let icoords = lw.delinearize(&inner, "j");
+        let idx = dom_index(&icoords);
+        for &(i, r) in &per_elem {
+            store_output(lw, i, r, &idx)?;
+        }
+        lw.close();
+    }
+    if !per_row.is_empty() {
+        lw.open("if (threadIdx.x == 0)");
+        for &(i, r) in &per_row {
+            let idx = if f.ty(r).shape == keep_shape {
+                dom_index(&vec!["0".to_string(); inner.rank()])
+            } else {
+                ocoords.clone()
+            };
+            store_output(lw, i, r, &idx)?;
+        }
+        lw.close();
+    }
+    lw.close();
+    for (shape, outs) in groups(f) {
+        let outs: Vec<(usize, NodeId)> = outs.into_iter().filter(|o| rest.contains(o)).collect();
+        if !outs.is_empty() {
+            grid_loop(lw, &shape, &outs, "smelt_tid")?;
+        }
+    }
+    Ok(Template::Row { outer, inner })
+}
+
+/// The dtype of each parameter and result of a kernel (for the runtime).
+pub fn signature(f: &Func) -> (Vec<DType>, Vec<DType>) {
+    (
+        f.params().iter().map(|&p| f.ty(p).dtype).collect(),
+        f.results().iter().map(|&r| f.ty(r).dtype).collect(),
+    )
+}

@@ -1,0 +1,649 @@
+//! Running a function on a CUDA device: host↔device copies, the plan's
+//! kernels compiled once each (by name) and launched in order, matmul
+//! through cuBLAS.
+//!
+//! Launch shapes are computed per call from the runtime sizes (see
+//! [`launch_config`]); kernels take the sizes as arguments, so a new size
+//! never recompiles. Before cudarc opens `libcuda`, [`device_status`] probes
+//! for it (cudarc panics when a library is missing); without it every entry
+//! point returns [`CudaError::NoDevice`].
+//!
+//! Not yet here: conv2d and pools run as one-thread-per-output generated
+//! kernels only if lowering supports them (it does not in this version: a
+//! clear [`CudaError::Lower`] error), and CUDA graph capture.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+
+use crate::backend::cpu::Buffer;
+use crate::backend::kernel::{KernelFunc, extract};
+use crate::interp::{Bindings, bind_symbols, concrete_shape};
+use crate::ir::{DType, Dim, Func, NodeId, Op, Shape};
+use crate::tensor::HostTensor;
+
+use super::emit::{KernelSource, Template, emit_kernel, translation_unit};
+use super::lower::LowerError;
+use super::nvrtc::{self, CompileError};
+
+/// What can go wrong running on a CUDA device.
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    /// No driver, no device, or no NVRTC: says which.
+    #[error("no CUDA device: {0}")]
+    NoDevice(String),
+    /// A kernel could not be generated.
+    #[error(transparent)]
+    Lower(#[from] LowerError),
+    /// A kernel did not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A CUDA driver call failed.
+    #[error("CUDA driver error in {what}: {message}")]
+    Driver {
+        /// The call.
+        what: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A cuBLAS call failed.
+    #[error("cuBLAS error in {what}: {message}")]
+    Blas {
+        /// The call.
+        what: String,
+        /// cuBLAS's message.
+        message: String,
+    },
+    /// An op or dtype this backend does not run yet.
+    #[error("not supported on CUDA yet: {0}")]
+    Unsupported(String),
+    /// The function or its inputs are invalid (from the planner, passes or binding).
+    #[error("invalid input: {0}")]
+    Input(String),
+}
+
+fn driver<T, E: std::fmt::Debug>(what: &str, r: Result<T, E>) -> Result<T, CudaError> {
+    r.map_err(|e| CudaError::Driver { what: what.to_string(), message: format!("{e:?}") })
+}
+
+/// `Ok` if a CUDA driver, a device and NVRTC are all present; otherwise what
+/// is missing. Never panics.
+pub fn device_status() -> Result<(), CudaError> {
+    // SAFETY: the probe only tries `dlopen` on candidate library names.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(CudaError::NoDevice(
+            "libcuda.so.1 (the NVIDIA driver) is not installed".into(),
+        ));
+    }
+    let count = driver("cuDeviceGetCount", CudaContext::device_count())
+        .map_err(|e| CudaError::NoDevice(format!("the driver found no device ({e})")))?;
+    if count < 1 {
+        return Err(CudaError::NoDevice("the driver reports 0 devices".into()));
+    }
+    if !nvrtc::nvrtc_available() {
+        return Err(CudaError::NoDevice(CompileError::Unavailable.to_string()));
+    }
+    Ok(())
+}
+
+/// A tensor in device memory (row-major bytes).
+pub struct DeviceTensor {
+    /// Element type.
+    pub dtype: DType,
+    /// Concrete sizes.
+    pub shape: Vec<usize>,
+    /// The bytes (at least one, so empty tensors still have an address).
+    pub buf: CudaSlice<u8>,
+}
+
+/// One kernel of a compiled plan.
+struct Step {
+    kernel: KernelFunc,
+    source: KernelSource,
+    function: Option<CudaFunction>,
+}
+
+/// A function planned and compiled for one device.
+pub struct CompiledPlan {
+    func: Func,
+    steps: Vec<Step>,
+}
+
+impl CompiledPlan {
+    /// The generated kernels, in launch order.
+    pub fn sources(&self) -> Vec<&KernelSource> {
+        self.steps.iter().map(|s| &s.source).collect()
+    }
+
+    /// The optimized function the plan runs.
+    pub fn func(&self) -> &Func {
+        &self.func
+    }
+}
+
+/// A CUDA device with its stream, cuBLAS handle and compiled kernels.
+pub struct CudaBackend {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: Option<cudarc::cublas::CudaBlas>,
+    sm: i32,
+    sm_count: u32,
+    functions: HashMap<String, CudaFunction>,
+    plans: HashMap<String, Arc<CompiledPlan>>,
+    compiled: usize,
+    tf32: bool,
+}
+
+/// Grid and block for one kernel at concrete sizes.
+pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) -> LaunchConfig {
+    let (grid, block) = match template {
+        Template::Elementwise { vector } => {
+            let threads = 256u64;
+            let per_block = threads * (*vector as u64).max(1);
+            let blocks =
+                sizes.elements.div_ceil(per_block).clamp(1, u64::from(sm_count.max(1)) * 32);
+            (blocks, threads)
+        }
+        Template::Row { .. } => {
+            // About four elements per thread, a whole number of warps, ≤ 1024.
+            let threads = sizes.row_len.div_ceil(4).next_power_of_two().clamp(32, 1024);
+            (sizes.rows.clamp(1, i32::MAX as u64), threads)
+        }
+        Template::Cublas => (1, 32),
+    };
+    LaunchConfig {
+        grid_dim: (grid as u32, 1, 1),
+        block_dim: (block as u32, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The runtime sizes a launch shape depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaunchSizes {
+    /// Elements of the largest output (elementwise template).
+    pub elements: u64,
+    /// Rows (row template).
+    pub rows: u64,
+    /// Elements per row (row template).
+    pub row_len: u64,
+}
+
+fn numel(s: &Shape, b: &Bindings) -> Result<u64, CudaError> {
+    let dims = concrete_shape(s, b).map_err(|e| CudaError::Input(e.to_string()))?;
+    Ok(dims.iter().map(|&d| d as u64).product())
+}
+
+/// The launch sizes of a kernel source at bindings `b`.
+pub fn launch_sizes(src: &KernelSource, b: &Bindings) -> Result<LaunchSizes, CudaError> {
+    Ok(match &src.template {
+        Template::Row { outer, inner } => {
+            LaunchSizes { elements: 0, rows: numel(outer, b)?, row_len: numel(inner, b)? }
+        }
+        _ => {
+            let mut elements = 0;
+            for s in &src.output_shapes {
+                elements = elements.max(numel(s, b)?);
+            }
+            LaunchSizes { elements, rows: 0, row_len: 0 }
+        }
+    })
+}
+
+impl CudaBackend {
+    /// Opens device 0. Errors (never panics) when there is no driver, no
+    /// device or no NVRTC.
+    pub fn new() -> Result<CudaBackend, CudaError> {
+        device_status()?;
+        let ctx = driver("cuCtxCreate", CudaContext::new(0))?;
+        let stream = ctx.default_stream();
+        let (major, minor) = driver("compute capability", ctx.compute_capability())?;
+        let sm = nvrtc::pick_arch(major, minor)?;
+        let sm_count = driver(
+            "multiprocessor count",
+            ctx.attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            ),
+        )? as u32;
+        // SAFETY: probing only tries `dlopen`.
+        let blas = if unsafe { cudarc::cublas::sys::is_culib_present() } {
+            cudarc::cublas::CudaBlas::new(stream.clone()).ok()
+        } else {
+            None
+        };
+        Ok(CudaBackend {
+            ctx,
+            stream,
+            blas,
+            sm,
+            sm_count,
+            functions: HashMap::new(),
+            plans: HashMap::new(),
+            compiled: 0,
+            tf32: false,
+        })
+    }
+
+    /// The device's name.
+    pub fn device_name(&self) -> String {
+        self.ctx.name().unwrap_or_else(|_| "unknown CUDA device".into())
+    }
+
+    /// The SM version kernels are compiled for (e.g. 90).
+    pub fn arch(&self) -> i32 {
+        self.sm
+    }
+
+    /// Kernels compiled by NVRTC so far (a cached one counts once).
+    pub fn kernels_compiled(&self) -> usize {
+        self.compiled
+    }
+
+    /// Lets f32 matmuls use TF32 tensor cores (off by default: f32 accuracy).
+    pub fn set_tf32(&mut self, on: bool) {
+        self.tf32 = on;
+    }
+
+    /// The device stream everything runs on (for timing with events).
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Optimizes, plans, generates and compiles `func` (cached by its text).
+    pub fn compile(&mut self, func: &Func) -> Result<Arc<CompiledPlan>, CudaError> {
+        let text = func.to_string();
+        if let Some(p) = self.plans.get(&text) {
+            return Ok(p.clone());
+        }
+        let mut g = func.clone();
+        crate::passes::optimize(&mut g).map_err(|e| CudaError::Input(e.to_string()))?;
+        let plan = crate::plan::plan(&g).map_err(|e| CudaError::Input(e.to_string()))?;
+        let mut steps = Vec::new();
+        for k in &plan.kernels {
+            let kernel = extract(&g, k);
+            let source = emit_kernel(&kernel)?;
+            let function = match source.template {
+                Template::Cublas => None,
+                _ => Some(self.function(&source)?),
+            };
+            steps.push(Step { kernel, source, function });
+        }
+        let p = Arc::new(CompiledPlan { func: g, steps });
+        self.plans.insert(text, p.clone());
+        Ok(p)
+    }
+
+    fn function(&mut self, src: &KernelSource) -> Result<CudaFunction, CudaError> {
+        if let Some(f) = self.functions.get(&src.name) {
+            return Ok(f.clone());
+        }
+        let tu = translation_unit(std::slice::from_ref(src));
+        let ptx = nvrtc::compile_ptx(&tu, self.sm)?;
+        let module =
+            driver("cuModuleLoadData", self.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)))?;
+        let f = driver("cuModuleGetFunction", module.load_function(&src.name))?;
+        self.compiled += 1;
+        self.functions.insert(src.name.clone(), f.clone());
+        Ok(f)
+    }
+
+    /// Copies a host tensor to the device.
+    pub fn upload(&self, t: &HostTensor) -> Result<DeviceTensor, CudaError> {
+        let b = Buffer::from_host(t);
+        let mut bytes = b.bytes().to_vec();
+        if bytes.is_empty() {
+            bytes.push(0);
+        }
+        let buf = driver("cuMemcpyHtoD", self.stream.clone_htod(&bytes))?;
+        Ok(DeviceTensor { dtype: t.dtype, shape: t.shape.clone(), buf })
+    }
+
+    /// Copies a device tensor back to the host.
+    pub fn download(&self, t: &DeviceTensor) -> Result<HostTensor, CudaError> {
+        let bytes = driver("cuMemcpyDtoH", self.stream.clone_dtoh(&t.buf))?;
+        let mut b = Buffer::zeros(t.dtype, &t.shape);
+        let n = b.bytes().len();
+        b.bytes_mut().copy_from_slice(&bytes[..n]);
+        Ok(b.to_host())
+    }
+
+    fn alloc(&self, dtype: DType, shape: Vec<usize>) -> Result<DeviceTensor, CudaError> {
+        let n = (shape.iter().product::<usize>() * dtype.size_bytes()).max(1);
+        // SAFETY: every output element is written by its kernel before it is read.
+        let buf = driver("cuMemAlloc", unsafe { self.stream.alloc::<u8>(n) })?;
+        Ok(DeviceTensor { dtype, shape, buf })
+    }
+
+    /// Runs a compiled plan on device tensors (symbols bound from their
+    /// shapes plus `extra`); returns the function's results on the device.
+    pub fn launch(
+        &mut self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        extra: &Bindings,
+    ) -> Result<Vec<DeviceTensor>, CudaError> {
+        let f = &plan.func;
+        let sigs: Vec<(DType, Vec<usize>)> =
+            inputs.iter().map(|t| (t.dtype, t.shape.clone())).collect();
+        let b = bind_shapes(f, &sigs, extra)?;
+        // Where each value lives: an input, or a buffer made by a kernel.
+        let mut made: Vec<Option<DeviceTensor>> = Vec::new();
+        let mut slot: HashMap<NodeId, Slot> = HashMap::new();
+        for (i, &p) in f.params().iter().enumerate() {
+            slot.insert(p, Slot::Input(i));
+        }
+        for step in &plan.steps {
+            let k = &step.kernel;
+            let mut outs = Vec::new();
+            for &r in k.func.results() {
+                let ty = k.func.ty(r);
+                let shape =
+                    concrete_shape(&ty.shape, &b).map_err(|e| CudaError::Input(e.to_string()))?;
+                outs.push(self.alloc(ty.dtype, shape)?);
+            }
+            let mut ins: Vec<&DeviceTensor> = Vec::new();
+            for i in &k.inputs {
+                let t = match slot.get(i) {
+                    Some(Slot::Input(j)) => inputs.get(*j).copied(),
+                    Some(Slot::Made(j)) => made.get(*j).and_then(Option::as_ref),
+                    None => None,
+                };
+                ins.push(t.ok_or_else(|| {
+                    CudaError::Input(format!("kernel {} reads {i} before it exists", k.name))
+                })?);
+            }
+            match &step.function {
+                None => self.matmul(k, &ins, &mut outs)?,
+                Some(func) => {
+                    let sizes = launch_sizes(&step.source, &b)?;
+                    let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
+                    let syms: Vec<i64> = step
+                        .source
+                        .symbols
+                        .iter()
+                        .map(|s| {
+                            b.get(s)
+                                .map(|&v| v as i64)
+                                .ok_or_else(|| CudaError::Input(format!("symbol {s} is not bound")))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let mut builder = self.stream.launch_builder(func);
+                    for o in outs.iter_mut() {
+                        builder.arg(&mut o.buf);
+                    }
+                    for i in &ins {
+                        builder.arg(&i.buf);
+                    }
+                    for s in &syms {
+                        builder.arg(s);
+                    }
+                    // SAFETY: the argument list matches the generated signature
+                    // (outputs, inputs, symbols) and every buffer holds its
+                    // tensor's bytes, which is all the kernel indexes.
+                    driver("cuLaunchKernel", unsafe { builder.launch(cfg) })?;
+                }
+            }
+            for (&o, t) in k.outputs.iter().zip(outs) {
+                slot.insert(o, Slot::Made(made.len()));
+                made.push(Some(t));
+            }
+        }
+        let mut results = Vec::new();
+        for r in f.results() {
+            let t = match slot.get(r) {
+                Some(Slot::Made(j)) => {
+                    // A value returned twice is copied the second time.
+                    match made.get_mut(*j).and_then(Option::take) {
+                        Some(t) => t,
+                        None => self.copy_of(results.iter().find(|_| true), r)?,
+                    }
+                }
+                Some(Slot::Input(j)) => {
+                    let t =
+                        inputs.get(*j).ok_or_else(|| CudaError::Input("missing input".into()))?;
+                    self.copy(t)?
+                }
+                None => return Err(CudaError::Input(format!("result {r} was not computed"))),
+            };
+            results.push(t);
+        }
+        Ok(results)
+    }
+
+    fn copy(&self, t: &DeviceTensor) -> Result<DeviceTensor, CudaError> {
+        let buf = driver("cuMemcpyDtoD", t.buf.try_clone())?;
+        Ok(DeviceTensor { dtype: t.dtype, shape: t.shape.clone(), buf })
+    }
+
+    fn copy_of(&self, _any: Option<&DeviceTensor>, r: &NodeId) -> Result<DeviceTensor, CudaError> {
+        Err(CudaError::Unsupported(format!("returning {r} twice")))
+    }
+
+    /// Runs `func` on host tensors: upload, plan, compile each kernel once,
+    /// launch in order, download.
+    pub fn run(
+        &mut self,
+        func: &Func,
+        inputs: &[HostTensor],
+        extra: &Bindings,
+    ) -> Result<Vec<HostTensor>, CudaError> {
+        bind_symbols(func, inputs, extra).map_err(|e| CudaError::Input(e.to_string()))?;
+        let plan = self.compile(func)?;
+        let dev: Vec<DeviceTensor> =
+            inputs.iter().map(|t| self.upload(t)).collect::<Result<_, _>>()?;
+        let refs: Vec<&DeviceTensor> = dev.iter().collect();
+        let outs = self.launch(&plan, &refs, extra)?;
+        let host = outs.iter().map(|t| self.download(t)).collect::<Result<Vec<_>, _>>()?;
+        driver("cuStreamSynchronize", self.stream.synchronize())?;
+        Ok(host)
+    }
+
+    /// numpy matmul through cuBLAS (row-major C = A·B as column-major
+    /// Cᵀ = Bᵀ·Aᵀ); batches by stride, broadcast batch dims by looping.
+    fn matmul(
+        &self,
+        k: &KernelFunc,
+        ins: &[&DeviceTensor],
+        outs: &mut [DeviceTensor],
+    ) -> Result<(), CudaError> {
+        use cudarc::cublas::sys::{
+            cublasComputeType_t as CT, cublasGemmAlgo_t, cublasOperation_t, cudaDataType as DT,
+        };
+        use cudarc::driver::{DevicePtr, DevicePtrMut};
+        let blas = self
+            .blas
+            .as_ref()
+            .ok_or_else(|| CudaError::NoDevice("libcublas is not installed".into()))?;
+        let (a, bm) = match ins {
+            [a, b] => (a, b),
+            _ => {
+                return Err(CudaError::Unsupported(format!(
+                    "matmul kernel {} with {} inputs",
+                    k.name,
+                    ins.len()
+                )));
+            }
+        };
+        let out =
+            outs.first_mut().ok_or_else(|| CudaError::Input("matmul without an output".into()))?;
+        let (dt, ct) = match a.dtype {
+            DType::F32 => (
+                DT::CUDA_R_32F,
+                if self.tf32 { CT::CUBLAS_COMPUTE_32F_FAST_TF32 } else { CT::CUBLAS_COMPUTE_32F },
+            ),
+            DType::F64 => (DT::CUDA_R_64F, CT::CUBLAS_COMPUTE_64F),
+            DType::F16 => (DT::CUDA_R_16F, CT::CUBLAS_COMPUTE_32F),
+            DType::BF16 => (DT::CUDA_R_16BF, CT::CUBLAS_COMPUTE_32F),
+            d => {
+                return Err(CudaError::Unsupported(format!(
+                    "matmul of {d} (cuBLAS runs float matmuls only)"
+                )));
+            }
+        };
+        let mut sa = a.shape.clone();
+        let mut sb = bm.shape.clone();
+        if sa.len() == 1 {
+            sa.insert(0, 1);
+        }
+        if sb.len() == 1 {
+            sb.push(1);
+        }
+        let (m, kk, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+        let ba: Vec<usize> = sa[..sa.len() - 2].to_vec();
+        let bb: Vec<usize> = sb[..sb.len() - 2].to_vec();
+        let rank = ba.len().max(bb.len());
+        let pad = |v: &[usize]| -> Vec<usize> {
+            std::iter::repeat_n(1, rank - v.len()).chain(v.iter().copied()).collect()
+        };
+        let (pa, pb) = (pad(&ba), pad(&bb));
+        let bo: Vec<usize> = pa.iter().zip(&pb).map(|(&x, &y)| x.max(y)).collect();
+        let batch: usize = bo.iter().product();
+        let esize = a.dtype.size_bytes();
+        // Per output batch, the element offsets into A and B (broadcast dims read 0).
+        let offsets = |p: &[usize]| -> Vec<usize> {
+            (0..batch)
+                .map(|mut i| {
+                    let (mut off, mut stride) = (0, 1);
+                    for d in (0..rank).rev() {
+                        let c = i % bo[d];
+                        i /= bo[d];
+                        if p[d] != 1 {
+                            off += c * stride;
+                        }
+                        stride *= p[d];
+                    }
+                    off
+                })
+                .collect()
+        };
+        let (oa, ob) = (offsets(&pa), offsets(&pb));
+        let one: [u8; 8] = if a.dtype == DType::F64 {
+            1f64.to_le_bytes()
+        } else {
+            let mut x = [0u8; 8];
+            x[..4].copy_from_slice(&1f32.to_le_bytes());
+            x
+        };
+        let zero = [0u8; 8];
+        let (pa_ptr, _ga) = a.buf.device_ptr(&self.stream);
+        let (pb_ptr, _gb) = bm.buf.device_ptr(&self.stream);
+        let (pc_ptr, _gc) = out.buf.device_ptr_mut(&self.stream);
+        let to_i32 = |x: usize| {
+            i32::try_from(x).map_err(|_| {
+                CudaError::Unsupported(format!("matmul size {x} exceeds cuBLAS's 32-bit sizes"))
+            })
+        };
+        let (mi, ni, ki) = (to_i32(m)?, to_i32(n)?, to_i32(kk)?);
+        // Uniform strides: one strided-batched call; otherwise one call per batch.
+        let uniform = |o: &[usize], step: usize| {
+            o.iter().enumerate().all(|(i, &x)| x == o.first().copied().unwrap_or(0) + i * step)
+        };
+        let sa_step = if batch > 1 { oa.get(1).copied().unwrap_or(0) } else { 0 };
+        let sb_step = if batch > 1 { ob.get(1).copied().unwrap_or(0) } else { 0 };
+        let calls: Vec<(usize, usize, usize, usize, i64, i64)> =
+            if uniform(&oa, sa_step) && uniform(&ob, sb_step) {
+                vec![(0, 0, 0, batch, (sa_step * m * kk) as i64, (sb_step * kk * n) as i64)]
+            } else {
+                (0..batch).map(|i| (oa[i], ob[i], i, 1, 0, 0)).collect()
+            };
+        for (a_off, b_off, c_idx, count, stride_a, stride_b) in calls {
+            // SAFETY: the pointers are live device buffers of the shapes
+            // described; offsets and strides stay inside them.
+            let r = unsafe {
+                cudarc::cublas::result::gemm_strided_batched_ex(
+                    *blas.handle(),
+                    cublasOperation_t::CUBLAS_OP_N,
+                    cublasOperation_t::CUBLAS_OP_N,
+                    ni,
+                    mi,
+                    ki,
+                    one.as_ptr().cast(),
+                    (pb_ptr + (b_off * kk * n * esize) as u64) as *const std::ffi::c_void,
+                    dt,
+                    ni,
+                    stride_b,
+                    (pa_ptr + (a_off * m * kk * esize) as u64) as *const std::ffi::c_void,
+                    dt,
+                    ki,
+                    stride_a,
+                    zero.as_ptr().cast(),
+                    (pc_ptr + (c_idx * m * n * esize) as u64) as *mut std::ffi::c_void,
+                    dt,
+                    ni,
+                    (m * n) as i64,
+                    to_i32(count)?,
+                    ct,
+                    cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                )
+            };
+            r.map_err(|e| CudaError::Blas {
+                what: "cublasGemmStridedBatchedEx".into(),
+                message: format!("{e:?}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a value of the plan lives during a launch.
+#[derive(Clone, Copy)]
+enum Slot {
+    Input(usize),
+    Made(usize),
+}
+
+/// Binds symbols from input shapes alone (dtype and shape checks included).
+fn bind_shapes(
+    f: &Func,
+    sigs: &[(DType, Vec<usize>)],
+    extra: &Bindings,
+) -> Result<Bindings, CudaError> {
+    if sigs.len() != f.params().len() {
+        return Err(CudaError::Input(format!(
+            "@{} takes {} inputs, got {}",
+            f.name,
+            f.params().len(),
+            sigs.len()
+        )));
+    }
+    let mut b = extra.clone();
+    for (i, (&p, (d, shape))) in f.params().iter().zip(sigs).enumerate() {
+        let ty = f.ty(p);
+        if ty.dtype != *d || ty.shape.rank() != shape.len() {
+            return Err(CudaError::Input(format!(
+                "input {i} is {d}{shape:?}, @{} wants {ty}",
+                f.name
+            )));
+        }
+        for (dim, &size) in ty.shape.dims().iter().zip(shape) {
+            match dim {
+                Dim::Const(c) if *c as usize != size => {
+                    return Err(CudaError::Input(format!(
+                        "input {i} is {d}{shape:?}, @{} wants {ty}",
+                        f.name
+                    )));
+                }
+                Dim::Sym(s) => match b.get(s) {
+                    Some(&v) if v as usize != size => {
+                        return Err(CudaError::Input(format!(
+                            "symbol {s} is {v} and {size} (input {i})"
+                        )));
+                    }
+                    _ => {
+                        b.insert(s.clone(), size as u64);
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// True for ops lowered by the cuBLAS path.
+pub fn is_library(op: &Op) -> bool {
+    matches!(op, Op::Matmul | Op::Conv2d(_) | Op::MaxPool2d(_) | Op::AvgPool2d(_))
+}
