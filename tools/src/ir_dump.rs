@@ -50,6 +50,14 @@ pub struct Args {
     /// Print the module as IR JSON instead of text.
     #[arg(long, conflicts_with = "plan")]
     pub json: bool,
+    /// Print generated code: `cuda` (one CUDA C++ translation unit per
+    /// function, every kernel of its plan) or `ptx` (what NVRTC makes of it
+    /// for `--arch`, default 90; needs libnvrtc on the library path).
+    #[arg(long, value_name = "cuda|ptx", conflicts_with_all = ["plan", "json", "after"])]
+    pub emit: Option<String>,
+    /// The SM version for `--emit ptx` (70, 80, 90, …).
+    #[arg(long, default_value_t = 90)]
+    pub arch: i32,
 }
 
 /// Runs `ir-dump` with parsed arguments: the text for stdout.
@@ -74,7 +82,34 @@ pub fn render(src: &str, label: &str, args: &Args) -> CliResult<String> {
     if args.plan {
         return plans(&module, label, args.format);
     }
+    if let Some(what) = &args.emit {
+        return emit(&module, label, what, args.arch);
+    }
     Ok(join(module.funcs.iter().map(|f| ir::print::func_text(f, args.keep_names))))
+}
+
+/// `--emit cuda|ptx`: the generated CUDA C++ (or its PTX) of every function.
+fn emit(module: &Module, label: &str, what: &str, arch: i32) -> CliResult<String> {
+    use smelt_compiler::backend::cuda;
+    if what != "cuda" && what != "ptx" {
+        return Err(CliError(format!("unknown --emit `{what}` (cuda, ptx)")));
+    }
+    let mut texts = Vec::new();
+    for f in &module.funcs {
+        let mut g = f.clone();
+        passes::optimize(&mut g).map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let p = plan::plan(&g).map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let tu = cuda::plan_source(&g, &p)
+            .map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        texts.push(if what == "cuda" {
+            tu
+        } else {
+            cuda::compile_ptx(&tu, arch).map_err(|e| {
+                CliError(format!("{label}: @{}: {}", f.name, crate::cli::one_line(&e.to_string())))
+            })?
+        });
+    }
+    Ok(join(texts.into_iter()))
 }
 
 /// Parses and verifies a module; errors read `FILE:line:col: message`.

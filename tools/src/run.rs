@@ -48,7 +48,7 @@ pub enum Command {
 pub struct RunArgs {
     /// The IR file (the text format of IR.md).
     pub file: PathBuf,
-    /// Where to run: `interp` (the reference interpreter).
+    /// Where to run: `interp` (the reference interpreter) or `cuda` (GPU 0).
     #[arg(long, default_value = "interp")]
     pub backend: String,
     /// One input per parameter: the parameter's name and a .npy file.
@@ -87,8 +87,16 @@ pub fn run(args: &RunArgs) -> CliResult<String> {
         given.push(Given { name, file: file.display().to_string(), tensor: t });
     }
     let (inputs, bindings) = prepare_inputs(func, given, &syms)?;
-    let results = interp::run(func, &inputs, &bindings)
-        .map_err(|e| CliError(format!("{label}: @{}: {e}", func.name)))?;
+    let results = if args.backend == "cuda" {
+        let mut gpu = smelt_compiler::backend::cuda::CudaBackend::new()
+            .map_err(|e| CliError(format!("backend cuda: {e}")))?;
+        gpu.run(func, &inputs, &bindings).map_err(|e| {
+            CliError(format!("{label}: @{}: {}", func.name, crate::cli::one_line(&e.to_string())))
+        })?
+    } else {
+        interp::run(func, &inputs, &bindings)
+            .map_err(|e| CliError(format!("{label}: @{}: {e}", func.name)))?
+    };
     write_results(&results, &args.out)
 }
 
@@ -97,7 +105,7 @@ pub fn check_backend(name: &str) -> CliResult<()> {
     match name {
         "interp" => Ok(()),
         "cpu" => Err(CliError::new("backend cpu is not available yet (issue: CPU backend)")),
-        "cuda" => Err(CliError::new("backend cuda is not available yet (issue: CUDA backend)")),
+        "cuda" => Ok(()),
         other => Err(CliError(format!("unknown backend `{other}` (backends: interp, cpu, cuda)"))),
     }
 }
