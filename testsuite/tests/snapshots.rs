@@ -3,8 +3,8 @@
 //! `insta` compares with `tests/snapshots/plan@<group>__<case>.ir.snap`.
 //!
 //! Stages live in one registry, [`render`]: `plan` (the optimized IR, then
-//! the kernel plan) today; `clif` and `cuda` plug in as more arms. An
-//! unknown stage fails its case, naming the stage.
+//! the kernel plan) and `cuda` (the generated CUDA C++); `clif` plugs in as
+//! one more arm. An unknown stage fails its case, naming the stage.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -20,7 +20,8 @@ const HOW_TO_ACCEPT: &str = "review and accept with `cargo insta review` (cargo 
 fn render(stage: &str, f: &Func) -> Result<String, String> {
     match stage {
         "plan" => render_plan(f),
-        other => Err(format!("unknown stage `{other}` (known stages: plan)")),
+        "cuda" => render_cuda(f),
+        other => Err(format!("unknown stage `{other}` (known stages: plan, cuda)")),
     }
 }
 
@@ -31,6 +32,17 @@ fn render_plan(f: &Func) -> Result<String, String> {
     passes::optimize(&mut g).map_err(|e| format!("passes::optimize: {e}"))?;
     let p = plan::plan(&g).map_err(|e| format!("plan::plan: {e}"))?;
     Ok(format!("{g}\n{}", p.to_text(&g)))
+}
+
+/// `cuda`: the CUDA C++ translation unit of the optimized function's plan
+/// (the preamble is left out: it is the same for every case).
+fn render_cuda(f: &Func) -> Result<String, String> {
+    use smelt_compiler::backend::cuda;
+    let mut g = f.clone();
+    passes::optimize(&mut g).map_err(|e| format!("passes::optimize: {e}"))?;
+    let p = plan::plan(&g).map_err(|e| format!("plan::plan: {e}"))?;
+    let kernels = cuda::generate(&g, &p).map_err(|e| format!("cuda: {e}"))?;
+    Ok(kernels.iter().map(|k| k.code.as_str()).collect::<Vec<_>>().join("\n"))
 }
 
 /// Renders every function of a case for one stage (a blank line between
