@@ -290,6 +290,33 @@ impl CudaBackend {
         Ok(f)
     }
 
+    /// The CUDA context (for events and raw copies).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// Copies raw row-major bytes (the layout [`Buffer`] uses) to the device.
+    pub fn upload_bytes(
+        &self,
+        dtype: DType,
+        shape: &[usize],
+        bytes: &[u8],
+    ) -> Result<DeviceTensor, CudaError> {
+        let want = shape.iter().product::<usize>() * dtype.size_bytes();
+        if bytes.len() != want {
+            return Err(CudaError::Input(format!(
+                "{} bytes for {dtype}{shape:?}, which needs {want}",
+                bytes.len()
+            )));
+        }
+        let buf = if bytes.is_empty() {
+            driver("cuMemcpyHtoD", self.stream.clone_htod(&[0u8]))?
+        } else {
+            driver("cuMemcpyHtoD", self.stream.clone_htod(bytes))?
+        };
+        Ok(DeviceTensor { dtype, shape: shape.to_vec(), buf })
+    }
+
     /// Copies a host tensor to the device.
     pub fn upload(&self, t: &HostTensor) -> Result<DeviceTensor, CudaError> {
         let b = Buffer::from_host(t);
