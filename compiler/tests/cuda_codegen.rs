@@ -128,3 +128,78 @@ fn a_broken_source_reports_the_nvrtc_log_and_source() {
         other => panic!("expected an NVRTC error, got {other:?}"),
     }
 }
+
+fn kernels_of(src: &str) -> Vec<cuda::KernelSource> {
+    let f = smelt_compiler::ir::parse_func(src).unwrap();
+    let p = plan::plan(&f).unwrap();
+    cuda::generate(&f, &p).unwrap()
+}
+
+#[test]
+fn templates_follow_the_plan_kind_and_operand_shapes() {
+    use cuda::Template;
+    let norm = kernels_of(
+        "func @f(%x: f32[N, 1000]) -> (f32[N, 1000]) {\n  %m = max(%x) dims=[1] keepdim=true\n  %s = sub(%x, %m)\n  %e = exp(%s)\n  %z = sum(%e) dims=[1] keepdim=true\n  %y = div(%e, %z)\n  return %y\n}",
+    );
+    assert_eq!(norm.len(), 1);
+    assert!(matches!(norm[0].template, Template::Row { .. }), "{:?}", norm[0].template);
+    assert_eq!(norm[0].symbols, vec!["N".to_string()]);
+    // Pure elementwise, same shapes: the flat 16-byte path (4 f32, 8 bf16).
+    let flat = |d: &str| {
+        kernels_of(&format!(
+            "func @f(%x: {d}[N], %y: {d}[N]) -> ({d}[N]) {{\n  %a = add(%x, %y)\n  %b = exp(%a)\n  return %b\n}}"
+        ))[0]
+            .template
+            .clone()
+    };
+    assert_eq!(flat("f32"), Template::Elementwise { vector: 4 });
+    assert_eq!(flat("bf16"), Template::Elementwise { vector: 8 });
+    // A broadcast operand: index math, no flat path.
+    let bc = kernels_of(
+        "func @f(%x: f32[N, 8], %b: f32[8]) -> (f32[N, 8]) {\n  %a = add(%x, %b)\n  return %a\n}",
+    );
+    assert_eq!(bc[0].template, Template::Elementwise { vector: 1 });
+    assert!(bc[0].code.contains("in1[c"), "{}", bc[0].code);
+    // A float matmul goes to cuBLAS, an integer one to a generated kernel.
+    let mm = |d: &str| {
+        kernels_of(&format!(
+            "func @f(%a: {d}[4, 5], %b: {d}[5, 6]) -> ({d}[4, 6]) {{\n  %c = matmul(%a, %b)\n  return %c\n}}"
+        ))[0]
+            .template
+            .clone()
+    };
+    assert_eq!(mm("f32"), Template::Cublas);
+    assert_eq!(mm("i32"), Template::Elementwise { vector: 1 });
+}
+
+#[test]
+fn launch_shapes_come_from_runtime_sizes() {
+    use cuda::Template;
+    use cuda::runtime::{LaunchSizes, launch_config};
+    let row = Template::Row {
+        outer: smelt_compiler::ir::Shape::of(&[1]),
+        inner: smelt_compiler::ir::Shape::of(&[1]),
+    };
+    let c = launch_config(&row, &LaunchSizes { elements: 0, rows: 32768, row_len: 1024 }, 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (32768, 256));
+    let c = launch_config(&row, &LaunchSizes { elements: 0, rows: 3, row_len: 7 }, 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (3, 32));
+    let c = launch_config(&row, &LaunchSizes { elements: 0, rows: 1, row_len: 1 << 20 }, 132);
+    assert_eq!(c.block_dim.0, 1024);
+    let ew = Template::Elementwise { vector: 4 };
+    let c = launch_config(&ew, &LaunchSizes { elements: 1 << 26, rows: 0, row_len: 0 }, 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (132 * 32, 256));
+    let c = launch_config(&ew, &LaunchSizes { elements: 10, rows: 0, row_len: 0 }, 132);
+    assert_eq!(c.grid_dim.0, 1);
+}
+
+#[test]
+fn a_new_size_reuses_the_kernel_name_and_source() {
+    // Symbolic sizes are arguments: only the binding changes, not the code.
+    let src = "func @f(%x: f32[B, T, 64]) -> (f32[B, T, 64]) {\n  %y = tanh(%x)\n  return %y\n}";
+    let a = kernels_of(src);
+    let b = kernels_of(src);
+    assert_eq!(a[0].name, b[0].name);
+    assert_eq!(a[0].code, b[0].code);
+    assert_eq!(a[0].symbols, vec!["B".to_string(), "T".to_string()]);
+}

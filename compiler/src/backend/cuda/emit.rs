@@ -67,7 +67,9 @@ pub fn emit_kernel(k: &KernelFunc) -> Result<KernelSource, LowerError> {
     let f = &k.func;
     let is_matmul = k.kind == KernelKind::Library
         && f.results().len() == 1
-        && f.results().iter().all(|&r| matches!(f.node(r).op, Op::Matmul));
+        && f.results().iter().all(|&r| matches!(f.node(r).op, Op::Matmul))
+        // cuBLAS multiplies floats; integer matmuls take the generated kernel.
+        && f.results().iter().all(|&r| f.ty(r).dtype.is_float());
     let output_shapes: Vec<Shape> = f.results().iter().map(|&r| f.ty(r).shape.clone()).collect();
     if is_matmul {
         let code = format!("// {}: matmul through cuBLAS (no generated kernel)\n", k.name);
@@ -201,14 +203,20 @@ fn flat_vector(f: &Func) -> Option<usize> {
         return None;
     }
     let mut widest = 1;
-    for n in f.program_order() {
+    // Parameters are not in the program order: check them too.
+    let mut nodes = f.params().to_vec();
+    nodes.extend(f.program_order());
+    for n in nodes {
         let node = f.node(n);
         let ok = match &node.op {
             Op::Param { .. } => true,
             Op::Const { value } => value.len() == 1,
             op => op.class() == OpClass::Elementwise,
         };
-        if !ok || node.ty.shape != *shape {
+        // Values of one element (scalar parameters, splats) broadcast freely:
+        // they are read at index 0 and kept in registers.
+        let unit = node.ty.shape.dims().iter().all(|d| d.is_one());
+        if !ok || (node.ty.shape != *shape && !unit) {
             return None;
         }
         widest = widest.max(node.ty.dtype.size_bytes());
@@ -231,15 +239,19 @@ fn elementwise_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template
     // buffer is at offset i.
     let shape = f.ty(f.results()[0]).shape.clone();
     let n = lw.product(shape.dims());
+    // Parameters of the output's shape are read as vectors; one-element
+    // ones (see `flat_vector`) as scalars.
+    let vectored: Vec<usize> =
+        (0..f.params().len()).filter(|&i| f.ty(f.params()[i]).shape == shape).collect();
     let mut ptrs: Vec<String> = (0..f.results().len()).map(|i| format!("out{i}")).collect();
-    ptrs.extend((0..f.params().len()).map(|i| format!("in{i}")));
+    ptrs.extend(vectored.iter().map(|i| format!("in{i}")));
     let or: Vec<String> = ptrs.iter().map(|p| format!("(unsigned long long){p}")).collect();
     lw.line(format!("const bool smelt_aligned = (({}) & 15ull) == 0;", or.join(" | ")));
     lw.line(format!("const long long smelt_nv = smelt_aligned ? {n} / {vec} : 0;"));
     lw.open("for (long long iv = smelt_tid; iv < smelt_nv; iv += smelt_threads)");
     let mut flat = HashMap::new();
-    for (i, &p) in f.params().iter().enumerate() {
-        let d = f.ty(p).dtype;
+    for &i in &vectored {
+        let d = f.ty(f.params()[i]).dtype;
         let (st, vt) = (snippets::storage_type(d), snippets::vector_type(vec * d.size_bytes()));
         let arr = format!("a{i}");
         lw.line(format!("__align__(16) {st} {arr}[{vec}];"));

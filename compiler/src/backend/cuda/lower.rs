@@ -260,8 +260,7 @@ impl<'a> Lowerer<'a> {
         let ops: Vec<Operand> = node.operands().to_vec();
         let expr = match &node.op {
             Op::Param { index, .. } => {
-                if let Some(flat) = &self.flat_params {
-                    let arr = flat.get(index).cloned().unwrap_or_default();
+                if let Some(arr) = self.flat_params.as_ref().and_then(|f| f.get(index)) {
                     snippets::load(out_d, &format!("{arr}[v]"))
                 } else {
                     let off = self.linearize(&ty.shape, idx);

@@ -199,6 +199,10 @@ impl CudaBackend {
     pub fn new() -> Result<CudaBackend, CudaError> {
         device_status()?;
         let ctx = driver("cuCtxCreate", CudaContext::new(0))?;
+        // SAFETY: everything this backend does runs on one stream, in
+        // order, so cudarc's cross-stream event tracking has nothing to order
+        // (and costs host time on every launch).
+        unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
         let (major, minor) = driver("compute capability", ctx.compute_capability())?;
         let sm = nvrtc::pick_arch(major, minor)?;
