@@ -62,10 +62,17 @@ pub struct KernelSource {
     pub output_shapes: Vec<Shape>,
 }
 
-/// Emits one kernel.
+/// Emits one kernel (float matmuls become [`Template::Cublas`]).
 pub fn emit_kernel(k: &KernelFunc) -> Result<KernelSource, LowerError> {
+    emit_kernel_with(k, true)
+}
+
+/// Emits one kernel; with `cublas` false a float matmul gets a generated
+/// one-thread-per-output kernel too (for checks that have no cuBLAS).
+pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, LowerError> {
     let f = &k.func;
-    let is_matmul = k.kind == KernelKind::Library
+    let is_matmul = cublas
+        && k.kind == KernelKind::Library
         && f.results().len() == 1
         && f.results().iter().all(|&r| matches!(f.node(r).op, Op::Matmul))
         // cuBLAS multiplies floats; integer matmuls take the generated kernel.

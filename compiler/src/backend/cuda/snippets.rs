@@ -157,6 +157,21 @@ pub fn int_literal(i: i64) -> String {
 /// (`cast`): saturating float→int, wrapping int→int, rounding to a narrow
 /// float when `to` is f16 or bf16.
 pub fn cast(from: DType, to: DType, v: &str) -> String {
+    // A narrow float is held in f32 inside a kernel; a cast observes it at
+    // its own dtype, as the interpreter does (so an f16/bf16 → f32 upcast is
+    // exact, and a float → int cast sees the rounded value).
+    let rounded;
+    let v = match from {
+        DType::F16 if to != from => {
+            rounded = format!("smelt_h2f(smelt_f2h({v}))");
+            rounded.as_str()
+        }
+        DType::BF16 if to != from => {
+            rounded = format!("smelt_bf2f(smelt_f2bf({v}))");
+            rounded.as_str()
+        }
+        _ => v,
+    };
     if to == DType::Bool {
         return format!("({v} != 0)");
     }
