@@ -324,12 +324,15 @@ fn every_differential_function_lowers_and_compiles() {
     report("lower + NVRTC", &failures, funcs.len());
 }
 
+/// An output's dtype and concrete shape.
+type OutSig = (DType, Vec<usize>);
+
 /// One function's part of an emulation program.
 struct EmuCase {
     name: String,
     floor: f64,
     want: Vec<HostTensor>,
-    outputs: Vec<(DType, Vec<usize>)>,
+    outputs: Vec<OutSig>,
 }
 
 /// The C++ for one function: its kernels in a namespace and a `run_fN`
@@ -341,7 +344,7 @@ fn emu_function(
     inputs: &[HostTensor],
     sizes: &Sizes,
     dir: &std::path::Path,
-) -> Result<(String, Vec<(DType, Vec<usize>)>), String> {
+) -> Result<(String, Vec<OutSig>), String> {
     use smelt_compiler::backend::cpu::Buffer;
     use smelt_compiler::backend::cuda::emit::{Template, emit_kernel_with};
     use smelt_compiler::backend::cuda::runtime::{launch_config, launch_sizes};
