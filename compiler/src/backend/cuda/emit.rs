@@ -294,6 +294,29 @@ fn elementwise_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template
     Ok(Template::Elementwise { vector: vec })
 }
 
+/// Elements of a row each thread has in flight per step of a row loop.
+const ROW_UNROLL: usize = 4;
+
+/// Opens a loop over the row's elements, `j` = this thread's element:
+/// [`ROW_UNROLL`] independent elements per step, so several loads are in
+/// flight per thread (bandwidth needs bytes in flight).
+fn open_row_loop(lw: &mut Lowerer<'_>) {
+    lw.open(format!(
+        "for (long long j0 = threadIdx.x; j0 < smelt_len; j0 += {ROW_UNROLL}LL * blockDim.x)"
+    ));
+    lw.line("#pragma unroll");
+    lw.open(format!("for (int u = 0; u < {ROW_UNROLL}; ++u)"));
+    lw.line("const long long j = j0 + (long long)u * blockDim.x;");
+    lw.open("if (j < smelt_len)");
+}
+
+/// Closes [`open_row_loop`].
+fn close_row_loop(lw: &mut Lowerer<'_>) {
+    lw.close();
+    lw.close();
+    lw.close();
+}
+
 /// The nodes that depend (transitively) on a row reduction.
 fn row_dependent(k: &KernelFunc) -> Vec<NodeId> {
     let f = &k.func;
@@ -371,7 +394,7 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
         if kind.is_arg() {
             lw.line(format!("long long {best} = -1;"));
         }
-        lw.open("for (long long j = threadIdx.x; j < smelt_len; j += blockDim.x)");
+        open_row_loop(lw);
         let icoords = lw.delinearize(&inner, "j");
         let x = lw.eval(src, &dom_index(&icoords))?;
         if kind.is_arg() {
@@ -383,7 +406,7 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
         } else {
             lw.line(format!("{acc} = {op}()({acc}, {x});"));
         }
-        lw.close();
+        close_row_loop(lw);
         let out_ct = snippets::compute_type(f.ty(n).dtype);
         let var = lw.fresh("row");
         match kind {
@@ -423,13 +446,13 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
         }
     }
     if !per_elem.is_empty() {
-        lw.open("for (long long j = threadIdx.x; j < smelt_len; j += blockDim.x)");
+        open_row_loop(lw);
         let icoords = lw.delinearize(&inner, "j");
         let idx = dom_index(&icoords);
         for &(i, r) in &per_elem {
             store_output(lw, i, r, &idx)?;
         }
-        lw.close();
+        close_row_loop(lw);
     }
     if !per_row.is_empty() {
         lw.open("if (threadIdx.x == 0)");
