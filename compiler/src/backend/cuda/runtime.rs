@@ -8,9 +8,9 @@
 //! for it (cudarc panics when a library is missing); without it every entry
 //! point returns [`CudaError::NoDevice`].
 //!
-//! Not yet here: conv2d and pools run as one-thread-per-output generated
-//! kernels only if lowering supports them (it does not in this version: a
-//! clear [`CudaError::Lower`] error), and CUDA graph capture.
+//! conv2d and the pools run as generated one-thread-per-output kernels
+//! (correct, not fast: no im2col or implicit GEMM yet); integer matmuls too.
+//! Not here yet: CUDA graph capture and replay of a compiled plan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -422,16 +422,20 @@ impl CudaBackend {
                 made.push(Some(t));
             }
         }
-        let mut results = Vec::new();
-        for r in f.results() {
+        let mut results: Vec<DeviceTensor> = Vec::new();
+        for (k, r) in f.results().iter().enumerate() {
             let t = match slot.get(r) {
-                Some(Slot::Made(j)) => {
-                    // A value returned twice is copied the second time.
-                    match made.get_mut(*j).and_then(Option::take) {
-                        Some(t) => t,
-                        None => self.copy_of(results.iter().find(|_| true), r)?,
+                Some(Slot::Made(j)) => match made.get_mut(*j).and_then(Option::take) {
+                    Some(t) => t,
+                    // A value returned twice: copy the first result holding it.
+                    None => {
+                        let first = f.results()[..k].iter().position(|x| x == r);
+                        let t = first.and_then(|i| results.get(i)).ok_or_else(|| {
+                            CudaError::Input(format!("result {r} was not computed"))
+                        })?;
+                        self.copy(t)?
                     }
-                }
+                },
                 Some(Slot::Input(j)) => {
                     let t =
                         inputs.get(*j).ok_or_else(|| CudaError::Input("missing input".into()))?;
@@ -447,10 +451,6 @@ impl CudaBackend {
     fn copy(&self, t: &DeviceTensor) -> Result<DeviceTensor, CudaError> {
         let buf = driver("cuMemcpyDtoD", t.buf.try_clone())?;
         Ok(DeviceTensor { dtype: t.dtype, shape: t.shape.clone(), buf })
-    }
-
-    fn copy_of(&self, _any: Option<&DeviceTensor>, r: &NodeId) -> Result<DeviceTensor, CudaError> {
-        Err(CudaError::Unsupported(format!("returning {r} twice")))
     }
 
     /// Runs `func` on host tensors: upload, plan, compile each kernel once,
