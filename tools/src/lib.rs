@@ -5,10 +5,14 @@
 //!   clap errors cut to one line, a panic hook that reports a bug tidily.
 //! - [`ir_dump`]: `ir-dump FILE.ir` (print, `--after`, `--plan`, `--json`).
 //! - [`run`]: `smelt run FILE.ir --input NAME=X.npy … --out DIR`.
+//! - [`bench`]: `smelt bench --suite fusion [--dtype f32|bf16] [--json FILE]`.
+//! - [`decode`]: `smelt decode --emissions E.npy --tokens T [--lexicon L] [--lm LM]`.
 //!
 //! Invariant: no input a user can give (files, flags) makes a tool panic;
 //! every failure is a [`cli::CliError`], printed as one line.
 
+pub mod bench;
 pub mod cli;
+pub mod decode;
 pub mod ir_dump;
 pub mod run;

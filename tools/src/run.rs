@@ -41,6 +41,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a function of an IR file on .npy inputs; write its results as .npy.
     Run(RunArgs),
+    /// Decode CTC emissions into transcripts (beam search with a lexicon and an LM).
+    Decode(crate::decode::DecodeArgs),
+    /// Benchmark suites (`--suite fusion`: fused vs unfused vs a plain copy).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -69,6 +73,8 @@ pub struct RunArgs {
 pub fn execute(cli: Cli) -> CliResult<String> {
     match cli.command {
         Command::Run(args) => run(&args),
+        Command::Decode(args) => crate::decode::decode(&args),
+        Command::Bench(args) => crate::bench::bench(&args),
     }
 }
 

@@ -8,6 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use smelt_compiler::ir::DType;
+use smelt_compiler::{Data, HostTensor};
+
+use crate::io::read_npy;
+
 use super::arpa::load_arpa;
 use super::decoder::{CtcDecoderOptions, LmSource, ctc_decoder};
 use super::dict::read_lines;
@@ -211,65 +216,33 @@ fn edit_distance(a: &[&str], b: &[&str]) -> usize {
     row[b.len()]
 }
 
-// A minimal little-endian, C-order .npy reader for the two fixture files.
-// To be replaced by `crate::io::npy` once that module is on main.
-
-fn read_npy(path: &Path, descr: &str) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| DecodeError::io(path, e))?;
-    let bad = |m: &str| DecodeError::parse(path, 0, m.to_string());
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("not a .npy file"));
-    }
-    let (hlen, hstart) = match bytes[6] {
-        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        _ if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
-        _ => return Err(bad("truncated header")),
-    };
-    let header = bytes
-        .get(hstart..hstart + hlen)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .ok_or_else(|| bad("truncated header"))?;
-    if !header.contains(&format!("'descr': '{descr}'")) || header.contains("'fortran_order': True")
-    {
-        return Err(bad(&format!("expected C-order {descr} data, header is {header}")));
-    }
-    let shape_txt = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("no shape in header"))?;
-    let shape = shape_txt
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad("bad shape")))
-        .collect::<Result<Vec<_>>>()?;
-    let n: usize = shape.iter().product();
-    let data =
-        bytes.get(hstart + hlen..hstart + hlen + 4 * n).ok_or_else(|| bad("truncated data"))?;
-    Ok((shape, data.to_vec()))
-}
-
+/// Reads a 2-D f32 `.npy` as (values, last dim).
 fn read_npy_f32_2d(path: &Path) -> Result<(Vec<f32>, usize)> {
-    let (shape, data) = read_npy(path, "<f4")?;
-    if shape.len() != 2 {
-        return Err(DecodeError::parse(path, 0, format!("expected 2 dimensions, got {shape:?}")));
-    }
-    let v = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok((v, shape[1]))
+    let t = read_npy_as(path, DType::F32, 2)?;
+    // f32 values are held exactly in f64, so narrowing back is exact.
+    Ok((t.to_f64_vec().into_iter().map(|x| x as f32).collect(), t.shape[1]))
 }
 
+/// Reads a 1-D integer `.npy` (i32 or i64) as i64s.
 fn read_npy_i32_1d(path: &Path) -> Result<Vec<i64>> {
-    let (shape, data) = read_npy(path, "<i4")?;
-    if shape.len() != 1 {
-        return Err(DecodeError::parse(path, 0, format!("expected 1 dimension, got {shape:?}")));
+    let t = read_npy_as(path, DType::I32, 1)?;
+    match t.data {
+        Data::Int(v) => Ok(v),
+        _ => Err(DecodeError::parse(path, 0, "expected integer lengths")),
     }
-    Ok(data
-        .chunks_exact(4)
-        .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-        .collect())
+}
+
+fn read_npy_as(path: &Path, dtype: DType, rank: usize) -> Result<HostTensor> {
+    let t = read_npy(path).map_err(|e| DecodeError::parse(path, 0, e.to_string()))?;
+    let int_ok = dtype.is_int() && t.dtype.is_int();
+    if (t.dtype != dtype && !int_ok) || t.shape.len() != rank {
+        return Err(DecodeError::parse(
+            path,
+            0,
+            format!("expected {rank}-D {dtype} data, got {}{:?}", t.dtype, t.shape),
+        ));
+    }
+    Ok(t)
 }
 
 /// Reads the dev fixtures' emissions `[ΣT, N]` and lengths (for tests and tools).

@@ -379,6 +379,17 @@ impl<L: CtcDecoderLm> CtcDecoder<L> {
         emissions: &Emissions,
         threads: usize,
     ) -> Result<Vec<Vec<CtcHypothesis>>> {
+        self.decode_batch_with_progress(emissions, threads, &|| {})
+    }
+
+    /// [`CtcDecoder::decode_batch`], calling `done` after each utterance (from
+    /// whichever thread decoded it): the hook for a progress bar.
+    pub fn decode_batch_with_progress(
+        &self,
+        emissions: &Emissions,
+        threads: usize,
+        done: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Vec<CtcHypothesis>>> {
         if emissions.n_tokens() != self.tokens.len() {
             return Err(DecodeError::Shape(format!(
                 "emissions have {} values per frame but there are {} tokens",
@@ -386,7 +397,11 @@ impl<L: CtcDecoderLm> CtcDecoder<L> {
                 self.tokens.len()
             )));
         }
-        let one = |i: usize| self.decode_one(emissions.utterance(i), i);
+        let one = |i: usize| {
+            let r = self.decode_one(emissions.utterance(i), i);
+            done();
+            r
+        };
         if threads == 1 || emissions.len() <= 1 {
             return (0..emissions.len()).map(one).collect();
         }

@@ -3,5 +3,6 @@
 //! for now it holds the buffers everything else shares.
 
 pub mod buffer;
+pub mod library;
 
 pub use buffer::{BufMut, BufRef, Buffer};
