@@ -1,7 +1,7 @@
 //! `cuda-bench`: BENCHMARKS.md's GPU fusion workloads through the CUDA
 //! backend, timed with CUDA events, beside a device-to-device copy of the
-//! same bytes (the bandwidth ceiling) measured in the same run, and the host
-//! time of one cached launch. Prints a table, and JSON with `--json PATH`.
+//! same bytes (the bandwidth ceiling) measured in the same run, the host
+//! time of one cached launch, and per kernel of a plan replayed as a CUDA graph. Prints a table, and JSON with `--json PATH`.
 //!
 //! Without a CUDA device it says so and exits with status 2.
 
@@ -290,6 +290,38 @@ fn launch_overhead_us(gpu: &mut CudaBackend) -> Res<f64> {
     Ok(us)
 }
 
+/// Host microseconds per kernel when a 16-kernel plan replays as one CUDA graph.
+fn graph_overhead_us(gpu: &mut CudaBackend) -> Res<f64> {
+    // A chain the planner cannot fuse: reductions alternate between the dims.
+    let mut src = String::from("func @chain(%x0: f32[64, 64]) -> (f32[64, 64]) {\n");
+    for i in 0..16 {
+        src.push_str(&format!(
+            "  %s{i} = sum(%x{i}) dims=[{}] keepdim=true\n  %x{} = sub(%x{i}, %s{i})\n",
+            i % 2,
+            i + 1
+        ));
+    }
+    src.push_str("  return %x16\n}");
+    let m = parse_module(&src).map_err(|e| e.to_string())?;
+    let plan = gpu.compile(&m.funcs[0]).map_err(|e| e.to_string())?;
+    let x = gpu
+        .upload_bytes(DType::F32, &[64, 64], &random_bytes(DType::F32, 4096, 5))
+        .map_err(|e| e.to_string())?;
+    let cap = gpu.capture(&plan, &[&x], &Bindings::new()).map_err(|e| e.to_string())?;
+    for _ in 0..20 {
+        cap.replay().map_err(|e| e.to_string())?;
+    }
+    gpu.stream().synchronize().map_err(|e| format!("{e:?}"))?;
+    let n = 500;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        cap.replay().map_err(|e| e.to_string())?;
+    }
+    let us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n) / cap.kernels().max(1) as f64;
+    gpu.stream().synchronize().map_err(|e| format!("{e:?}"))?;
+    Ok(us)
+}
+
 /// `--dry-run`: generates every workload's kernels and compiles them with
 /// NVRTC for sm_90 (when NVRTC is found), with no GPU. Prints the sources.
 fn dry_run() -> i32 {
@@ -373,7 +405,14 @@ fn main() {
             }
         }
     }
-    let launch_us = launch_overhead_us(&mut gpu).unwrap_or(f64::NAN);
+    let launch_us = launch_overhead_us(&mut gpu).unwrap_or_else(|e| {
+        errors.push(format!("launch overhead: {e}"));
+        f64::NAN
+    });
+    let graph_us = graph_overhead_us(&mut gpu).unwrap_or_else(|e| {
+        errors.push(format!("graph replay: {e}"));
+        f64::NAN
+    });
     let mut table = String::new();
     let _ = writeln!(
         table,
@@ -395,6 +434,7 @@ fn main() {
         );
     }
     let _ = writeln!(table, "host time per cached launch: {launch_us:.2} µs (target ≤ 5 µs)");
+    let _ = writeln!(table, "host time per kernel replayed in a CUDA graph: {graph_us:.2} µs");
     print!("{table}");
     if let Some(p) = json_path {
         let items: Vec<serde_json::Value> = rows
@@ -405,7 +445,7 @@ fn main() {
             })
             .collect();
         let doc = serde_json::json!({"device": device, "arch": gpu.arch(), "rows": items,
-            "launch_us": launch_us, "errors": errors});
+            "launch_us": launch_us, "graph_us_per_kernel": graph_us, "errors": errors});
         if let Err(e) = std::fs::write(&p, doc.to_string()) {
             eprintln!("cuda-bench: cannot write {p}: {e}");
         }

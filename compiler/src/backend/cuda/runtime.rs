@@ -203,7 +203,8 @@ impl CudaBackend {
         // order, so cudarc's cross-stream event tracking has nothing to order
         // (and costs host time on every launch).
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.default_stream();
+        // A stream of our own: the legacy default stream cannot be captured.
+        let stream = driver("cuStreamCreate", ctx.new_stream())?;
         let (major, minor) = driver("compute capability", ctx.compute_capability())?;
         let sm = nvrtc::pick_arch(major, minor)?;
         let sm_count = driver(
@@ -356,76 +357,14 @@ impl CudaBackend {
         inputs: &[&DeviceTensor],
         extra: &Bindings,
     ) -> Result<Vec<DeviceTensor>, CudaError> {
+        let b = self.bind(plan, inputs, extra)?;
+        let mut made = self.allocate(plan, &b)?;
+        self.enqueue(plan, inputs, &made, &b)?;
         let f = &plan.func;
-        let sigs: Vec<(DType, Vec<usize>)> =
-            inputs.iter().map(|t| (t.dtype, t.shape.clone())).collect();
-        let b = bind_shapes(f, &sigs, extra)?;
-        // Where each value lives: an input, or a buffer made by a kernel.
-        let mut made: Vec<Option<DeviceTensor>> = Vec::new();
-        let mut slot: HashMap<NodeId, Slot> = HashMap::new();
-        for (i, &p) in f.params().iter().enumerate() {
-            slot.insert(p, Slot::Input(i));
-        }
-        for step in &plan.steps {
-            let k = &step.kernel;
-            let mut outs = Vec::new();
-            for &r in k.func.results() {
-                let ty = k.func.ty(r);
-                let shape =
-                    concrete_shape(&ty.shape, &b).map_err(|e| CudaError::Input(e.to_string()))?;
-                outs.push(self.alloc(ty.dtype, shape)?);
-            }
-            let mut ins: Vec<&DeviceTensor> = Vec::new();
-            for i in &k.inputs {
-                let t = match slot.get(i) {
-                    Some(Slot::Input(j)) => inputs.get(*j).copied(),
-                    Some(Slot::Made(j)) => made.get(*j).and_then(Option::as_ref),
-                    None => None,
-                };
-                ins.push(t.ok_or_else(|| {
-                    CudaError::Input(format!("kernel {} reads {i} before it exists", k.name))
-                })?);
-            }
-            match &step.function {
-                None => self.matmul(k, &ins, &mut outs)?,
-                Some(func) => {
-                    let sizes = launch_sizes(&step.source, &b)?;
-                    let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
-                    let syms: Vec<i64> = step
-                        .source
-                        .symbols
-                        .iter()
-                        .map(|s| {
-                            b.get(s)
-                                .map(|&v| v as i64)
-                                .ok_or_else(|| CudaError::Input(format!("symbol {s} is not bound")))
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let mut builder = self.stream.launch_builder(func);
-                    for o in outs.iter_mut() {
-                        builder.arg(&mut o.buf);
-                    }
-                    for i in &ins {
-                        builder.arg(&i.buf);
-                    }
-                    for s in &syms {
-                        builder.arg(s);
-                    }
-                    // SAFETY: the argument list matches the generated signature
-                    // (outputs, inputs, symbols) and every buffer holds its
-                    // tensor's bytes, which is all the kernel indexes.
-                    driver("cuLaunchKernel", unsafe { builder.launch(cfg) })?;
-                }
-            }
-            for (&o, t) in k.outputs.iter().zip(outs) {
-                slot.insert(o, Slot::Made(made.len()));
-                made.push(Some(t));
-            }
-        }
         let mut results: Vec<DeviceTensor> = Vec::new();
         for (k, r) in f.results().iter().enumerate() {
-            let t = match slot.get(r) {
-                Some(Slot::Made(j)) => match made.get_mut(*j).and_then(Option::take) {
+            let t = match made.slot.get(r) {
+                Some(Slot::Made(j)) => match made.buffers.get_mut(*j).and_then(Option::take) {
                     Some(t) => t,
                     // A value returned twice: copy the first result holding it.
                     None => {
@@ -446,6 +385,147 @@ impl CudaBackend {
             results.push(t);
         }
         Ok(results)
+    }
+
+    /// Captures one run of `plan` on `inputs` as a CUDA graph. Replaying it
+    /// ([`CapturedPlan::replay`]) reruns every kernel on the same buffers:
+    /// the inputs must stay alive and may be rewritten in place between
+    /// replays; the results are [`CapturedPlan::outputs`].
+    pub fn capture(
+        &mut self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        extra: &Bindings,
+    ) -> Result<CapturedPlan, CudaError> {
+        use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+        let b = self.bind(plan, inputs, extra)?;
+        let made = self.allocate(plan, &b)?;
+        // One run outside the capture, so that cuBLAS and the driver do their
+        // first-use setup (allocations) where a capture would refuse them.
+        self.enqueue(plan, inputs, &made, &b)?;
+        driver("cuStreamSynchronize", self.stream.synchronize())?;
+        driver(
+            "cuStreamBeginCapture",
+            self.stream.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+        )?;
+        let enqueued = self.enqueue(plan, inputs, &made, &b);
+        let graph = driver(
+            "cuStreamEndCapture",
+            self.stream.end_capture(
+                CUgraphInstantiate_flags::CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH,
+            ),
+        )?;
+        enqueued?;
+        let graph =
+            graph.ok_or_else(|| CudaError::Unsupported("the capture recorded no graph".into()))?;
+        let outputs = plan
+            .func
+            .results()
+            .iter()
+            .map(|r| match made.slot.get(r) {
+                Some(Slot::Made(j)) => Ok(*j),
+                _ => Err(CudaError::Unsupported(format!(
+                    "capturing a plan that returns {r}, an input, directly"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CapturedPlan { graph, buffers: made.buffers, outputs, kernels: plan.steps.len() })
+    }
+
+    fn bind(
+        &self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        extra: &Bindings,
+    ) -> Result<Bindings, CudaError> {
+        let sigs: Vec<(DType, Vec<usize>)> =
+            inputs.iter().map(|t| (t.dtype, t.shape.clone())).collect();
+        bind_shapes(&plan.func, &sigs, extra)
+    }
+
+    /// Buffers for every kernel output of the plan at bindings `b`.
+    fn allocate(&self, plan: &CompiledPlan, b: &Bindings) -> Result<Made, CudaError> {
+        let mut made = Made { buffers: Vec::new(), slot: HashMap::new() };
+        for (i, &p) in plan.func.params().iter().enumerate() {
+            made.slot.insert(p, Slot::Input(i));
+        }
+        for step in &plan.steps {
+            let k = &step.kernel;
+            for (&r, &o) in k.func.results().iter().zip(&k.outputs) {
+                let ty = k.func.ty(r);
+                let shape =
+                    concrete_shape(&ty.shape, b).map_err(|e| CudaError::Input(e.to_string()))?;
+                made.slot.insert(o, Slot::Made(made.buffers.len()));
+                made.buffers.push(Some(self.alloc(ty.dtype, shape)?));
+            }
+        }
+        Ok(made)
+    }
+
+    /// Enqueues every kernel of the plan, in order, on the stream.
+    fn enqueue(
+        &self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        made: &Made,
+        b: &Bindings,
+    ) -> Result<(), CudaError> {
+        let lookup = |i: &NodeId| -> Option<&DeviceTensor> {
+            match made.slot.get(i) {
+                Some(Slot::Input(j)) => inputs.get(*j).copied(),
+                Some(Slot::Made(j)) => made.buffers.get(*j).and_then(Option::as_ref),
+                None => None,
+            }
+        };
+        for step in &plan.steps {
+            let k = &step.kernel;
+            let mut ins: Vec<&DeviceTensor> = Vec::new();
+            for i in &k.inputs {
+                ins.push(lookup(i).ok_or_else(|| {
+                    CudaError::Input(format!("kernel {} reads {i} before it exists", k.name))
+                })?);
+            }
+            let mut outs: Vec<&DeviceTensor> = Vec::new();
+            for o in &k.outputs {
+                outs.push(lookup(o).ok_or_else(|| {
+                    CudaError::Input(format!("kernel {} has no buffer for {o}", k.name))
+                })?);
+            }
+            match &step.function {
+                None => self.matmul(k, &ins, &outs)?,
+                Some(func) => {
+                    let sizes = launch_sizes(&step.source, b)?;
+                    let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
+                    let syms: Vec<i64> = step
+                        .source
+                        .symbols
+                        .iter()
+                        .map(|s| {
+                            b.get(s)
+                                .map(|&v| v as i64)
+                                .ok_or_else(|| CudaError::Input(format!("symbol {s} is not bound")))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let mut builder = self.stream.launch_builder(func);
+                    for o in &outs {
+                        builder.arg(&o.buf);
+                    }
+                    for i in &ins {
+                        builder.arg(&i.buf);
+                    }
+                    for s in &syms {
+                        builder.arg(s);
+                    }
+                    // SAFETY: the argument list matches the generated signature
+                    // (outputs, inputs, symbols) and every buffer holds its
+                    // tensor's bytes, which is all the kernel indexes. Outputs
+                    // are passed by shared reference: the kernel writes them,
+                    // which nothing else reads until the stream gets there.
+                    driver("cuLaunchKernel", unsafe { builder.launch(cfg) })?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn copy(&self, t: &DeviceTensor) -> Result<DeviceTensor, CudaError> {
@@ -478,12 +558,12 @@ impl CudaBackend {
         &self,
         k: &KernelFunc,
         ins: &[&DeviceTensor],
-        outs: &mut [DeviceTensor],
+        outs: &[&DeviceTensor],
     ) -> Result<(), CudaError> {
         use cudarc::cublas::sys::{
             cublasComputeType_t as CT, cublasGemmAlgo_t, cublasOperation_t, cudaDataType as DT,
         };
-        use cudarc::driver::{DevicePtr, DevicePtrMut};
+        use cudarc::driver::DevicePtr;
         let blas = self
             .blas
             .as_ref()
@@ -499,7 +579,7 @@ impl CudaBackend {
             }
         };
         let out =
-            outs.first_mut().ok_or_else(|| CudaError::Input("matmul without an output".into()))?;
+            outs.first().ok_or_else(|| CudaError::Input("matmul without an output".into()))?;
         let (dt, ct) = match a.dtype {
             DType::F32 => (
                 DT::CUDA_R_32F,
@@ -561,7 +641,8 @@ impl CudaBackend {
         let zero = [0u8; 8];
         let (pa_ptr, _ga) = a.buf.device_ptr(&self.stream);
         let (pb_ptr, _gb) = bm.buf.device_ptr(&self.stream);
-        let (pc_ptr, _gc) = out.buf.device_ptr_mut(&self.stream);
+        // cuBLAS writes C through this pointer; nothing else touches it meanwhile.
+        let (pc_ptr, _gc) = out.buf.device_ptr(&self.stream);
         let to_i32 = |x: usize| {
             i32::try_from(x).map_err(|_| {
                 CudaError::Unsupported(format!("matmul size {x} exceeds cuBLAS's 32-bit sizes"))
@@ -616,6 +697,37 @@ impl CudaBackend {
             })?;
         }
         Ok(())
+    }
+}
+
+/// The buffers of one run of a plan, and where each value lives.
+struct Made {
+    buffers: Vec<Option<DeviceTensor>>,
+    slot: HashMap<NodeId, Slot>,
+}
+
+/// A plan captured as a CUDA graph with its buffers.
+pub struct CapturedPlan {
+    graph: cudarc::driver::CudaGraph,
+    buffers: Vec<Option<DeviceTensor>>,
+    outputs: Vec<usize>,
+    kernels: usize,
+}
+
+impl CapturedPlan {
+    /// Reruns every kernel of the plan (one graph launch, asynchronous).
+    pub fn replay(&self) -> Result<(), CudaError> {
+        driver("cuGraphLaunch", self.graph.launch())
+    }
+
+    /// The function's results, rewritten by each replay.
+    pub fn outputs(&self) -> Vec<&DeviceTensor> {
+        self.outputs.iter().filter_map(|&j| self.buffers.get(j).and_then(Option::as_ref)).collect()
+    }
+
+    /// Kernel launches per replay.
+    pub fn kernels(&self) -> usize {
+        self.kernels
     }
 }
 
