@@ -23,7 +23,8 @@ for cand in $(find /usr/local /usr/lib /opt / -xdev -name 'libnvrtc.so*' 2>/dev/
   case "$lib" in /usr/local/cuda*) break ;; esac
 done
 [ -n "$lib" ] || { echo "gpu-check: no libnvrtc.so* on this machine" >&2; exit 1; }
-blas="$(dirname "$(find / -xdev -name 'libcublas.so*' 2>/dev/null | grep -v Lt | head -1)" 2>/dev/null || true)"
+blas_lib="$(find "$lib" /usr/local /usr/lib / -xdev -name 'libcublas.so*' 2>/dev/null | grep -v Lt | head -1)"
+blas="${blas_lib:+$(dirname "$blas_lib")}"
 export LD_LIBRARY_PATH="$lib${blas:+:$blas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 say "NVRTC from $lib; cuBLAS from ${blas:-?}"
 export SMELT_CASES_DIR="$PWD/testsuite/cases"
@@ -32,6 +33,10 @@ export SMELT_CACHE_DIR="$OUT/kernel-cache"
 say "differential tests (ops x dtypes, corpus, random graphs)"
 timeout 200 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
 tests_rc=$?
+if grep -q "skipped: no CUDA device" "$OUT/tests.log"; then
+  echo "gpu-check: the tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/tests.log"
+  tests_rc=99
+fi
 grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -20
 say "tests exit $tests_rc (log: $OUT/tests.log)"
 
