@@ -177,6 +177,7 @@ fn launch_shapes_come_from_runtime_sizes() {
     use cuda::Template;
     use cuda::runtime::{LaunchSizes, launch_config};
     let row = Template::Row {
+        vector: 1,
         outer: smelt_compiler::ir::Shape::of(&[1]),
         inner: smelt_compiler::ir::Shape::of(&[1]),
     };

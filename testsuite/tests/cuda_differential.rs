@@ -193,6 +193,10 @@ fn op_cases() -> Vec<(String, String)> {
     for d in FLOATS {
         out.push((format!("mean {d}"), format!("func @f(%x: {d}[N, 5]) -> ({d}[N]) {{\n  %y = mean(%x) dims=[1] keepdim=false\n  return %y\n}}")));
         out.push((format!("softmax {d}"), format!("func @f(%x: {d}[N, 33]) -> ({d}[N, 33]) {{\n  %m = max(%x) dims=[1] keepdim=true\n  %s = sub(%x, %m)\n  %e = exp(%s)\n  %z = sum(%e) dims=[1] keepdim=true\n  %y = div(%e, %z)\n  return %y\n}}")));
+        // Row length 64: the vector path of the row template (8 or 4 per
+        // access). (No argmax of %t here: %t is exact in f32 inside the kernel
+        // but rounded per op by the interpreter, so ties can differ.)
+        out.push((format!("layernorm64 {d}"), format!("func @f(%x: {d}[N, 64], %w: {d}[64], %r: {d}[N, 64]) -> ({d}[N, 64], {d}[N]) {{\n  %t = add(%x, %r)\n  %m = mean(%t) dims=[1] keepdim=true\n  %c = sub(%t, %m)\n  %q = mul(%c, %c)\n  %v = mean(%q) dims=[1] keepdim=true\n  %e = add(%v, 1e-5)\n  %s = rsqrt(%e)\n  %n = mul(%c, %s)\n  %y = mul(%n, %w)\n  %z = max(%t) dims=[1] keepdim=false\n  return %y, %z\n}}")));
         out.push((format!("matmul {d}"), format!("func @f(%a: {d}[2, N, 5], %b: {d}[5, 3]) -> ({d}[2, N, 3]) {{\n  %y = matmul(%a, %b)\n  return %y\n}}")));
         out.push((format!("select {d}"), format!("func @f(%c: bool[N], %a: {d}[N], %b: {d}[N]) -> ({d}[N]) {{\n  %y = select(%c, %a, %b)\n  return %y\n}}")));
     }

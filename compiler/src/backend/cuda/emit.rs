@@ -42,6 +42,9 @@ pub enum Template {
         outer: Shape,
         /// The reduced dims (product = row length).
         inner: Shape,
+        /// Elements per vector access of the row-contiguous buffers when the
+        /// row length divides by it and they are 16-byte aligned (1: never).
+        vector: usize,
     },
     /// Not generated: the runtime calls cuBLAS (matmul).
     Cublas,
@@ -365,6 +368,21 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
     lw.line("const long long smelt_threads = (long long)gridDim.x * blockDim.x;");
     lw.line(format!("const long long smelt_rows = {rows};"));
     lw.line(format!("const long long smelt_len = {len};"));
+    let rv0 = row_vector(f, &domain, &red);
+    if rv0.vector > 1 {
+        let mut ptrs: Vec<String> = rv0.params.iter().map(|i| format!("in{i}")).collect();
+        for (i, &r) in f.results().iter().enumerate() {
+            if f.ty(r).shape == domain {
+                ptrs.push(format!("out{i}"));
+            }
+        }
+        let or: Vec<String> = ptrs.iter().map(|p| format!("(unsigned long long){p}")).collect();
+        lw.line(format!(
+            "const bool smelt_rowvec = smelt_len % {} == 0 && (({}) & 15ull) == 0;",
+            rv0.vector,
+            or.join(" | ")
+        ));
+    }
     lw.open("for (long long row = blockIdx.x; row < smelt_rows; row += gridDim.x)");
     let ocoords = lw.delinearize(&outer, "row");
     // Domain index with the inner coordinates filled in per loop.
@@ -378,6 +396,12 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
             })
             .collect()
     };
+    let mut rv = row_vector(f, &domain, &red);
+    if rv.vector > 1 {
+        rv.index = dom_index(&["j".to_string()]);
+        let base = lw.linearize(&domain, &dom_index(&["0".to_string()]));
+        lw.line(format!("const long long smelt_rowbase = {base};"));
+    }
     let dependent = row_dependent(k);
     for n in body(f) {
         if !is_row_reduce(k, n) {
@@ -394,19 +418,20 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
         if kind.is_arg() {
             lw.line(format!("long long {best} = -1;"));
         }
-        open_row_loop(lw);
-        let icoords = lw.delinearize(&inner, "j");
-        let x = lw.eval(src, &dom_index(&icoords))?;
-        if kind.is_arg() {
-            let is_max = kind == crate::ir::ReduceKind::Argmax;
-            let at = icoords.first().cloned().unwrap_or_else(|| "0".into());
-            lw.line(format!(
-                "if (smelt_arg_better({is_max}, {acc}, {best}, {x}, {at})) {{ {acc} = {x}; {best} = {at}; }}"
-            ));
-        } else {
-            lw.line(format!("{acc} = {op}()({acc}, {x});"));
-        }
-        close_row_loop(lw);
+        row_pass(lw, &rv, &[], &mut |lw: &mut Lowerer<'_>| {
+            let icoords = lw.delinearize(&inner, "j");
+            let x = lw.eval(src, &dom_index(&icoords))?;
+            if kind.is_arg() {
+                let is_max = kind == crate::ir::ReduceKind::Argmax;
+                let at = icoords.first().cloned().unwrap_or_else(|| "0".into());
+                lw.line(format!(
+                    "if (smelt_arg_better({is_max}, {acc}, {best}, {x}, {at})) {{ {acc} = {x}; {best} = {at}; }}"
+                ));
+            } else {
+                lw.line(format!("{acc} = {op}()({acc}, {x});"));
+            }
+            Ok(())
+        })?;
         let out_ct = snippets::compute_type(f.ty(n).dtype);
         let var = lw.fresh("row");
         match kind {
@@ -446,13 +471,22 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
         }
     }
     if !per_elem.is_empty() {
-        open_row_loop(lw);
-        let icoords = lw.delinearize(&inner, "j");
-        let idx = dom_index(&icoords);
-        for &(i, r) in &per_elem {
-            store_output(lw, i, r, &idx)?;
-        }
-        close_row_loop(lw);
+        let outs: Vec<usize> = per_elem.iter().map(|&(i, _)| i).collect();
+        let vectored = rv.vector > 1;
+        row_pass(lw, &rv, &outs, &mut |lw: &mut Lowerer<'_>| {
+            let icoords = lw.delinearize(&inner, "j");
+            let idx = dom_index(&icoords);
+            for &(i, r) in &per_elem {
+                if vectored && lw.flat_params.is_some() {
+                    // Vector path: into this thread's output vector, stored after the loop.
+                    let v = lw.eval(r, &idx)?;
+                    lw.line(format!("ro{i}[v] = {};", snippets::store(lw.f.ty(r).dtype, &v)));
+                } else {
+                    store_output(lw, i, r, &idx)?;
+                }
+            }
+            Ok(())
+        })?;
     }
     if !per_row.is_empty() {
         lw.open("if (threadIdx.x == 0)");
@@ -473,7 +507,104 @@ fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Template, LowerE
             grid_loop(lw, &shape, &outs, "smelt_tid")?;
         }
     }
-    Ok(Template::Row { outer, inner })
+    Ok(Template::Row { outer, inner, vector: rv.vector })
+}
+
+/// How a row pass may use vector accesses.
+struct RowVector {
+    /// Elements per access (1: scalar passes only).
+    vector: usize,
+    /// Parameters of the domain's shape, read as vectors on the vector path.
+    params: Vec<usize>,
+    /// The domain index of element `j` of the current row (what those
+    /// parameters are read at).
+    index: Vec<String>,
+}
+
+/// When the reduced dim is the last one (rows are contiguous), the
+/// parameters of the domain's shape can be read 16 bytes at a time.
+fn row_vector(f: &Func, domain: &Shape, red: &[usize]) -> RowVector {
+    let none = RowVector { vector: 1, params: Vec::new(), index: Vec::new() };
+    if domain.rank() == 0 || red != [domain.rank() - 1] {
+        return none;
+    }
+    let params: Vec<usize> =
+        (0..f.params().len()).filter(|&i| f.ty(f.params()[i]).shape == *domain).collect();
+    let mut widest = 1;
+    for &i in &params {
+        widest = widest.max(f.ty(f.params()[i]).dtype.size_bytes());
+    }
+    for &r in f.results() {
+        if f.ty(r).shape == *domain {
+            widest = widest.max(f.ty(r).dtype.size_bytes());
+        }
+    }
+    let vector = 16 / widest;
+    if params.is_empty() || vector < 2 {
+        return none;
+    }
+    RowVector { vector, params, index: Vec::new() }
+}
+
+/// One pass over the current row: `body` emits the work for element `j`.
+/// With a vector plan, a vector path (taken at run time when the row length
+/// divides and the pointers are aligned) reads the row's parameters, and
+/// writes outputs `outs`, `vector` elements at a time; the scalar path is
+/// [`open_row_loop`]'s.
+fn row_pass(
+    lw: &mut Lowerer<'_>,
+    rv: &RowVector,
+    outs: &[usize],
+    body: &mut dyn FnMut(&mut Lowerer<'_>) -> Result<(), LowerError>,
+) -> Result<(), LowerError> {
+    if rv.vector > 1 {
+        let v = rv.vector;
+        lw.open("if (smelt_rowvec)");
+        lw.open(format!(
+            "for (long long jv = threadIdx.x; jv < smelt_len / {v}; jv += blockDim.x)"
+        ));
+        let mut flat = HashMap::new();
+        for &i in &rv.params {
+            let d = lw.f.ty(lw.f.params()[i]).dtype;
+            let (st, vt) = (snippets::storage_type(d), snippets::vector_type(v * d.size_bytes()));
+            lw.line(format!("__align__(16) {st} ra{i}[{v}];"));
+            lw.line(format!(
+                "*reinterpret_cast<{vt}*>(ra{i}) = reinterpret_cast<const {vt}*>(in{i})[smelt_rowbase / {v} + jv];"
+            ));
+            flat.insert(i, format!("ra{i}"));
+        }
+        for &i in outs {
+            let d = lw.f.ty(lw.f.results()[i]).dtype;
+            lw.line(format!("__align__(16) {} ro{i}[{v}];", snippets::storage_type(d)));
+        }
+        lw.line("#pragma unroll");
+        lw.open(format!("for (int v = 0; v < {v}; ++v)"));
+        lw.line(format!("const long long j = jv * {v} + v;"));
+        lw.flat_params = Some(flat);
+        lw.flat_index = Some(rv.index.clone());
+        let r = body(lw);
+        lw.flat_params = None;
+        lw.flat_index = None;
+        r?;
+        lw.close();
+        for &i in outs {
+            let d = lw.f.ty(lw.f.results()[i]).dtype;
+            let vt = snippets::vector_type(v * d.size_bytes());
+            lw.line(format!(
+                "reinterpret_cast<{vt}*>(out{i})[smelt_rowbase / {v} + jv] = *reinterpret_cast<const {vt}*>(ro{i});"
+            ));
+        }
+        lw.close();
+        lw.close();
+        lw.open("else");
+    }
+    open_row_loop(lw);
+    body(lw)?;
+    close_row_loop(lw);
+    if rv.vector > 1 {
+        lw.close();
+    }
+    Ok(())
 }
 
 /// The dtype of each parameter and result of a kernel (for the runtime).

@@ -58,6 +58,8 @@ pub struct Lowerer<'a> {
     pub rows: HashMap<NodeId, RowValue>,
     /// Flat (vectorized) mode: parameter index → per-thread array read at `[v]`.
     pub flat_params: Option<HashMap<usize, String>>,
+    /// With `flat_params`: the one index they stand for (None: every index).
+    pub flat_index: Option<Vec<String>>,
     tables_made: HashMap<NodeId, String>,
 }
 
@@ -82,6 +84,7 @@ impl<'a> Lowerer<'a> {
             counter: 0,
             rows: HashMap::new(),
             flat_params: None,
+            flat_index: None,
             tables_made: HashMap::new(),
         }
     }
@@ -260,7 +263,10 @@ impl<'a> Lowerer<'a> {
         let ops: Vec<Operand> = node.operands().to_vec();
         let expr = match &node.op {
             Op::Param { index, .. } => {
-                if let Some(arr) = self.flat_params.as_ref().and_then(|f| f.get(index)) {
+                let here = self.flat_index.as_ref().is_none_or(|at| at.as_slice() == idx);
+                if let Some(arr) =
+                    self.flat_params.as_ref().and_then(|f| f.get(index)).filter(|_| here)
+                {
                     snippets::load(out_d, &format!("{arr}[v]"))
                 } else {
                     let off = self.linearize(&ty.shape, idx);

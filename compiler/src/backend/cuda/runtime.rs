@@ -147,9 +147,12 @@ pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) ->
                 sizes.elements.div_ceil(per_block).clamp(1, u64::from(sm_count.max(1)) * 32);
             (blocks, threads)
         }
-        Template::Row { .. } => {
-            // About four elements per thread, a whole number of warps, ≤ 1024.
-            let threads = sizes.row_len.div_ceil(4).next_power_of_two().clamp(32, 1024);
+        Template::Row { vector, .. } => {
+            // About one vector (or four elements) per thread, a whole number
+            // of warps, ≤ 1024.
+            let v = *vector as u64;
+            let per = if v > 1 && sizes.row_len % v == 0 { v } else { 4 };
+            let threads = sizes.row_len.div_ceil(per).next_power_of_two().clamp(32, 1024);
             (sizes.rows.clamp(1, i32::MAX as u64), threads)
         }
         Template::Cublas => (1, 32),
@@ -180,7 +183,7 @@ fn numel(s: &Shape, b: &Bindings) -> Result<u64, CudaError> {
 /// The launch sizes of a kernel source at bindings `b`.
 pub fn launch_sizes(src: &KernelSource, b: &Bindings) -> Result<LaunchSizes, CudaError> {
     Ok(match &src.template {
-        Template::Row { outer, inner } => {
+        Template::Row { outer, inner, .. } => {
             LaunchSizes { elements: 0, rows: numel(outer, b)?, row_len: numel(inner, b)? }
         }
         _ => {
