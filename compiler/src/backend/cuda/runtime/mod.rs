@@ -10,7 +10,8 @@
 //!
 //! conv2d and the pools run as generated one-thread-per-output kernels
 //! (correct, not fast: no im2col or implicit GEMM yet); integer matmuls too.
-//! Not here yet: CUDA graph capture and replay of a compiled plan.
+//! A compiled plan can also be captured as a CUDA graph and replayed
+//! ([`CudaBackend::capture`], in `graph`); matmul goes to cuBLAS (`cublas`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +29,11 @@ use crate::tensor::HostTensor;
 use super::emit::{KernelSource, Template, emit_kernel, translation_unit};
 use super::lower::LowerError;
 use super::nvrtc::{self, CompileError};
+
+mod cublas;
+mod graph;
+
+pub use graph::CapturedPlan;
 
 /// What can go wrong running on a CUDA device.
 #[derive(Debug, thiserror::Error)]
@@ -390,51 +396,6 @@ impl CudaBackend {
         Ok(results)
     }
 
-    /// Captures one run of `plan` on `inputs` as a CUDA graph. Replaying it
-    /// ([`CapturedPlan::replay`]) reruns every kernel on the same buffers:
-    /// the inputs must stay alive and may be rewritten in place between
-    /// replays; the results are [`CapturedPlan::outputs`].
-    pub fn capture(
-        &mut self,
-        plan: &CompiledPlan,
-        inputs: &[&DeviceTensor],
-        extra: &Bindings,
-    ) -> Result<CapturedPlan, CudaError> {
-        use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
-        let b = self.bind(plan, inputs, extra)?;
-        let made = self.allocate(plan, &b)?;
-        // One run outside the capture, so that cuBLAS and the driver do their
-        // first-use setup (allocations) where a capture would refuse them.
-        self.enqueue(plan, inputs, &made, &b)?;
-        driver("cuStreamSynchronize", self.stream.synchronize())?;
-        driver(
-            "cuStreamBeginCapture",
-            self.stream.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-        )?;
-        let enqueued = self.enqueue(plan, inputs, &made, &b);
-        let graph = driver(
-            "cuStreamEndCapture",
-            self.stream.end_capture(
-                CUgraphInstantiate_flags::CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH,
-            ),
-        )?;
-        enqueued?;
-        let graph =
-            graph.ok_or_else(|| CudaError::Unsupported("the capture recorded no graph".into()))?;
-        let outputs = plan
-            .func
-            .results()
-            .iter()
-            .map(|r| match made.slot.get(r) {
-                Some(Slot::Made(j)) => Ok(*j),
-                _ => Err(CudaError::Unsupported(format!(
-                    "capturing a plan that returns {r}, an input, directly"
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(CapturedPlan { graph, buffers: made.buffers, outputs, kernels: plan.steps.len() })
-    }
-
     fn bind(
         &self,
         plan: &CompiledPlan,
@@ -554,184 +515,12 @@ impl CudaBackend {
         driver("cuStreamSynchronize", self.stream.synchronize())?;
         Ok(host)
     }
-
-    /// numpy matmul through cuBLAS (row-major C = A·B as column-major
-    /// Cᵀ = Bᵀ·Aᵀ); batches by stride, broadcast batch dims by looping.
-    fn matmul(
-        &self,
-        k: &KernelFunc,
-        ins: &[&DeviceTensor],
-        outs: &[&DeviceTensor],
-    ) -> Result<(), CudaError> {
-        use cudarc::cublas::sys::{
-            cublasComputeType_t as CT, cublasGemmAlgo_t, cublasOperation_t, cudaDataType as DT,
-        };
-        use cudarc::driver::DevicePtr;
-        let blas = self
-            .blas
-            .as_ref()
-            .ok_or_else(|| CudaError::NoDevice("libcublas is not installed".into()))?;
-        let (a, bm) = match ins {
-            [a, b] => (a, b),
-            _ => {
-                return Err(CudaError::Unsupported(format!(
-                    "matmul kernel {} with {} inputs",
-                    k.name,
-                    ins.len()
-                )));
-            }
-        };
-        let out =
-            outs.first().ok_or_else(|| CudaError::Input("matmul without an output".into()))?;
-        let (dt, ct) = match a.dtype {
-            DType::F32 => (
-                DT::CUDA_R_32F,
-                if self.tf32 { CT::CUBLAS_COMPUTE_32F_FAST_TF32 } else { CT::CUBLAS_COMPUTE_32F },
-            ),
-            DType::F64 => (DT::CUDA_R_64F, CT::CUBLAS_COMPUTE_64F),
-            DType::F16 => (DT::CUDA_R_16F, CT::CUBLAS_COMPUTE_32F),
-            DType::BF16 => (DT::CUDA_R_16BF, CT::CUBLAS_COMPUTE_32F),
-            d => {
-                return Err(CudaError::Unsupported(format!(
-                    "matmul of {d} (cuBLAS runs float matmuls only)"
-                )));
-            }
-        };
-        let mut sa = a.shape.clone();
-        let mut sb = bm.shape.clone();
-        if sa.len() == 1 {
-            sa.insert(0, 1);
-        }
-        if sb.len() == 1 {
-            sb.push(1);
-        }
-        let (m, kk, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
-        let ba: Vec<usize> = sa[..sa.len() - 2].to_vec();
-        let bb: Vec<usize> = sb[..sb.len() - 2].to_vec();
-        let rank = ba.len().max(bb.len());
-        let pad = |v: &[usize]| -> Vec<usize> {
-            std::iter::repeat_n(1, rank - v.len()).chain(v.iter().copied()).collect()
-        };
-        let (pa, pb) = (pad(&ba), pad(&bb));
-        let bo: Vec<usize> = pa.iter().zip(&pb).map(|(&x, &y)| x.max(y)).collect();
-        let batch: usize = bo.iter().product();
-        let esize = a.dtype.size_bytes();
-        // Per output batch, the element offsets into A and B (broadcast dims read 0).
-        let offsets = |p: &[usize]| -> Vec<usize> {
-            (0..batch)
-                .map(|mut i| {
-                    let (mut off, mut stride) = (0, 1);
-                    for d in (0..rank).rev() {
-                        let c = i % bo[d];
-                        i /= bo[d];
-                        if p[d] != 1 {
-                            off += c * stride;
-                        }
-                        stride *= p[d];
-                    }
-                    off
-                })
-                .collect()
-        };
-        let (oa, ob) = (offsets(&pa), offsets(&pb));
-        let one: [u8; 8] = if a.dtype == DType::F64 {
-            1f64.to_le_bytes()
-        } else {
-            let mut x = [0u8; 8];
-            x[..4].copy_from_slice(&1f32.to_le_bytes());
-            x
-        };
-        let zero = [0u8; 8];
-        let (pa_ptr, _ga) = a.buf.device_ptr(&self.stream);
-        let (pb_ptr, _gb) = bm.buf.device_ptr(&self.stream);
-        // cuBLAS writes C through this pointer; nothing else touches it meanwhile.
-        let (pc_ptr, _gc) = out.buf.device_ptr(&self.stream);
-        let to_i32 = |x: usize| {
-            i32::try_from(x).map_err(|_| {
-                CudaError::Unsupported(format!("matmul size {x} exceeds cuBLAS's 32-bit sizes"))
-            })
-        };
-        let (mi, ni, ki) = (to_i32(m)?, to_i32(n)?, to_i32(kk)?);
-        // Uniform strides: one strided-batched call; otherwise one call per batch.
-        let uniform = |o: &[usize], step: usize| {
-            o.iter().enumerate().all(|(i, &x)| x == o.first().copied().unwrap_or(0) + i * step)
-        };
-        let sa_step = if batch > 1 { oa.get(1).copied().unwrap_or(0) } else { 0 };
-        let sb_step = if batch > 1 { ob.get(1).copied().unwrap_or(0) } else { 0 };
-        let calls: Vec<(usize, usize, usize, usize, i64, i64)> =
-            if uniform(&oa, sa_step) && uniform(&ob, sb_step) {
-                vec![(0, 0, 0, batch, (sa_step * m * kk) as i64, (sb_step * kk * n) as i64)]
-            } else {
-                (0..batch).map(|i| (oa[i], ob[i], i, 1, 0, 0)).collect()
-            };
-        for (a_off, b_off, c_idx, count, stride_a, stride_b) in calls {
-            // SAFETY: the pointers are live device buffers of the shapes
-            // described; offsets and strides stay inside them.
-            let r = unsafe {
-                cudarc::cublas::result::gemm_strided_batched_ex(
-                    *blas.handle(),
-                    cublasOperation_t::CUBLAS_OP_N,
-                    cublasOperation_t::CUBLAS_OP_N,
-                    ni,
-                    mi,
-                    ki,
-                    one.as_ptr().cast(),
-                    (pb_ptr + (b_off * kk * n * esize) as u64) as *const std::ffi::c_void,
-                    dt,
-                    ni,
-                    stride_b,
-                    (pa_ptr + (a_off * m * kk * esize) as u64) as *const std::ffi::c_void,
-                    dt,
-                    ki,
-                    stride_a,
-                    zero.as_ptr().cast(),
-                    (pc_ptr + (c_idx * m * n * esize) as u64) as *mut std::ffi::c_void,
-                    dt,
-                    ni,
-                    (m * n) as i64,
-                    to_i32(count)?,
-                    ct,
-                    cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-                )
-            };
-            r.map_err(|e| CudaError::Blas {
-                what: "cublasGemmStridedBatchedEx".into(),
-                message: format!("{e:?}"),
-            })?;
-        }
-        Ok(())
-    }
 }
 
 /// The buffers of one run of a plan, and where each value lives.
 struct Made {
     buffers: Vec<Option<DeviceTensor>>,
     slot: HashMap<NodeId, Slot>,
-}
-
-/// A plan captured as a CUDA graph with its buffers.
-pub struct CapturedPlan {
-    graph: cudarc::driver::CudaGraph,
-    buffers: Vec<Option<DeviceTensor>>,
-    outputs: Vec<usize>,
-    kernels: usize,
-}
-
-impl CapturedPlan {
-    /// Reruns every kernel of the plan (one graph launch, asynchronous).
-    pub fn replay(&self) -> Result<(), CudaError> {
-        driver("cuGraphLaunch", self.graph.launch())
-    }
-
-    /// The function's results, rewritten by each replay.
-    pub fn outputs(&self) -> Vec<&DeviceTensor> {
-        self.outputs.iter().filter_map(|&j| self.buffers.get(j).and_then(Option::as_ref)).collect()
-    }
-
-    /// Kernel launches per replay.
-    pub fn kernels(&self) -> usize {
-        self.kernels
-    }
 }
 
 /// Where a value of the plan lives during a launch.
