@@ -3,9 +3,8 @@
 //! `insta` compares with `tests/snapshots/plan@<group>__<case>.ir.snap`.
 //!
 //! Stages live in one registry, [`render`]: `plan` (the optimized IR, then
-//! the kernel plan), `clif` (each CPU kernel's Cranelift IR); `cuda` plugs
-//! in as another arm. An
-//! unknown stage fails its case, naming the stage.
+//! the kernel plan), `clif` (each CPU kernel's Cranelift IR) and `cuda` (the
+//! generated CUDA C++). An unknown stage fails its case, naming the stage.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -22,7 +21,8 @@ fn render(stage: &str, f: &Func) -> Result<String, String> {
     match stage {
         "plan" => render_plan(f),
         "clif" => render_clif(f),
-        other => Err(format!("unknown stage `{other}` (known stages: plan, clif)")),
+        "cuda" => render_cuda(f),
+        other => Err(format!("unknown stage `{other}` (known stages: plan, clif, cuda)")),
     }
 }
 
@@ -46,6 +46,17 @@ fn render_clif(f: &Func) -> Result<String, String> {
     let mut cpu = CpuBackend::new(opts).map_err(|e| e.to_string())?;
     let kernels = cpu.clif(&g).map_err(|e| e.to_string())?;
     Ok(kernels.iter().map(|(name, text)| format!("; kernel {name}\n{text}")).collect())
+}
+
+/// `cuda`: the CUDA C++ translation unit of the optimized function's plan
+/// (the preamble is left out: it is the same for every case).
+fn render_cuda(f: &Func) -> Result<String, String> {
+    use smelt_compiler::backend::cuda;
+    let mut g = f.clone();
+    passes::optimize(&mut g).map_err(|e| format!("passes::optimize: {e}"))?;
+    let p = plan::plan(&g).map_err(|e| format!("plan::plan: {e}"))?;
+    let kernels = cuda::generate(&g, &p).map_err(|e| format!("cuda: {e}"))?;
+    Ok(kernels.iter().map(|k| k.code.as_str()).collect::<Vec<_>>().join("\n"))
 }
 
 /// Renders every function of a case for one stage (a blank line between

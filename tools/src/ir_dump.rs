@@ -51,10 +51,15 @@ pub struct Args {
     /// Print the module as IR JSON instead of text.
     #[arg(long, conflicts_with = "plan")]
     pub json: bool,
-    /// Optimize, plan, and print each kernel's Cranelift IR (`clif`) or the
-    /// machine code Cranelift emits for it (`asm`, as its VCode listing).
-    #[arg(long, value_enum, value_name = "clif|asm", conflicts_with_all = ["plan", "json", "after"])]
+    /// Print generated code for every kernel of the optimized plan: `clif`
+    /// (Cranelift IR of the CPU kernels), `asm` (their machine code, as
+    /// Cranelift's VCode listing), `cuda` (one CUDA C++ translation unit per
+    /// function) or `ptx` (what NVRTC makes of it for `--arch`; needs libnvrtc).
+    #[arg(long, value_enum, value_name = "clif|asm|cuda|ptx", conflicts_with_all = ["plan", "json", "after"])]
     pub emit: Option<Emit>,
+    /// The SM version for `--emit ptx` (70, 80, 90, …).
+    #[arg(long, default_value_t = 90)]
+    pub arch: i32,
 }
 
 /// What `--emit` prints.
@@ -64,6 +69,10 @@ pub enum Emit {
     Clif,
     /// The CPU kernels' machine code (Cranelift's VCode listing).
     Asm,
+    /// The CUDA C++ of every kernel.
+    Cuda,
+    /// PTX compiled by NVRTC for `--arch`.
+    Ptx,
 }
 
 /// Runs `ir-dump` with parsed arguments: the text for stdout.
@@ -89,9 +98,33 @@ pub fn render(src: &str, label: &str, args: &Args) -> CliResult<String> {
         return plans(&module, label, args.format);
     }
     if let Some(emit) = args.emit {
-        return emit_cpu(&module, label, emit);
+        return match emit {
+            Emit::Clif | Emit::Asm => emit_cpu(&module, label, emit == Emit::Asm),
+            Emit::Cuda | Emit::Ptx => emit_cuda(&module, label, emit == Emit::Ptx, args.arch),
+        };
     }
     Ok(join(module.funcs.iter().map(|f| ir::print::func_text(f, args.keep_names))))
+}
+
+/// `--emit cuda|ptx`: the generated CUDA C++ (or its PTX) of every function.
+fn emit_cuda(module: &Module, label: &str, ptx: bool, arch: i32) -> CliResult<String> {
+    use smelt_compiler::backend::cuda;
+    let mut texts = Vec::new();
+    for f in &module.funcs {
+        let mut g = f.clone();
+        passes::optimize(&mut g).map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let p = plan::plan(&g).map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let tu = cuda::plan_source(&g, &p)
+            .map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        texts.push(if !ptx {
+            tu
+        } else {
+            cuda::compile_ptx(&tu, arch).map_err(|e| {
+                CliError(format!("{label}: @{}: {}", f.name, crate::cli::one_line(&e.to_string())))
+            })?
+        });
+    }
+    Ok(join(texts.into_iter()))
 }
 
 /// Parses and verifies a module; errors read `FILE:line:col: message`.
@@ -178,7 +211,7 @@ fn plans(module: &Module, label: &str, format: Format) -> CliResult<String> {
 
 /// `--emit clif|asm`: every kernel of every (optimized) function, each
 /// preceded by `; kernel <name>`.
-fn emit_cpu(module: &Module, label: &str, emit: Emit) -> CliResult<String> {
+fn emit_cpu(module: &Module, label: &str, asm: bool) -> CliResult<String> {
     use smelt_compiler::backend::cpu::{CpuBackend, CpuOptions};
     let mut texts = Vec::new();
     for f in &module.funcs {
@@ -186,11 +219,8 @@ fn emit_cpu(module: &Module, label: &str, emit: Emit) -> CliResult<String> {
         passes::optimize(&mut f).map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
         let mut cpu = CpuBackend::new(CpuOptions { threads: 1, ..CpuOptions::default() })
             .map_err(|e| CliError(format!("{label}: {e}")))?;
-        let kernels = match emit {
-            Emit::Clif => cpu.clif(&f),
-            Emit::Asm => cpu.asm(&f),
-        }
-        .map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
+        let kernels = if asm { cpu.asm(&f) } else { cpu.clif(&f) }
+            .map_err(|e| CliError(format!("{label}: @{}: {e}", f.name)))?;
         let mut text = String::new();
         for (name, body) in kernels {
             text.push_str(&format!("; kernel {name}\n{body}"));

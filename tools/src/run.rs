@@ -52,7 +52,8 @@ pub enum Command {
 pub struct RunArgs {
     /// The IR file (the text format of IR.md).
     pub file: PathBuf,
-    /// Where to run: `interp` (the reference interpreter) or `cpu` (Cranelift kernels).
+    /// Where to run: `interp` (the reference interpreter), `cpu` (Cranelift
+    /// kernels) or `cuda` (GPU 0, NVRTC kernels).
     #[arg(long, default_value = "interp")]
     pub backend: String,
     /// cpu: `on` fuses as the planner says; `off` runs each op as its own kernel.
@@ -114,16 +115,23 @@ pub fn run(args: &RunArgs) -> CliResult<String> {
     if args.bench.is_some() || args.fallback.is_some() || args.fusion != "on" {
         return Err(CliError::new("--bench, --fallback and --fusion apply to --backend cpu"));
     }
-    let results = interp::run(func, &inputs, &bindings)
-        .map_err(|e| CliError(format!("{label}: @{}: {e}", func.name)))?;
+    let results = if args.backend == "cuda" {
+        let mut gpu = smelt_compiler::backend::cuda::CudaBackend::new()
+            .map_err(|e| CliError(format!("backend cuda: {e}")))?;
+        gpu.run(func, &inputs, &bindings).map_err(|e| {
+            CliError(format!("{label}: @{}: {}", func.name, crate::cli::one_line(&e.to_string())))
+        })?
+    } else {
+        interp::run(func, &inputs, &bindings)
+            .map_err(|e| CliError(format!("{label}: @{}: {e}", func.name)))?
+    };
     write_results(&results, &args.out)
 }
 
-/// Refuses backends other than the interpreter, saying which issue brings them.
+/// Refuses unknown backends, naming the known ones.
 pub fn check_backend(name: &str) -> CliResult<()> {
     match name {
-        "interp" | "cpu" => Ok(()),
-        "cuda" => Err(CliError::new("backend cuda is not available yet (issue: CUDA backend)")),
+        "interp" | "cpu" | "cuda" => Ok(()),
         other => Err(CliError(format!("unknown backend `{other}` (backends: interp, cpu, cuda)"))),
     }
 }

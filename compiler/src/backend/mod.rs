@@ -7,4 +7,5 @@
 //! `cuda`: CUDA C++ through NVRTC).
 
 pub mod cpu;
+pub mod cuda;
 pub mod kernel;

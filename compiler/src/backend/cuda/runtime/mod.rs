@@ -1,0 +1,584 @@
+//! Running a function on a CUDA device: host↔device copies, the plan's
+//! kernels compiled once each (by name) and launched in order, matmul
+//! through cuBLAS.
+//!
+//! Launch shapes are computed per call from the runtime sizes (see
+//! [`launch_config`]); kernels take the sizes as arguments, so a new size
+//! never recompiles. Before cudarc opens `libcuda`, [`device_status`] probes
+//! for it (cudarc panics when a library is missing); without it every entry
+//! point returns [`CudaError::NoDevice`].
+//!
+//! conv2d and the pools run as generated one-thread-per-output kernels
+//! (correct, not fast: no im2col or implicit GEMM yet); integer matmuls too.
+//! A compiled plan can also be captured as a CUDA graph and replayed
+//! ([`CudaBackend::capture`], in `graph`); matmul goes to cuBLAS (`cublas`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+
+use crate::backend::cpu::Buffer;
+use crate::backend::kernel::{KernelFunc, extract};
+use crate::interp::{Bindings, bind_symbols, concrete_shape};
+use crate::ir::{DType, Dim, Func, NodeId, Op, Shape};
+use crate::tensor::HostTensor;
+
+use super::emit::{KernelSource, Template, emit_kernel, translation_unit};
+use super::lower::LowerError;
+use super::nvrtc::{self, CompileError};
+
+mod cublas;
+mod graph;
+
+pub use graph::CapturedPlan;
+
+/// What can go wrong running on a CUDA device.
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    /// No driver, no device, or no NVRTC: says which.
+    #[error("no CUDA device: {0}")]
+    NoDevice(String),
+    /// A kernel could not be generated.
+    #[error(transparent)]
+    Lower(#[from] LowerError),
+    /// A kernel did not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A CUDA driver call failed.
+    #[error("CUDA driver error in {what}: {message}")]
+    Driver {
+        /// The call.
+        what: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A cuBLAS call failed.
+    #[error("cuBLAS error in {what}: {message}")]
+    Blas {
+        /// The call.
+        what: String,
+        /// cuBLAS's message.
+        message: String,
+    },
+    /// An op or dtype this backend does not run yet.
+    #[error("not supported on CUDA yet: {0}")]
+    Unsupported(String),
+    /// The function or its inputs are invalid (from the planner, passes or binding).
+    #[error("invalid input: {0}")]
+    Input(String),
+}
+
+fn driver<T, E: std::fmt::Debug>(what: &str, r: Result<T, E>) -> Result<T, CudaError> {
+    r.map_err(|e| CudaError::Driver { what: what.to_string(), message: format!("{e:?}") })
+}
+
+/// `Ok` if a CUDA driver, a device and NVRTC are all present; otherwise what
+/// is missing. Never panics.
+pub fn device_status() -> Result<(), CudaError> {
+    // SAFETY: the probe only tries `dlopen` on candidate library names.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(CudaError::NoDevice(
+            "libcuda.so.1 (the NVIDIA driver) is not installed".into(),
+        ));
+    }
+    let count = driver("cuDeviceGetCount", CudaContext::device_count())
+        .map_err(|e| CudaError::NoDevice(format!("the driver found no device ({e})")))?;
+    if count < 1 {
+        return Err(CudaError::NoDevice("the driver reports 0 devices".into()));
+    }
+    if !nvrtc::nvrtc_available() {
+        return Err(CudaError::NoDevice(CompileError::Unavailable.to_string()));
+    }
+    Ok(())
+}
+
+/// A tensor in device memory (row-major bytes).
+pub struct DeviceTensor {
+    /// Element type.
+    pub dtype: DType,
+    /// Concrete sizes.
+    pub shape: Vec<usize>,
+    /// The bytes (at least one, so empty tensors still have an address).
+    pub buf: CudaSlice<u8>,
+}
+
+/// One kernel of a compiled plan.
+struct Step {
+    kernel: KernelFunc,
+    source: KernelSource,
+    function: Option<CudaFunction>,
+}
+
+/// A function planned and compiled for one device.
+pub struct CompiledPlan {
+    func: Func,
+    steps: Vec<Step>,
+}
+
+impl CompiledPlan {
+    /// The generated kernels, in launch order.
+    pub fn sources(&self) -> Vec<&KernelSource> {
+        self.steps.iter().map(|s| &s.source).collect()
+    }
+
+    /// The optimized function the plan runs.
+    pub fn func(&self) -> &Func {
+        &self.func
+    }
+}
+
+/// A CUDA device with its stream, cuBLAS handle and compiled kernels.
+pub struct CudaBackend {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: Option<cudarc::cublas::CudaBlas>,
+    sm: i32,
+    sm_count: u32,
+    functions: HashMap<String, CudaFunction>,
+    plans: HashMap<String, Arc<CompiledPlan>>,
+    compiled: usize,
+    tf32: bool,
+}
+
+/// Grid and block for one kernel at concrete sizes.
+pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) -> LaunchConfig {
+    let (grid, block) = match template {
+        Template::Elementwise { vector } => {
+            let threads = 256u64;
+            let per_block = threads * (*vector as u64).max(1);
+            let blocks =
+                sizes.elements.div_ceil(per_block).clamp(1, u64::from(sm_count.max(1)) * 32);
+            (blocks, threads)
+        }
+        Template::Row { vector, .. } => {
+            // About one vector (or four elements) per thread, a whole number
+            // of warps, ≤ 1024.
+            let v = *vector as u64;
+            let per = if v > 1 && sizes.row_len % v == 0 { v } else { 4 };
+            let threads = sizes.row_len.div_ceil(per).next_power_of_two().clamp(32, 1024);
+            (sizes.rows.clamp(1, i32::MAX as u64), threads)
+        }
+        Template::Cublas => (1, 32),
+    };
+    LaunchConfig {
+        grid_dim: (grid as u32, 1, 1),
+        block_dim: (block as u32, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The runtime sizes a launch shape depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaunchSizes {
+    /// Elements of the largest output (elementwise template).
+    pub elements: u64,
+    /// Rows (row template).
+    pub rows: u64,
+    /// Elements per row (row template).
+    pub row_len: u64,
+}
+
+fn numel(s: &Shape, b: &Bindings) -> Result<u64, CudaError> {
+    let dims = concrete_shape(s, b).map_err(|e| CudaError::Input(e.to_string()))?;
+    Ok(dims.iter().map(|&d| d as u64).product())
+}
+
+/// The launch sizes of a kernel source at bindings `b`.
+pub fn launch_sizes(src: &KernelSource, b: &Bindings) -> Result<LaunchSizes, CudaError> {
+    Ok(match &src.template {
+        Template::Row { outer, inner, .. } => {
+            LaunchSizes { elements: 0, rows: numel(outer, b)?, row_len: numel(inner, b)? }
+        }
+        _ => {
+            let mut elements = 0;
+            for s in &src.output_shapes {
+                elements = elements.max(numel(s, b)?);
+            }
+            LaunchSizes { elements, rows: 0, row_len: 0 }
+        }
+    })
+}
+
+impl CudaBackend {
+    /// Opens device 0. Errors (never panics) when there is no driver, no
+    /// device or no NVRTC.
+    pub fn new() -> Result<CudaBackend, CudaError> {
+        device_status()?;
+        let ctx = driver("cuCtxCreate", CudaContext::new(0))?;
+        // SAFETY: everything this backend does runs on one stream, in
+        // order, so cudarc's cross-stream event tracking has nothing to order
+        // (and costs host time on every launch).
+        unsafe { ctx.disable_event_tracking() };
+        // A stream of our own: the legacy default stream cannot be captured.
+        let stream = driver("cuStreamCreate", ctx.new_stream())?;
+        let (major, minor) = driver("compute capability", ctx.compute_capability())?;
+        let sm = nvrtc::pick_arch(major, minor)?;
+        let sm_count = driver(
+            "multiprocessor count",
+            ctx.attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            ),
+        )? as u32;
+        // SAFETY: probing only tries `dlopen`.
+        let blas = if unsafe { cudarc::cublas::sys::is_culib_present() } {
+            cudarc::cublas::CudaBlas::new(stream.clone()).ok()
+        } else {
+            None
+        };
+        Ok(CudaBackend {
+            ctx,
+            stream,
+            blas,
+            sm,
+            sm_count,
+            functions: HashMap::new(),
+            plans: HashMap::new(),
+            compiled: 0,
+            tf32: false,
+        })
+    }
+
+    /// The device's name.
+    pub fn device_name(&self) -> String {
+        self.ctx.name().unwrap_or_else(|_| "unknown CUDA device".into())
+    }
+
+    /// The SM version kernels are compiled for (e.g. 90).
+    pub fn arch(&self) -> i32 {
+        self.sm
+    }
+
+    /// Kernels compiled by NVRTC so far (a cached one counts once).
+    pub fn kernels_compiled(&self) -> usize {
+        self.compiled
+    }
+
+    /// Lets f32 matmuls use TF32 tensor cores (off by default: f32 accuracy).
+    pub fn set_tf32(&mut self, on: bool) {
+        self.tf32 = on;
+    }
+
+    /// The device stream everything runs on (for timing with events).
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Optimizes, plans, generates and compiles `func` (cached by its text).
+    pub fn compile(&mut self, func: &Func) -> Result<Arc<CompiledPlan>, CudaError> {
+        let text = func.to_string();
+        if let Some(p) = self.plans.get(&text) {
+            return Ok(p.clone());
+        }
+        let mut g = func.clone();
+        crate::passes::optimize(&mut g).map_err(|e| CudaError::Input(e.to_string()))?;
+        let plan = crate::plan::plan(&g).map_err(|e| CudaError::Input(e.to_string()))?;
+        let mut steps = Vec::new();
+        for k in &plan.kernels {
+            let kernel = extract(&g, k);
+            let source = emit_kernel(&kernel)?;
+            let function = match source.template {
+                Template::Cublas => None,
+                _ => Some(self.function(&source)?),
+            };
+            steps.push(Step { kernel, source, function });
+        }
+        let p = Arc::new(CompiledPlan { func: g, steps });
+        self.plans.insert(text, p.clone());
+        Ok(p)
+    }
+
+    fn function(&mut self, src: &KernelSource) -> Result<CudaFunction, CudaError> {
+        if let Some(f) = self.functions.get(&src.name) {
+            return Ok(f.clone());
+        }
+        let tu = translation_unit(std::slice::from_ref(src));
+        let ptx = nvrtc::compile_ptx(&tu, self.sm)?;
+        let module =
+            driver("cuModuleLoadData", self.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)))?;
+        let f = driver("cuModuleGetFunction", module.load_function(&src.name))?;
+        self.compiled += 1;
+        self.functions.insert(src.name.clone(), f.clone());
+        Ok(f)
+    }
+
+    /// The CUDA context (for events and raw copies).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// Copies raw row-major bytes (the layout [`Buffer`] uses) to the device.
+    pub fn upload_bytes(
+        &self,
+        dtype: DType,
+        shape: &[usize],
+        bytes: &[u8],
+    ) -> Result<DeviceTensor, CudaError> {
+        let want = shape.iter().product::<usize>() * dtype.size_bytes();
+        if bytes.len() != want {
+            return Err(CudaError::Input(format!(
+                "{} bytes for {dtype}{shape:?}, which needs {want}",
+                bytes.len()
+            )));
+        }
+        let buf = if bytes.is_empty() {
+            driver("cuMemcpyHtoD", self.stream.clone_htod(&[0u8]))?
+        } else {
+            driver("cuMemcpyHtoD", self.stream.clone_htod(bytes))?
+        };
+        Ok(DeviceTensor { dtype, shape: shape.to_vec(), buf })
+    }
+
+    /// Copies a host tensor to the device.
+    pub fn upload(&self, t: &HostTensor) -> Result<DeviceTensor, CudaError> {
+        let b = Buffer::from_host(t);
+        let mut bytes = b.bytes().to_vec();
+        if bytes.is_empty() {
+            bytes.push(0);
+        }
+        let buf = driver("cuMemcpyHtoD", self.stream.clone_htod(&bytes))?;
+        Ok(DeviceTensor { dtype: t.dtype, shape: t.shape.clone(), buf })
+    }
+
+    /// Copies a device tensor back to the host.
+    pub fn download(&self, t: &DeviceTensor) -> Result<HostTensor, CudaError> {
+        let bytes = driver("cuMemcpyDtoH", self.stream.clone_dtoh(&t.buf))?;
+        let mut b = Buffer::zeros(t.dtype, &t.shape);
+        let n = b.bytes().len();
+        b.bytes_mut().copy_from_slice(&bytes[..n]);
+        Ok(b.to_host())
+    }
+
+    fn alloc(&self, dtype: DType, shape: Vec<usize>) -> Result<DeviceTensor, CudaError> {
+        let n = (shape.iter().product::<usize>() * dtype.size_bytes()).max(1);
+        // SAFETY: every output element is written by its kernel before it is read.
+        let buf = driver("cuMemAlloc", unsafe { self.stream.alloc::<u8>(n) })?;
+        Ok(DeviceTensor { dtype, shape, buf })
+    }
+
+    /// Runs a compiled plan on device tensors (symbols bound from their
+    /// shapes plus `extra`); returns the function's results on the device.
+    pub fn launch(
+        &mut self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        extra: &Bindings,
+    ) -> Result<Vec<DeviceTensor>, CudaError> {
+        let b = self.bind(plan, inputs, extra)?;
+        let mut made = self.allocate(plan, &b)?;
+        self.enqueue(plan, inputs, &made, &b)?;
+        let f = &plan.func;
+        let mut results: Vec<DeviceTensor> = Vec::new();
+        for (k, r) in f.results().iter().enumerate() {
+            let t = match made.slot.get(r) {
+                Some(Slot::Made(j)) => match made.buffers.get_mut(*j).and_then(Option::take) {
+                    Some(t) => t,
+                    // A value returned twice: copy the first result holding it.
+                    None => {
+                        let first = f.results()[..k].iter().position(|x| x == r);
+                        let t = first.and_then(|i| results.get(i)).ok_or_else(|| {
+                            CudaError::Input(format!("result {r} was not computed"))
+                        })?;
+                        self.copy(t)?
+                    }
+                },
+                Some(Slot::Input(j)) => {
+                    let t =
+                        inputs.get(*j).ok_or_else(|| CudaError::Input("missing input".into()))?;
+                    self.copy(t)?
+                }
+                None => return Err(CudaError::Input(format!("result {r} was not computed"))),
+            };
+            results.push(t);
+        }
+        Ok(results)
+    }
+
+    fn bind(
+        &self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        extra: &Bindings,
+    ) -> Result<Bindings, CudaError> {
+        let sigs: Vec<(DType, Vec<usize>)> =
+            inputs.iter().map(|t| (t.dtype, t.shape.clone())).collect();
+        bind_shapes(&plan.func, &sigs, extra)
+    }
+
+    /// Buffers for every kernel output of the plan at bindings `b`.
+    fn allocate(&self, plan: &CompiledPlan, b: &Bindings) -> Result<Made, CudaError> {
+        let mut made = Made { buffers: Vec::new(), slot: HashMap::new() };
+        for (i, &p) in plan.func.params().iter().enumerate() {
+            made.slot.insert(p, Slot::Input(i));
+        }
+        for step in &plan.steps {
+            let k = &step.kernel;
+            for (&r, &o) in k.func.results().iter().zip(&k.outputs) {
+                let ty = k.func.ty(r);
+                let shape =
+                    concrete_shape(&ty.shape, b).map_err(|e| CudaError::Input(e.to_string()))?;
+                made.slot.insert(o, Slot::Made(made.buffers.len()));
+                made.buffers.push(Some(self.alloc(ty.dtype, shape)?));
+            }
+        }
+        Ok(made)
+    }
+
+    /// Enqueues every kernel of the plan, in order, on the stream.
+    fn enqueue(
+        &self,
+        plan: &CompiledPlan,
+        inputs: &[&DeviceTensor],
+        made: &Made,
+        b: &Bindings,
+    ) -> Result<(), CudaError> {
+        let lookup = |i: &NodeId| -> Option<&DeviceTensor> {
+            match made.slot.get(i) {
+                Some(Slot::Input(j)) => inputs.get(*j).copied(),
+                Some(Slot::Made(j)) => made.buffers.get(*j).and_then(Option::as_ref),
+                None => None,
+            }
+        };
+        for step in &plan.steps {
+            let k = &step.kernel;
+            let mut ins: Vec<&DeviceTensor> = Vec::new();
+            for i in &k.inputs {
+                ins.push(lookup(i).ok_or_else(|| {
+                    CudaError::Input(format!("kernel {} reads {i} before it exists", k.name))
+                })?);
+            }
+            let mut outs: Vec<&DeviceTensor> = Vec::new();
+            for o in &k.outputs {
+                outs.push(lookup(o).ok_or_else(|| {
+                    CudaError::Input(format!("kernel {} has no buffer for {o}", k.name))
+                })?);
+            }
+            match &step.function {
+                None => self.matmul(k, &ins, &outs)?,
+                Some(func) => {
+                    let sizes = launch_sizes(&step.source, b)?;
+                    let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
+                    let syms: Vec<i64> = step
+                        .source
+                        .symbols
+                        .iter()
+                        .map(|s| {
+                            b.get(s)
+                                .map(|&v| v as i64)
+                                .ok_or_else(|| CudaError::Input(format!("symbol {s} is not bound")))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let mut builder = self.stream.launch_builder(func);
+                    for o in &outs {
+                        builder.arg(&o.buf);
+                    }
+                    for i in &ins {
+                        builder.arg(&i.buf);
+                    }
+                    for s in &syms {
+                        builder.arg(s);
+                    }
+                    // SAFETY: the argument list matches the generated signature
+                    // (outputs, inputs, symbols) and every buffer holds its
+                    // tensor's bytes, which is all the kernel indexes. Outputs
+                    // are passed by shared reference: the kernel writes them,
+                    // which nothing else reads until the stream gets there.
+                    driver("cuLaunchKernel", unsafe { builder.launch(cfg) })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn copy(&self, t: &DeviceTensor) -> Result<DeviceTensor, CudaError> {
+        let buf = driver("cuMemcpyDtoD", t.buf.try_clone())?;
+        Ok(DeviceTensor { dtype: t.dtype, shape: t.shape.clone(), buf })
+    }
+
+    /// Runs `func` on host tensors: upload, plan, compile each kernel once,
+    /// launch in order, download.
+    pub fn run(
+        &mut self,
+        func: &Func,
+        inputs: &[HostTensor],
+        extra: &Bindings,
+    ) -> Result<Vec<HostTensor>, CudaError> {
+        bind_symbols(func, inputs, extra).map_err(|e| CudaError::Input(e.to_string()))?;
+        let plan = self.compile(func)?;
+        let dev: Vec<DeviceTensor> =
+            inputs.iter().map(|t| self.upload(t)).collect::<Result<_, _>>()?;
+        let refs: Vec<&DeviceTensor> = dev.iter().collect();
+        let outs = self.launch(&plan, &refs, extra)?;
+        let host = outs.iter().map(|t| self.download(t)).collect::<Result<Vec<_>, _>>()?;
+        driver("cuStreamSynchronize", self.stream.synchronize())?;
+        Ok(host)
+    }
+}
+
+/// The buffers of one run of a plan, and where each value lives.
+struct Made {
+    buffers: Vec<Option<DeviceTensor>>,
+    slot: HashMap<NodeId, Slot>,
+}
+
+/// Where a value of the plan lives during a launch.
+#[derive(Clone, Copy)]
+enum Slot {
+    Input(usize),
+    Made(usize),
+}
+
+/// Binds symbols from input shapes alone (dtype and shape checks included).
+fn bind_shapes(
+    f: &Func,
+    sigs: &[(DType, Vec<usize>)],
+    extra: &Bindings,
+) -> Result<Bindings, CudaError> {
+    if sigs.len() != f.params().len() {
+        return Err(CudaError::Input(format!(
+            "@{} takes {} inputs, got {}",
+            f.name,
+            f.params().len(),
+            sigs.len()
+        )));
+    }
+    let mut b = extra.clone();
+    for (i, (&p, (d, shape))) in f.params().iter().zip(sigs).enumerate() {
+        let ty = f.ty(p);
+        if ty.dtype != *d || ty.shape.rank() != shape.len() {
+            return Err(CudaError::Input(format!(
+                "input {i} is {d}{shape:?}, @{} wants {ty}",
+                f.name
+            )));
+        }
+        for (dim, &size) in ty.shape.dims().iter().zip(shape) {
+            match dim {
+                Dim::Const(c) if *c as usize != size => {
+                    return Err(CudaError::Input(format!(
+                        "input {i} is {d}{shape:?}, @{} wants {ty}",
+                        f.name
+                    )));
+                }
+                Dim::Sym(s) => match b.get(s) {
+                    Some(&v) if v as usize != size => {
+                        return Err(CudaError::Input(format!(
+                            "symbol {s} is {v} and {size} (input {i})"
+                        )));
+                    }
+                    _ => {
+                        b.insert(s.clone(), size as u64);
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// True for ops lowered by the cuBLAS path.
+pub fn is_library(op: &Op) -> bool {
+    matches!(op, Op::Matmul | Op::Conv2d(_) | Op::MaxPool2d(_) | Op::AvgPool2d(_))
+}

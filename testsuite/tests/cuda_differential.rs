@@ -1,0 +1,594 @@
+//! The CUDA backend against the reference interpreter, on a GPU:
+//! (a) every op × dtype at awkward sizes, (b) every corpus case, (c) ≥ 200
+//! seeded random graphs. Without a CUDA device (no driver, no GPU, no
+//! NVRTC) each test prints "skipped: no CUDA device (…)" and passes.
+//!
+//! Accuracy bars (IR.md): rel-L2 over finite elements ≤ 1e-5 for f32,
+//! 2e-3 for f16, 1e-2 for bf16 (1e-12 for f64, ours); an output takes the
+//! loosest bar of the float dtypes its function uses (a bf16 value cast to
+//! f32 carries bf16 error). NaN and ±Inf positions exact; integers and bools
+//! exact. Cases the interpreter rejects at run time
+//! (integer division by zero, …) are not compared: kernels give 0 there.
+
+use std::collections::HashMap;
+
+use smelt_compiler::backend::cuda::{CudaBackend, runtime::device_status};
+use smelt_compiler::ir::{DType, Func, parse_module};
+use smelt_compiler::tensor::Data;
+use smelt_compiler::{HostTensor, interp};
+use smelt_testsuite::inputs::{Sizes, bind_all, random_inputs};
+use smelt_testsuite::random_graph::random_func;
+
+/// The number of random graphs (the issue asks for at least 200).
+const RANDOM_GRAPHS: u64 = 250;
+
+/// Random graphs whose results no f32 kernel can match: seed 206 takes the
+/// cosine of a 24-element product (~1e20), where any rounding difference in
+/// the product (f32 accumulation vs the interpreter's f64) changes the result.
+const ILL_CONDITIONED: [u64; 1] = [206];
+
+fn backend() -> Option<CudaBackend> {
+    if let Err(e) = device_status() {
+        eprintln!("skipped: no CUDA device ({e})");
+        return None;
+    }
+    match CudaBackend::new() {
+        Ok(b) => {
+            eprintln!("CUDA device: {} (sm_{})", b.device_name(), b.arch());
+            Some(b)
+        }
+        Err(e) => {
+            eprintln!("skipped: no CUDA device ({e})");
+            None
+        }
+    }
+}
+
+fn bar(d: DType) -> f64 {
+    match d {
+        DType::F16 => 2e-3,
+        DType::BF16 => 1e-2,
+        DType::F64 => 1e-12,
+        _ => 1e-5,
+    }
+}
+
+/// The loosest bar of any float dtype in `f`: an output computed from f16
+/// or bf16 values (then cast wider) carries their error.
+fn loosest_bar(f: &Func) -> f64 {
+    let mut nodes = f.params().to_vec();
+    nodes.extend(f.program_order());
+    nodes.iter().map(|&n| f.ty(n).dtype).filter(|d| d.is_float()).map(bar).fold(0.0, f64::max)
+}
+
+/// Compares GPU results with the interpreter's under the accuracy bars (each
+/// output's own, or `floor` if looser).
+fn compare(want: &[HostTensor], got: &[HostTensor], floor: f64) -> Result<(), String> {
+    if want.len() != got.len() {
+        return Err(format!("{} results, expected {}", got.len(), want.len()));
+    }
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        if w.dtype != g.dtype || w.shape != g.shape {
+            return Err(format!(
+                "result {i}: {}{:?}, expected {}{:?}",
+                g.dtype, g.shape, w.dtype, w.shape
+            ));
+        }
+        match (&w.data, &g.data) {
+            (Data::Float(a), Data::Float(b)) => {
+                let (mut num, mut den) = (0.0f64, 0.0f64);
+                for (j, (&x, &y)) in a.iter().zip(b).enumerate() {
+                    let special = |v: f64| {
+                        if v.is_nan() {
+                            1
+                        } else if v == f64::INFINITY {
+                            2
+                        } else if v == f64::NEG_INFINITY {
+                            3
+                        } else {
+                            0
+                        }
+                    };
+                    if special(x) != special(y) {
+                        return Err(format!("result {i} element {j}: {y} instead of {x}"));
+                    }
+                    if special(x) == 0 {
+                        num += (x - y) * (x - y);
+                        den += x * x;
+                    }
+                }
+                let rel = if den > 0.0 { (num / den).sqrt() } else { num.sqrt() };
+                let limit = bar(w.dtype).max(floor);
+                if rel > limit {
+                    return Err(format!(
+                        "result {i} ({}): rel-L2 {rel:.3e} > {limit:.0e}",
+                        w.dtype
+                    ));
+                }
+            }
+            (Data::Int(a), Data::Int(b)) => {
+                if let Some(j) = a.iter().zip(b).position(|(x, y)| x != y) {
+                    return Err(format!("result {i} element {j}: {} instead of {}", b[j], a[j]));
+                }
+            }
+            (Data::Bool(a), Data::Bool(b)) => {
+                if let Some(j) = a.iter().zip(b).position(|(x, y)| x != y) {
+                    return Err(format!("result {i} element {j}: {} instead of {}", b[j], a[j]));
+                }
+            }
+            _ => return Err(format!("result {i}: different kinds of data")),
+        }
+    }
+    Ok(())
+}
+
+/// Runs one function on both; `Ok(false)` when the interpreter rejects the inputs.
+fn check(gpu: &mut CudaBackend, f: &Func, sizes: &Sizes, seed: u64) -> Result<bool, String> {
+    let inputs = random_inputs(f, sizes, seed)?;
+    let Ok(want) = interp::run(f, &inputs, sizes) else { return Ok(false) };
+    let got = gpu.run(f, &inputs, sizes).map_err(|e| format!("cuda: {e}"))?;
+    compare(&want, &got, loosest_bar(f))?;
+    Ok(true)
+}
+
+fn report(what: &str, failures: &[String], ran: usize) {
+    eprintln!("{what}: {ran} compared, {} failed", failures.len());
+    assert!(failures.is_empty(), "{what}: {} failures:\n{}", failures.len(), failures.join("\n\n"));
+}
+
+const FLOATS: [&str; 4] = ["f32", "f16", "bf16", "f64"];
+const INTS: [&str; 4] = ["i64", "i32", "i8", "u8"];
+
+/// Small functions: each op at each dtype it takes, at awkward sizes.
+fn op_cases() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let float_unary = [
+        "neg", "abs", "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "recip", "sin", "cos", "tanh",
+        "sigmoid", "erf", "floor", "ceil", "round", "sign", "relu",
+    ];
+    for d in FLOATS {
+        for op in float_unary {
+            out.push((
+                format!("{op} {d}"),
+                format!("func @f(%x: {d}[N]) -> ({d}[N]) {{\n  %y = {op}(%x)\n  return %y\n}}"),
+            ));
+        }
+    }
+    for d in INTS {
+        for op in ["neg", "abs", "sign", "relu", "floor"] {
+            out.push((
+                format!("{op} {d}"),
+                format!("func @f(%x: {d}[N]) -> ({d}[N]) {{\n  %y = {op}(%x)\n  return %y\n}}"),
+            ));
+        }
+    }
+    out.push((
+        "not bool".into(),
+        "func @f(%x: bool[N]) -> (bool[N]) {\n  %y = not(%x)\n  return %y\n}".into(),
+    ));
+    let arith = ["add", "sub", "mul", "div", "rem", "pow", "max", "min"];
+    let cmp = ["eq", "ne", "lt", "le", "gt", "ge"];
+    for d in FLOATS.iter().chain(&INTS) {
+        for op in arith {
+            // Broadcasting a [N, 1] column against a [3] row.
+            out.push((format!("{op} {d}"), format!("func @f(%a: {d}[N, 1], %b: {d}[3]) -> ({d}[N, 3]) {{\n  %y = {op}(%a, %b)\n  return %y\n}}")));
+        }
+        for op in cmp {
+            out.push((format!("{op} {d}"), format!("func @f(%a: {d}[N], %b: {d}[N]) -> (bool[N]) {{\n  %y = {op}(%a, %b)\n  return %y\n}}")));
+        }
+        for op in ["sum", "max", "min", "prod", "argmax", "argmin"] {
+            let rd = if op.starts_with("arg") { "i64".to_string() } else { d.to_string() };
+            out.push((format!("{op} rows {d}"), format!("func @f(%x: {d}[N, 7]) -> ({rd}[N]) {{\n  %y = {op}(%x) dims=[1] keepdim=false\n  return %y\n}}")));
+            out.push((format!("{op} cols {d}"), format!("func @f(%x: {d}[N, 7]) -> ({rd}[1, 7]) {{\n  %y = {op}(%x) dims=[0] keepdim=true\n  return %y\n}}")));
+        }
+        for to in FLOATS.iter().chain(&INTS).chain(&["bool"]) {
+            out.push((
+                format!("cast {d}->{to}"),
+                format!(
+                    "func @f(%x: {d}[N]) -> ({to}[N]) {{\n  %y = cast(%x) to={to}\n  return %y\n}}"
+                ),
+            ));
+        }
+    }
+    for d in FLOATS {
+        out.push((format!("mean {d}"), format!("func @f(%x: {d}[N, 5]) -> ({d}[N]) {{\n  %y = mean(%x) dims=[1] keepdim=false\n  return %y\n}}")));
+        out.push((format!("softmax {d}"), format!("func @f(%x: {d}[N, 33]) -> ({d}[N, 33]) {{\n  %m = max(%x) dims=[1] keepdim=true\n  %s = sub(%x, %m)\n  %e = exp(%s)\n  %z = sum(%e) dims=[1] keepdim=true\n  %y = div(%e, %z)\n  return %y\n}}")));
+        // Row length 64: the vector path of the row template (8 or 4 per
+        // access). (No argmax of %t here: %t is exact in f32 inside the kernel
+        // but rounded per op by the interpreter, so ties can differ.)
+        out.push((format!("layernorm64 {d}"), format!("func @f(%x: {d}[N, 64], %w: {d}[64], %r: {d}[N, 64]) -> ({d}[N, 64], {d}[N]) {{\n  %t = add(%x, %r)\n  %m = mean(%t) dims=[1] keepdim=true\n  %c = sub(%t, %m)\n  %q = mul(%c, %c)\n  %v = mean(%q) dims=[1] keepdim=true\n  %e = add(%v, 1e-5)\n  %s = rsqrt(%e)\n  %n = mul(%c, %s)\n  %y = mul(%n, %w)\n  %z = max(%t) dims=[1] keepdim=false\n  return %y, %z\n}}")));
+        out.push((format!("matmul {d}"), format!("func @f(%a: {d}[2, N, 5], %b: {d}[5, 3]) -> ({d}[2, N, 3]) {{\n  %y = matmul(%a, %b)\n  return %y\n}}")));
+        out.push((format!("select {d}"), format!("func @f(%c: bool[N], %a: {d}[N], %b: {d}[N]) -> ({d}[N]) {{\n  %y = select(%c, %a, %b)\n  return %y\n}}")));
+    }
+    out
+}
+
+#[test]
+fn every_op_and_dtype_matches_the_interpreter() {
+    let Some(mut gpu) = backend() else { return };
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (name, src) in op_cases() {
+        let f = match parse_module(&src) {
+            Ok(m) => m.funcs[0].clone(),
+            Err(e) => {
+                failures.push(format!("{name}: does not parse: {e}\n{src}"));
+                continue;
+            }
+        };
+        for (k, n) in [1u64, 3, 50, 783, 4096].into_iter().enumerate() {
+            let sizes: Sizes = HashMap::from([("N".to_string(), n)]);
+            match check(&mut gpu, &f, &sizes, 7 + k as u64) {
+                Ok(true) => ran += 1,
+                Ok(false) => {}
+                Err(e) => failures.push(format!("{name} N={n}: {e}")),
+            }
+        }
+    }
+    report("ops × dtypes", &failures, ran);
+}
+
+#[test]
+fn every_corpus_case_matches_the_interpreter() {
+    let Some(mut gpu) = backend() else { return };
+    // On a lent GPU machine the binary runs from another checkout: the
+    // corpus is found through SMELT_CASES_DIR there.
+    let root = std::env::var_os("SMELT_CASES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(smelt_testsuite::corpus::cases_dir);
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "ir") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(!files.is_empty(), "no corpus under {} (set SMELT_CASES_DIR)", root.display());
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for path in files {
+        let name = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
+        let src = std::fs::read_to_string(&path).unwrap_or_default();
+        let Ok(m) = parse_module(&src) else { continue };
+        for f in &m.funcs {
+            for (k, size) in [3u64, 50].into_iter().enumerate() {
+                match check(&mut gpu, f, &bind_all(f, size), 11 + k as u64) {
+                    Ok(true) => ran += 1,
+                    Ok(false) => {}
+                    Err(e) => failures.push(format!("{name} @{} size {size}: {e}", f.name)),
+                }
+            }
+        }
+    }
+    report("corpus", &failures, ran);
+}
+
+#[test]
+fn random_graphs_match_the_interpreter() {
+    let Some(mut gpu) = backend() else { return };
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for seed in (0..RANDOM_GRAPHS).filter(|s| !ILL_CONDITIONED.contains(s)) {
+        let f = random_func(seed);
+        let sizes = bind_all(&f, 1 + seed % 5 * 7);
+        match check(&mut gpu, &f, &sizes, seed) {
+            Ok(true) => ran += 1,
+            Ok(false) => {}
+            Err(e) => failures.push(format!("seed {seed}: {e}\n{f}")),
+        }
+    }
+    eprintln!("kernels compiled: {}", gpu.kernels_compiled());
+    report("random graphs", &failures, ran);
+}
+
+/// Without a GPU, what can be checked is checked: every function above
+/// lowers, and compiles with NVRTC where NVRTC is on the library path.
+#[test]
+fn every_differential_function_lowers_and_compiles() {
+    use smelt_compiler::backend::cuda::{self, nvrtc};
+    use smelt_compiler::{passes, plan};
+    let sm = if nvrtc::nvrtc_available() {
+        nvrtc::supported_archs().ok().and_then(|a| a.into_iter().filter(|&x| x <= 90).max())
+    } else {
+        eprintln!("NVRTC not found: lowering only (no compile check)");
+        None
+    };
+    let mut funcs: Vec<(String, Func)> = Vec::new();
+    for (name, src) in op_cases() {
+        let m = parse_module(&src).unwrap_or_else(|e| panic!("{name}: {e}\n{src}"));
+        funcs.push((name, m.funcs[0].clone()));
+    }
+    for seed in 0..RANDOM_GRAPHS {
+        funcs.push((format!("seed {seed}"), random_func(seed)));
+    }
+    let mut failures = Vec::new();
+    for (name, f) in &funcs {
+        let mut g = f.clone();
+        passes::optimize(&mut g).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let p = plan::plan(&g).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let tu = match cuda::plan_source(&g, &p) {
+            Ok(tu) => tu,
+            Err(e) => {
+                failures.push(format!("{name}: {e}\n{g}"));
+                continue;
+            }
+        };
+        if let Some(sm) = sm
+            && let Err(e) = cuda::compile_ptx(&tu, sm)
+        {
+            failures.push(format!("{name} sm_{sm}: {e}"));
+        }
+    }
+    report("lower + NVRTC", &failures, funcs.len());
+}
+
+/// An output's dtype and concrete shape.
+type OutSig = (DType, Vec<usize>);
+
+/// One function's part of an emulation program.
+struct EmuCase {
+    name: String,
+    floor: f64,
+    want: Vec<HostTensor>,
+    outputs: Vec<OutSig>,
+}
+
+/// The C++ for one function: its kernels in a namespace and a `run_fN`
+/// that reads the inputs, launches the kernels in plan order with the launch
+/// shapes the runtime would use, and writes the results.
+fn emu_function(
+    id: usize,
+    f: &Func,
+    inputs: &[HostTensor],
+    sizes: &Sizes,
+    dir: &std::path::Path,
+) -> Result<(String, Vec<OutSig>), String> {
+    use smelt_compiler::backend::cpu::Buffer;
+    use smelt_compiler::backend::cuda::emit::{Template, emit_kernel_with};
+    use smelt_compiler::backend::cuda::runtime::{launch_config, launch_sizes};
+    use smelt_compiler::backend::cuda::snippets::storage_type;
+    use smelt_compiler::backend::kernel::extract;
+    use smelt_compiler::{passes, plan};
+    let mut g = f.clone();
+    passes::optimize(&mut g).map_err(|e| e.to_string())?;
+    let p = plan::plan(&g).map_err(|e| e.to_string())?;
+    let b = interp::bind_symbols(&g, inputs, sizes).map_err(|e| e.to_string())?;
+    let shape_of = |n: smelt_compiler::ir::NodeId| {
+        interp::concrete_shape(&g.ty(n).shape, &b).map_err(|e| e.to_string())
+    };
+    let mut code = format!("namespace f{id} {{\n");
+    let mut body = format!("static void run_f{id}() {{\n");
+    for (i, (&param, t)) in g.params().iter().zip(inputs).enumerate() {
+        let bytes = Buffer::from_host(t).bytes().to_vec();
+        let path = dir.join(format!("f{id}_in{i}.bin"));
+        std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+        body.push_str(&format!(
+            "  unsigned char* v{} = smelt_emu_read(\"{}\", {});\n",
+            param.index(),
+            path.display(),
+            bytes.len()
+        ));
+    }
+    for k in &p.kernels {
+        let kf = extract(&g, k);
+        let src = emit_kernel_with(&kf, false).map_err(|e| e.to_string())?;
+        code.push_str(&src.code.replace("extern \"C\" ", ""));
+        let cfg =
+            launch_config(&src.template, &launch_sizes(&src, &b).map_err(|e| e.to_string())?, 2);
+        let mut args = Vec::new();
+        for &o in &k.outputs {
+            let bytes = shape_of(o)?.iter().product::<usize>() * g.ty(o).dtype.size_bytes();
+            body.push_str(&format!("  unsigned char* v{} = smelt_emu_buf({bytes});\n", o.index()));
+            args.push(format!("({}*)v{}", storage_type(g.ty(o).dtype), o.index()));
+        }
+        for &i in &k.inputs {
+            args.push(format!("(const {}*)v{}", storage_type(g.ty(i).dtype), i.index()));
+        }
+        for s in &src.symbols {
+            args.push(format!("{}LL", b.get(s).copied().unwrap_or(0)));
+        }
+        let sync = matches!(src.template, Template::Row { .. });
+        body.push_str(&format!(
+            "  smelt_emu_launch({}, {}, {sync}, [&] {{ f{id}::{}({}); }});\n",
+            cfg.grid_dim.0,
+            cfg.block_dim.0,
+            src.name,
+            args.join(", ")
+        ));
+    }
+    let mut outputs = Vec::new();
+    for (i, &r) in g.results().iter().enumerate() {
+        let shape = shape_of(r)?;
+        let bytes = shape.iter().product::<usize>() * g.ty(r).dtype.size_bytes();
+        let path = dir.join(format!("f{id}_out{i}.bin"));
+        body.push_str(&format!(
+            "  smelt_emu_write(\"{}\", v{}, {bytes});\n",
+            path.display(),
+            r.index()
+        ));
+        outputs.push((g.ty(r).dtype, shape));
+    }
+    code.push_str("}\n");
+    body.push_str("}\n");
+    Ok((code + &body, outputs))
+}
+
+/// Without a GPU: the generated kernels, compiled as C++ for the CPU with
+/// `emu.hpp` standing in for CUDA, against the interpreter, on the corpus,
+/// the op × dtype cases and the random graphs. Needs g++ (skipped without).
+/// This checks the generated code's semantics (index math, reductions,
+/// conversions), not NVRTC, the driver calls or cuBLAS.
+#[test]
+fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
+    use smelt_compiler::backend::cpu::Buffer;
+    use smelt_compiler::backend::cuda::snippets::PREAMBLE;
+    if std::process::Command::new("g++").arg("--version").output().is_err() {
+        eprintln!("skipped: no g++ for the CPU emulation");
+        return;
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cuda-emu");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut funcs: Vec<(String, Func, Sizes, u64)> = Vec::new();
+    for (name, src) in op_cases() {
+        let f = parse_module(&src).unwrap().funcs[0].clone();
+        for (k, n) in [1u64, 3, 50].into_iter().enumerate() {
+            funcs.push((
+                format!("{name} N={n}"),
+                f.clone(),
+                HashMap::from([("N".to_string(), n)]),
+                7 + k as u64,
+            ));
+        }
+    }
+    for path in smelt_testsuite::corpus::case_files() {
+        let src = std::fs::read_to_string(&path).unwrap();
+        for f in parse_module(&src).unwrap().funcs {
+            let name = format!("{} @{}", path.display(), f.name);
+            let sizes = bind_all(&f, 5);
+            funcs.push((name, f, sizes, 11));
+        }
+    }
+    for seed in (0..RANDOM_GRAPHS).filter(|s| !ILL_CONDITIONED.contains(s)) {
+        let f = random_func(seed);
+        let sizes = bind_all(&f, 1 + seed % 5 * 7);
+        funcs.push((format!("seed {seed}"), f, sizes, seed));
+    }
+    let preamble = PREAMBLE
+        .replace(
+            r#"{ float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }"#,
+            "{ return smelt_emu_h2f(h); }",
+        )
+        .replace(
+            r#"{ unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }"#,
+            "{ return smelt_emu_f2h(f); }",
+        );
+    assert!(!preamble.contains("asm("), "the emulation preamble still has inline PTX");
+    let header =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cuda_emu/emu.hpp");
+    let mut failures = Vec::new();
+    let mut cases: Vec<Option<EmuCase>> = Vec::new();
+    let mut ran = 0;
+    for (chunk_no, chunk) in funcs.chunks(120).enumerate() {
+        let mut program = format!("#include \"{}\"\n{preamble}\n", header.display());
+        let mut calls = String::new();
+        let base = cases.len();
+        for (j, (name, f, sizes, seed)) in chunk.iter().enumerate() {
+            let id = base + j;
+            let inputs = match random_inputs(f, sizes, *seed) {
+                Ok(i) => i,
+                Err(e) => panic!("{name}: {e}"),
+            };
+            let Ok(want) = interp::run(f, &inputs, sizes) else {
+                cases.push(None);
+                continue;
+            };
+            match emu_function(id, f, &inputs, sizes, &dir) {
+                Ok((code, outputs)) => {
+                    program.push_str(&code);
+                    calls.push_str(&format!("  run_f{id}();\n"));
+                    cases.push(Some(EmuCase {
+                        name: name.clone(),
+                        floor: loosest_bar(f),
+                        want,
+                        outputs,
+                    }));
+                }
+                Err(e) => {
+                    failures.push(format!("{name}: {e}"));
+                    cases.push(None);
+                }
+            }
+        }
+        program.push_str(&format!("int main() {{\n{calls}  return 0;\n}}\n"));
+        let cpp = dir.join(format!("chunk{chunk_no}.cpp"));
+        let exe = dir.join(format!("chunk{chunk_no}"));
+        std::fs::write(&cpp, &program).unwrap();
+        let out = std::process::Command::new("g++")
+            .args(["-std=c++20", "-O1", "-pthread", "-w", "-o"])
+            .arg(&exe)
+            .arg(&cpp)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let log = String::from_utf8_lossy(&out.stderr);
+            let head: Vec<&str> = log.lines().take(30).collect();
+            failures.push(format!(
+                "chunk {chunk_no} does not compile as C++ ({}):\n{}",
+                cpp.display(),
+                head.join("\n")
+            ));
+            continue;
+        }
+        let run = std::process::Command::new(&exe).output().unwrap();
+        if !run.status.success() {
+            failures.push(format!(
+                "chunk {chunk_no} failed to run: {}",
+                String::from_utf8_lossy(&run.stderr)
+            ));
+            continue;
+        }
+        for (id, case) in cases.iter().enumerate().skip(base) {
+            let Some(c) = case else { continue };
+            let mut got = Vec::new();
+            for (i, (d, shape)) in c.outputs.iter().enumerate() {
+                let bytes =
+                    std::fs::read(dir.join(format!("f{id}_out{i}.bin"))).unwrap_or_default();
+                let mut buf = Buffer::zeros(*d, shape);
+                if bytes.len() == buf.bytes().len() {
+                    buf.bytes_mut().copy_from_slice(&bytes);
+                }
+                got.push(buf.to_host());
+            }
+            ran += 1;
+            if let Err(e) = compare(&c.want, &got, c.floor) {
+                failures.push(format!("{}: {e}", c.name));
+            }
+        }
+    }
+    report("CPU emulation of the generated kernels", &failures, ran);
+}
+
+/// A plan captured as a CUDA graph (a cuBLAS matmul, then a softmax)
+/// replays to the interpreter's results, also after the input is rewritten.
+#[test]
+fn a_captured_plan_replays_to_the_interpreters_results() {
+    let Some(mut gpu) = backend() else { return };
+    let src = "func @f(%a: f32[N, 16], %b: f32[16, 24]) -> (f32[N, 24]) {
+  %c = matmul(%a, %b)
+  %m = max(%c) dims=[1] keepdim=true
+  %s = sub(%c, %m)
+  %e = exp(%s)
+  %z = sum(%e) dims=[1] keepdim=true
+  %y = div(%e, %z)
+  return %y
+}";
+    let f = parse_module(src).unwrap().funcs[0].clone();
+    let sizes: Sizes = HashMap::from([("N".to_string(), 37)]);
+    let plan = gpu.compile(&f).unwrap();
+    let mut results = Vec::new();
+    let mut inputs = random_inputs(&f, &sizes, 1).unwrap();
+    let mut dev: Vec<_> = inputs.iter().map(|t| gpu.upload(t).unwrap()).collect();
+    let refs: Vec<_> = dev.iter().collect();
+    let cap = gpu.capture(&plan, &refs, &sizes).unwrap();
+    drop(refs);
+    for seed in [1u64, 2] {
+        if seed == 2 {
+            // Rewrite the first input in place; the graph reads the same buffer.
+            inputs = random_inputs(&f, &sizes, seed).unwrap();
+            let fresh = gpu.upload(&inputs[0]).unwrap();
+            gpu.stream().memcpy_dtod(&fresh.buf, &mut dev[0].buf).unwrap();
+        }
+        cap.replay().unwrap();
+        let got: Vec<HostTensor> = cap.outputs().iter().map(|t| gpu.download(t).unwrap()).collect();
+        let want = interp::run(&f, &inputs, &sizes).unwrap();
+        results.push(compare(&want, &got, 0.0));
+    }
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}

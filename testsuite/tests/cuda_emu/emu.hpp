@@ -1,0 +1,82 @@
+// A CPU stand-in for the few CUDA features smelt's generated kernels use, so
+// that the generated code can be checked against the interpreter with no
+// GPU: blocks run one after another; in a block that synchronizes (the row
+// template) every thread is a std::thread and __syncthreads/__shfl_xor_sync
+// are barriers. Not a CUDA emulator in general: just enough for these kernels.
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+struct uint4 { unsigned x, y, z, w; };
+struct uint2 { unsigned x, y; };
+thread_local dim3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#define __launch_bounds__(n)
+#define __align__(n) alignas(n)
+#define __shared__ static
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline float __int_as_float(int u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline double __longlong_as_double(long long u) { double f; std::memcpy(&f, &u, 8); return f; }
+inline long long __double_as_longlong(double f) { long long u; std::memcpy(&u, &f, 8); return u; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+inline float smelt_emu_h2f(unsigned short h) { _Float16 x; std::memcpy(&x, &h, 2); return (float)x; }
+inline unsigned short smelt_emu_f2h(float f) { _Float16 x = (_Float16)f; unsigned short h; std::memcpy(&h, &x, 2); return h; }
+
+static std::barrier<>* smelt_emu_bar = nullptr;
+inline void __syncthreads() { smelt_emu_bar->arrive_and_wait(); }
+alignas(8) static unsigned char smelt_emu_slots[1024][8];
+template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
+  std::memcpy(smelt_emu_slots[threadIdx.x], &v, sizeof(T));
+  smelt_emu_bar->arrive_and_wait();
+  T r;
+  std::memcpy(&r, smelt_emu_slots[threadIdx.x ^ (unsigned)o], sizeof(T));
+  smelt_emu_bar->arrive_and_wait();
+  return r;
+}
+
+template <class F> void smelt_emu_launch(unsigned grid, unsigned block, bool sync, F f) {
+  gridDim.x = grid;
+  blockDim.x = block;
+  for (unsigned b = 0; b < grid; ++b) {
+    if (!sync) {
+      for (unsigned t = 0; t < block; ++t) { blockIdx.x = b; threadIdx.x = t; f(); }
+      continue;
+    }
+    std::barrier<> bar(block);
+    smelt_emu_bar = &bar;
+    std::vector<std::thread> ts;
+    for (unsigned t = 0; t < block; ++t) ts.emplace_back([=] { blockIdx.x = b; threadIdx.x = t; f(); });
+    for (auto& t : ts) t.join();
+  }
+}
+
+static unsigned char* smelt_emu_buf(size_t bytes) {
+  size_t n = (bytes + 63) / 64 * 64 + 64;
+  unsigned char* p = (unsigned char*)std::aligned_alloc(64, n);
+  std::memset(p, 0xCD, n);  // garbage, as device memory would hold
+  return p;
+}
+static unsigned char* smelt_emu_read(const char* path, size_t bytes) {
+  unsigned char* p = smelt_emu_buf(bytes);
+  FILE* f = std::fopen(path, "rb");
+  if (!f || std::fread(p, 1, bytes, f) != bytes) { std::fprintf(stderr, "cannot read %s\n", path); std::exit(3); }
+  std::fclose(f);
+  return p;
+}
+static void smelt_emu_write(const char* path, const unsigned char* p, size_t bytes) {
+  FILE* f = std::fopen(path, "wb");
+  if (!f || std::fwrite(p, 1, bytes, f) != bytes) { std::fprintf(stderr, "cannot write %s\n", path); std::exit(3); }
+  std::fclose(f);
+}

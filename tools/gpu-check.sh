@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs ON a lent GPU machine, from the repo root, with the binaries that
+# tools/gpu-build.sh put in .gpu/: (a) every op x dtype, the corpus and the
+# random graphs against the interpreter on the GPU, (b) cuda-bench, (c)
+# PyTorch eager and torch.compile on the same workloads, then one table.
+# Logs and JSON go to $OUT (or ./gpu-out). Well under 8 minutes in all.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu-out}"
+mkdir -p "$OUT"
+T0=$(date +%s)
+say() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*"; }
+
+for f in cuda_differential cuda-bench; do
+  [ -x ".gpu/$f" ] || { echo "gpu-check: .gpu/$f missing: run tools/gpu-build.sh here first" >&2; exit 1; }
+done
+nvidia-smi -L 2>&1 | tee "$OUT/device.txt"
+
+# NVRTC (and cuBLAS beside it): prefer the CUDA toolkit's, else any found.
+lib=""
+for cand in $(find /usr/local /usr/lib /opt / -xdev -name 'libnvrtc.so*' 2>/dev/null | grep -v builtins | head -20); do
+  lib="$(dirname "$cand")"
+  case "$lib" in /usr/local/cuda*) break ;; esac
+done
+[ -n "$lib" ] || { echo "gpu-check: no libnvrtc.so* on this machine" >&2; exit 1; }
+blas_lib="$(find "$lib" /usr/local /usr/lib / -xdev -name 'libcublas.so*' 2>/dev/null | grep -v Lt | head -1)"
+blas="${blas_lib:+$(dirname "$blas_lib")}"
+export LD_LIBRARY_PATH="$lib${blas:+:$blas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+say "NVRTC from $lib; cuBLAS from ${blas:-?}"
+export SMELT_CASES_DIR="$PWD/testsuite/cases"
+export SMELT_CACHE_DIR="$OUT/kernel-cache"
+
+say "differential tests (ops x dtypes, corpus, random graphs)"
+timeout 200 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
+tests_rc=$?
+if grep -q "skipped: no CUDA device" "$OUT/tests.log"; then
+  echo "gpu-check: the tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/tests.log"
+  tests_rc=99
+fi
+grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -20
+say "tests exit $tests_rc (log: $OUT/tests.log)"
+
+say "cuda-bench"
+timeout 90 .gpu/cuda-bench --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
+bench_rc=$?
+cat "$OUT/smelt_bench.log"
+
+say "PyTorch eager + torch.compile"
+timeout 200 python3 tools/gpu_torch_bench.py --json "$OUT/torch_bench.json" --budget 130 > "$OUT/torch_bench.log" 2>&1
+torch_rc=$?
+tail -3 "$OUT/torch_bench.log"
+
+say "summary (tests rc=$tests_rc, bench rc=$bench_rc, torch rc=$torch_rc)"
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    try:
+        with open(os.path.join(out, name)) as fh:
+            return json.load(fh)
+    except Exception:
+        return {"rows": []}
+s, t = load("smelt_bench.json"), load("torch_bench.json")
+tk = {(r["workload"], r["dtype"]): r for r in t.get("rows", [])}
+print(f"device: {s.get('device', t.get('device', '?'))}; host time per cached launch: {s.get('launch_us', float('nan')):.2f} us")
+print(f"{'workload':<26} {'dtype':<5} {'smelt':>7} {'%copy':>6} {'eager':>7} {'compile':>8} {'copy':>7}  (GB/s)")
+nan = float("nan")
+for r in s.get("rows", []):
+    o = tk.get((r["workload"], r["dtype"]), {})
+    extra = f"  fused AdamW {o['fused_adamw_gbs']:.0f}" if "fused_adamw_gbs" in o else ""
+    print(f"{r['workload']:<26} {r['dtype']:<5} {r['gbs']:7.0f} {100*r['gbs']/r['copy_gbs']:5.1f}% "
+          f"{o.get('eager_gbs', nan):7.0f} {o.get('compile_gbs', nan):8.0f} {r['copy_gbs']:7.0f}{extra}")
+for e in s.get("errors", []):
+    print("smelt error:", e)
+PY
+say "done"
+[ "$tests_rc" = 0 ] && [ "$bench_rc" = 0 ]
