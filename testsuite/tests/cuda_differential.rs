@@ -580,10 +580,12 @@ fn a_captured_plan_replays_to_the_interpreters_results() {
     drop(refs);
     for seed in [1u64, 2] {
         if seed == 2 {
-            // Rewrite the first input in place; the graph reads the same buffer.
+            // Rewrite every input in place; the graph reads the same buffers.
             inputs = random_inputs(&f, &sizes, seed).unwrap();
-            let fresh = gpu.upload(&inputs[0]).unwrap();
-            gpu.stream().memcpy_dtod(&fresh.buf, &mut dev[0].buf).unwrap();
+            for (t, d) in inputs.iter().zip(dev.iter_mut()) {
+                let fresh = gpu.upload(t).unwrap();
+                gpu.stream().memcpy_dtod(&fresh.buf, &mut d.buf).unwrap();
+            }
         }
         cap.replay().unwrap();
         let got: Vec<HostTensor> = cap.outputs().iter().map(|t| gpu.download(t).unwrap()).collect();

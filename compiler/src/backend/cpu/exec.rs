@@ -225,10 +225,9 @@ impl CpuBackend {
         kf: &KernelFunc,
         layout: &KernelLayout,
     ) -> Result<Arc<Compiled>, CompileError> {
-        // The key text names the kernel's function (`@f_k3`); identical kernels
-        // of different functions, or at different places of one, share code.
-        let key = kf.cache_key.replacen(&format!("@{}(", kf.func.name), "@kernel(", 1);
-        let key = format!("{:?}|{key}", self.opts.numerics);
+        // The key is size-free and names no function: identical kernels of
+        // different functions, or at different places of one, share code.
+        let key = format!("{:?}|{}", self.opts.numerics, kf.cache_key);
         if let Some(c) = self.cache.get(&key) {
             return Ok(c.clone());
         }
