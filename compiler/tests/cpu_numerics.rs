@@ -147,13 +147,14 @@ fn sweep(lo: f32, hi: f32, count: usize) -> Vec<f32> {
 #[test]
 fn inline_transcendentals_are_accurate_over_their_ranges() {
     type Case = (&'static str, f32, f32, fn(f64) -> f64);
-    let cases: [Case; 9] = [
+    let cases: [Case; 10] = [
         ("exp", -104.0, 89.0, f64::exp),
         ("exp2", -150.0, 128.5, f64::exp2),
         ("sigmoid", -105.0, 105.0, |x| 1.0 / (1.0 + (-x).exp())),
         ("tanh", -20.0, 20.0, f64::tanh),
         ("erf", -6.0, 6.0, libm::erf),
         ("log", 1e-30, 1e30, f64::ln),
+        ("log2", 1e-30, 1e30, f64::log2),
         ("sin", -100.0, 100.0, f64::sin),
         ("rsqrt", 1e-30, 1e30, |x| 1.0 / x.sqrt()),
         ("sqrt", 0.0, 1e30, f64::sqrt),
@@ -163,6 +164,71 @@ fn inline_transcendentals_are_accurate_over_their_ranges() {
         // Finer sweep near zero, where relative error is hardest.
         let near = accuracy(op, &sweep(-1.0f32.max(lo), 1.0f32.min(hi), 100_001), r);
         eprintln!("{op}: max {} ulp", worst.max(near));
+    }
+}
+
+/// Every `step`-th positive f32 from the smallest denormal to the largest
+/// finite value (so every binade, denormals included), then the special values
+/// and negative inputs.
+fn positive_bits(step: u32) -> Vec<f32> {
+    let mut v: Vec<f32> = (1..0x7F80_0000u32).step_by(step as usize).map(f32::from_bits).collect();
+    v.extend([
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        f32::from_bits(0x007F_FFFF),
+        1.0,
+        1.0 - f32::EPSILON / 2.0,
+        1.0 + f32::EPSILON,
+        std::f32::consts::SQRT_2,
+        std::f32::consts::FRAC_1_SQRT_2,
+        2.0,
+        0.5,
+    ]);
+    v.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, -1e-40, -1.0]);
+    v.extend([-f32::MIN_POSITIVE, -f32::MAX, f32::from_bits(0x7F80_0001)]);
+    v
+}
+
+#[test]
+fn log_and_log2_are_accurate_over_every_positive_f32() {
+    // ≤ 4 ulp (or 1e-6 relative) against f64 at every 61st bit pattern of
+    // [2^-149, f32::MAX] and finely around 1, where the result is tiny.
+    let all = positive_bits(61);
+    let mut near: Vec<f32> = (0x3F70_0000u32..0x3F88_0000).map(f32::from_bits).collect();
+    near.extend([0.0, f32::NAN]);
+    for (op, r) in [("log", f64::ln as fn(f64) -> f64), ("log2", f64::log2)] {
+        let worst = accuracy(op, &all, r).max(accuracy(op, &near, r));
+        eprintln!("{op} over every binade: max {worst} ulp");
+        assert!(worst <= 4, "{op}: {worst} ulp");
+    }
+}
+
+#[test]
+fn log_special_values_are_exact_in_lanes_and_tails() {
+    let xs =
+        [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -1.0, -1e-40, 1.0, 2.0, 1e-45, 0.5];
+    let mut cpu = backend(true, Numerics::Fused);
+    for (op, r) in [("log", f64::ln as fn(f64) -> f64), ("log2", f64::log2)] {
+        for len in [xs.len(), 8, 3, 1] {
+            let xs = &xs[..len];
+            let src = format!(
+                "func @f(%x: f32[{len}]) -> (f32[{len}]) {{\n  %y = {op}(%x)\n  return %y\n}}"
+            );
+            let f = parse_func(&src).unwrap();
+            let out = cpu.run(&f, &[f32s(xs)], &Bindings::new()).unwrap();
+            for (&x, g) in xs.iter().zip(out[0].to_f64_vec()) {
+                let want = r(f64::from(x)) as f32;
+                let g = g as f32;
+                if want.is_nan() {
+                    assert!(g.is_nan(), "{op}({x:e}) = {g:e}, want NaN");
+                } else if want.is_infinite() || x == 1.0 || x == 2.0 || x == 0.5 {
+                    assert_eq!(g, want, "{op}({x:e})");
+                } else {
+                    assert!(ulps(g, want) <= 4, "{op}({x:e}) = {g:e}, want {want:e}");
+                }
+            }
+        }
     }
 }
 

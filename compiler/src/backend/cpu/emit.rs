@@ -10,8 +10,8 @@
 //!
 //! What is inline CLIF and what is a helper call: arithmetic, comparisons,
 //! min/max, abs/neg/sqrt/rsqrt/recip/floor/ceil/round/sign/relu, casts,
-//! select, bf16 rounding, and f32 `exp`, `exp2`, `sigmoid`, `tanh`, `erf`
-//! (polynomials in `poly.rs`) are inline and vectorized; `log`, `log2`,
+//! select, bf16 rounding, and f32 `exp`, `exp2`, `sigmoid`, `tanh`, `erf`,
+//! `log`, `log2` (polynomials in `poly.rs`) are inline and vectorized; f32
 //! `sin`, `cos`, `pow`, float `rem`, f16 conversions, every f64
 //! transcendental and integer `pow` are calls to the helpers in `math.rs`
 //! (per lane in vector code).

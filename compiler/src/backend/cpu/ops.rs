@@ -85,6 +85,8 @@ impl Lower<'_> {
                     Unary::Sigmoid if !f64_ => self.sigmoid_f32(a),
                     Unary::Tanh if !f64_ => self.tanh_f32(a),
                     Unary::Erf if !f64_ => self.erf_f32(a),
+                    Unary::Log if !f64_ => self.log_f32(a),
+                    Unary::Log2 if !f64_ => self.log2_f32(a),
                     Unary::Sigmoid => {
                         let n = self.b.ins().fneg(a);
                         let e = self.call("smelt_exp_f64", &[n])?;
