@@ -49,6 +49,34 @@ pub fn round_to(d: DType, x: f64) -> f64 {
     }
 }
 
+/// An integer as the nearest value of float dtype `d` (ties to even), rounded
+/// once: going through f64 first would round twice for large i64.
+pub fn int_to_float(v: i64, d: DType) -> f64 {
+    let bits = match d {
+        DType::F64 => 53,
+        DType::F32 => 24,
+        DType::F16 => 11,
+        DType::BF16 => 8,
+        _ => return v as f64,
+    };
+    let mag = v.unsigned_abs();
+    let len = 64 - mag.leading_zeros();
+    let rounded = if len <= bits {
+        mag as f64 // exact: at most 53 significant bits
+    } else {
+        let shift = len - bits;
+        let q = mag >> shift;
+        let r = mag & ((1u64 << shift) - 1);
+        let half = 1u64 << (shift - 1);
+        let q = if r > half || (r == half && q & 1 == 1) { q + 1 } else { q };
+        // q has at most `bits + 1` significant bits: exact in f64.
+        q as f64 * 2f64.powi(shift as i32)
+    };
+    let x = if v < 0 { -rounded } else { rounded };
+    // Exact now, except an f16 overflow, which rounds to ±inf as IEEE says.
+    round_to(d, x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,11 @@
 //! [`take`]: no arithmetic touches the values, so every dtype is handled the
 //! same way and results are bit-exact copies.
 
-use super::elementwise::{int_to_float, scalars};
+use super::elementwise::scalars;
 use super::index::{broadcast_strides, numel, row_major_strides, take, view_offsets};
 use super::{InterpError, Result, bad, check_size};
 use crate::ir::{DType, Scalar};
+use crate::numerics::int_to_float;
 use crate::tensor::{Data, HostTensor};
 
 /// A tensor of `t`'s dtype from already-valid elements.

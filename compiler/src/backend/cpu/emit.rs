@@ -21,8 +21,9 @@ use cranelift_codegen::ir::{InstBuilder, MemFlags, Value, types};
 use cranelift_codegen::ir::{Type as ClType, immediates::Ieee32};
 
 use super::lower::{Ix, Lower, LowerErr};
-use super::math::{Sig, helper_sig, int_to_float};
+use super::math::{Sig, helper_sig};
 use crate::ir::{DType, NodeId, Op, Operand, Scalar, Shape};
+use crate::numerics::int_to_float;
 use crate::numerics::round_to;
 
 /// How a dtype is computed.

@@ -7,32 +7,7 @@
 //! 1 ulp of the correctly rounded f32 result.
 
 use crate::ir::DType;
-use crate::numerics::round_to;
-
-/// An integer as the nearest value of float dtype `d`, rounded once (the
-/// interpreter's rule; going through f64 first would round twice).
-pub(crate) fn int_to_float(v: i64, d: DType) -> f64 {
-    let bits = match d {
-        DType::F64 => 53,
-        DType::F32 => 24,
-        DType::F16 => 11,
-        DType::BF16 => 8,
-        _ => return v as f64,
-    };
-    let mag = v.unsigned_abs();
-    let len = 64 - mag.leading_zeros();
-    let rounded = if len <= bits {
-        mag as f64
-    } else {
-        let shift = len - bits;
-        let q = mag >> shift;
-        let r = mag & ((1u64 << shift) - 1);
-        let half = 1u64 << (shift - 1);
-        let q = if r > half || (r == half && q & 1 == 1) { q + 1 } else { q };
-        q as f64 * 2f64.powi(shift as i32)
-    };
-    round_to(d, if v < 0 { -rounded } else { rounded })
-}
+use crate::numerics::{int_to_float, round_to};
 
 macro_rules! f32_via_f64 {
     ($($name:ident => $e:expr;)*) => {$(
