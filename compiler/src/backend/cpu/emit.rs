@@ -86,6 +86,10 @@ impl Lower<'_> {
         if let Some(v) = self.row_memo.get(&(node, ix.to_vec())) {
             return Ok(*v);
         }
+        if let Some(v) = self.scratch_load(node, ix) {
+            self.memo.insert(key, v);
+            return Ok(v);
+        }
         let n = self.f.node(node);
         let dtype = n.ty.dtype;
         let op = n.op.clone();
@@ -259,8 +263,13 @@ impl Lower<'_> {
         let mut lin = self.iconst(0);
         for (k, &i) in ix.iter().enumerate() {
             if let Ix::Var(v) = i {
-                let s = self.dims[&node].1[k];
-                let m = self.b.ins().imul(v, s);
+                // Buffers are dense row-major: the last dim's stride is 1.
+                let m = if k + 1 == ix.len() {
+                    v
+                } else {
+                    let s = self.dims[&node].1[k];
+                    self.b.ins().imul(v, s)
+                };
                 lin = self.b.ins().iadd(lin, m);
             }
         }
