@@ -62,7 +62,7 @@ const DTYPES: [(&str, u64, Option<DType>); 19] = [
 
 /// What is wrong with a safetensors file (or with tensors to be saved as one);
 /// every variant about one tensor names it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SafetensorsError {
     /// Fewer than the 8 bytes that hold the header length.
     #[error("file is {0} bytes long, too short for the 8-byte header length")]
