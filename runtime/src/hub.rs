@@ -112,8 +112,9 @@ fn fetch_into(dest: &Path) -> Result<(), String> {
     let parent = dest.parent().ok_or("the cache path has no parent")?;
     std::fs::create_dir_all(parent)
         .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let tmp = parent.join(format!(".fetch-{}-{nanos}", std::process::id()));
     let result = fetch_via(&tmp, dest);
     let _ = std::fs::remove_dir_all(&tmp);

@@ -9,6 +9,9 @@ use smelt_compiler::ir::DType;
 use smelt_runtime::io::IoError;
 use smelt_runtime::io::safetensors::{SafeTensors, SafetensorsError, TensorView, encode, save};
 
+/// What `save` takes: name, dtype, shape, bytes.
+type Named<'a> = (&'a str, DType, &'a [usize], &'a [u8]);
+
 /// A raw file: header length, header text, data.
 fn raw(header: &str, data: &[u8]) -> Vec<u8> {
     let mut out = (header.len() as u64).to_le_bytes().to_vec();
@@ -32,9 +35,11 @@ fn open_err(bytes: &[u8]) -> SafetensorsError {
         Ok(_) => panic!("opened a malformed file"),
         Err(IoError::Safetensors { path: p, source }) => {
             assert_eq!(p, path);
-            assert!(IoError::Safetensors { path: p, source: source.clone() }
-                .to_string()
-                .contains("bad.safetensors"));
+            assert!(
+                IoError::Safetensors { path: p, source: source.clone() }
+                    .to_string()
+                    .contains("bad.safetensors")
+            );
             source
         }
         Err(e) => panic!("unexpected error {e}"),
@@ -62,7 +67,7 @@ fn round_trip_every_dtype_with_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("all.safetensors");
     let tensors = every_dtype();
-    let refs: Vec<(&str, DType, &[usize], &[u8])> =
+    let refs: Vec<Named<'_>> =
         tensors.iter().map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice())).collect();
     let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
     save(&path, &refs, Some(&meta)).unwrap();
@@ -84,7 +89,7 @@ fn names_are_in_file_order_and_save_orders_like_the_reference() {
     let f32s = 2.0f32.to_le_bytes();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("order.safetensors");
-    let tensors: Vec<(&str, DType, &[usize], &[u8])> = vec![
+    let tensors: Vec<Named<'_>> = vec![
         ("b32", DType::F32, &[1], &f32s),
         ("a32", DType::F32, &[1], &f32s),
         ("z64", DType::F64, &[1], &f64s),
@@ -111,7 +116,7 @@ fn bytes_equal_the_reference_writer() {
         r#""c":{"dtype":"BOOL","shape":[1],"data_offsets":[54,55]}}      "#,
     );
     let z = [0u8; 24];
-    let tensors: Vec<(&str, DType, &[usize], &[u8])> = vec![
+    let tensors: Vec<Named<'_>> = vec![
         ("b", DType::I64, &[2], &z[..16]),
         ("a", DType::F64, &[3], &z[..24]),
         ("c", DType::Bool, &[1], &z[..1]),
@@ -130,7 +135,7 @@ fn bytes_equal_the_reference_writer() {
 #[test]
 fn bf16_sorts_above_f16() {
     let two = [0u8; 2];
-    let tensors: Vec<(&str, DType, &[usize], &[u8])> =
+    let tensors: Vec<Named<'_>> =
         vec![("a", DType::F16, &[1], &two), ("b", DType::BF16, &[1], &two)];
     let bytes = encode(&tensors, None).unwrap();
     let text = String::from_utf8_lossy(&bytes);
@@ -140,7 +145,7 @@ fn bf16_sorts_above_f16() {
 #[test]
 fn every_truncation_of_a_valid_file_is_an_error() {
     let tensors = every_dtype();
-    let refs: Vec<(&str, DType, &[usize], &[u8])> =
+    let refs: Vec<Named<'_>> =
         tensors.iter().map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice())).collect();
     let bytes = encode(&refs, None).unwrap();
     for len in 0..bytes.len() {
@@ -205,7 +210,8 @@ fn overlapping_offsets_are_refused() {
                      "e": {"dtype": "F32", "shape": [0], "data_offsets": [2, 2]},
                      "b": {"dtype": "U8", "shape": [2], "data_offsets": [6, 8]}}"#;
     let dir = tempfile::tempdir().unwrap();
-    let st = SafeTensors::open(&write(dir.path(), "ok.safetensors", &raw(header, &[1; 8]))).unwrap();
+    let st =
+        SafeTensors::open(&write(dir.path(), "ok.safetensors", &raw(header, &[1; 8]))).unwrap();
     assert_eq!(st.names(), ["a", "e", "b"]);
     assert_eq!(st.get("b").unwrap().bytes, &[1, 1]);
 }
@@ -219,7 +225,10 @@ fn unsupported_dtype_opens_but_cannot_be_read() {
     let st = SafeTensors::open(&path).unwrap();
     assert_eq!(st.get("ok").unwrap().bytes, &[7; 4]);
     let msg = st.get("odd").unwrap_err().to_string();
-    assert!(msg.contains("u16.safetensors") && msg.contains("'odd'") && msg.contains("U16"), "{msg}");
+    assert!(
+        msg.contains("u16.safetensors") && msg.contains("'odd'") && msg.contains("U16"),
+        "{msg}"
+    );
     let msg = st.get("missing").unwrap_err().to_string();
     assert!(msg.contains("'missing'"), "{msg}");
 }
@@ -239,7 +248,7 @@ fn bool_bytes_must_be_zero_or_one() {
 #[test]
 fn save_refuses_inconsistent_tensors() {
     let four = [0u8; 4];
-    let cases: [Vec<(&str, DType, &[usize], &[u8])>; 4] = [
+    let cases: [Vec<Named<'_>>; 4] = [
         vec![("x", DType::F32, &[2], &four)],
         vec![("x", DType::F32, &[1], &four), ("x", DType::I32, &[1], &four)],
         vec![("__metadata__", DType::U8, &[4], &four)],
@@ -255,4 +264,3 @@ fn save_refuses_inconsistent_tensors() {
     let missing = dir.path().join("no/such/dir/x.safetensors");
     assert!(matches!(save(&missing, &[], None), Err(IoError::Os { .. })));
 }
-

@@ -104,7 +104,10 @@ fn encode_adds_specials_and_truncates() {
         full,
         [id("[CLS]"), id("hello"), id("world"), id("hello"), id("world"), id("[SEP]")]
     );
-    assert_eq!(wp.encode("hello world hello world", 4), [id("[CLS]"), id("hello"), id("world"), id("[SEP]")]);
+    assert_eq!(
+        wp.encode("hello world hello world", 4),
+        [id("[CLS]"), id("hello"), id("world"), id("[SEP]")]
+    );
     assert_eq!(wp.encode("hello world", 0), [id("[CLS]"), id("[SEP]")]);
     assert_eq!(wp.encode("", 8), [id("[CLS]"), id("[SEP]")]);
 }
@@ -117,7 +120,11 @@ fn encode_batch_pads_to_the_longest() {
     let (h, w, c, t) = (id("hello"), id("world"), id(","), id("the"));
     assert_eq!(
         ids,
-        [vec![cls, h, sep, pad, pad, pad], vec![cls, h, w, c, t, sep], vec![cls, sep, pad, pad, pad, pad]]
+        [
+            vec![cls, h, sep, pad, pad, pad],
+            vec![cls, h, w, c, t, sep],
+            vec![cls, sep, pad, pad, pad, pad]
+        ]
     );
     assert_eq!(masks, [vec![1, 1, 1, 0, 0, 0], vec![1; 6], vec![1, 1, 0, 0, 0, 0]]);
     assert_eq!(wp.encode_batch(&[], 6), (vec![], vec![]));

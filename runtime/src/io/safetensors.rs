@@ -128,7 +128,9 @@ pub enum SafetensorsError {
         len: u64,
     },
     /// `data_offsets` do not span `numel × element size` bytes.
-    #[error("tensor '{tensor}': shape {shape:?} of {dtype} needs {expected} bytes, data_offsets span {actual}")]
+    #[error(
+        "tensor '{tensor}': shape {shape:?} of {dtype} needs {expected} bytes, data_offsets span {actual}"
+    )]
     Size {
         /// The tensor.
         tensor: String,
@@ -271,7 +273,11 @@ impl SafeTensors {
         if dtype == DType::Bool {
             if let Some(index) = bytes.iter().position(|&b| b > 1) {
                 let byte = bytes[index];
-                return Err(bad(SafetensorsError::BadBool { tensor: name.to_owned(), index, byte }));
+                return Err(bad(SafetensorsError::BadBool {
+                    tensor: name.to_owned(),
+                    index,
+                    byte,
+                }));
             }
         }
         Ok(TensorView { dtype, shape: entry.shape.clone(), bytes })
@@ -364,7 +370,8 @@ fn parse_entry(name: String, value: &Value, data_len: u64) -> Result<Entry, Safe
         Some(Value::String(s)) => s.as_str(),
         _ => return Err(problem("missing string field 'dtype'")),
     };
-    let shape = u64_list(fields, "shape").ok_or_else(|| problem("'shape' is not a list of sizes"))?;
+    let shape =
+        u64_list(fields, "shape").ok_or_else(|| problem("'shape' is not a list of sizes"))?;
     let offsets = u64_list(fields, "data_offsets")
         .filter(|o| o.len() == 2)
         .ok_or_else(|| problem("'data_offsets' is not a list of two offsets"))?;
@@ -478,7 +485,9 @@ pub fn encode(
         let shape = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
         push(
             name,
-            format!(r#"{{"dtype":"{dtype_name}","shape":[{shape}],"data_offsets":[{start},{end}]}}"#),
+            format!(
+                r#"{{"dtype":"{dtype_name}","shape":[{shape}],"data_offsets":[{start},{end}]}}"#
+            ),
         );
     }
     json.push('}');
