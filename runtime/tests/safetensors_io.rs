@@ -130,6 +130,12 @@ fn bytes_equal_the_reference_writer() {
     let bytes = encode(&tensors, Some(&meta)).unwrap();
     assert_eq!(expected_header.len(), 480);
     assert_eq!(bytes, raw(expected_header, &[0u8; 55]));
+    // And the reference's file reads back, in its order.
+    let dir = tempfile::tempdir().unwrap();
+    let st = SafeTensors::open(&write(dir.path(), "ref.safetensors", &bytes)).unwrap();
+    assert_eq!(st.names(), ["b", "a", "e", "h", "d", "g", "f", "c"]);
+    assert_eq!(st.metadata(), Some(&meta));
+    assert_eq!(st.get("d").unwrap().shape, [2, 2]);
 }
 
 #[test]

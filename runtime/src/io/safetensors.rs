@@ -36,9 +36,10 @@ const MAX_HEADER: u64 = 100_000_000;
 const METADATA_KEY: &str = "__metadata__";
 
 /// Every dtype name the format defines: (name, bits per element, smelt dtype).
-/// The order is the reference implementation's `Dtype` order, which `save`
-/// sorts by (descending); names smelt has no type for can be opened, not read.
-const DTYPES: [(&str, u64, Option<DType>); 19] = [
+/// The order is the reference implementation's `Dtype` order (safetensors
+/// 0.8), which `save` sorts by (descending); tensors of the dtypes smelt has
+/// no type for are validated when the file opens but cannot be read.
+const DTYPES: [(&str, u64, Option<DType>); 22] = [
     ("BOOL", 8, Some(DType::Bool)),
     ("F4", 4, None),
     ("F6_E2M3", 6, None),
@@ -48,6 +49,8 @@ const DTYPES: [(&str, u64, Option<DType>); 19] = [
     ("F8_E5M2", 8, None),
     ("F8_E4M3", 8, None),
     ("F8_E8M0", 8, None),
+    ("F8_E4M3FNUZ", 8, None),
+    ("F8_E5M2FNUZ", 8, None),
     ("I16", 16, None),
     ("U16", 16, None),
     ("F16", 16, Some(DType::F16)),
@@ -55,6 +58,7 @@ const DTYPES: [(&str, u64, Option<DType>); 19] = [
     ("I32", 32, Some(DType::I32)),
     ("U32", 32, None),
     ("F32", 32, Some(DType::F32)),
+    ("C64", 64, None),
     ("F64", 64, Some(DType::F64)),
     ("I64", 64, Some(DType::I64)),
     ("U64", 64, None),
