@@ -97,7 +97,7 @@ impl WordPiece {
         self.tokenize_ids(text).into_iter().filter_map(|id| self.id_to_token(id)).collect()
     }
 
-    /// BERT's BasicTokenizer + WordPiece, with [CLS] ... [SEP]; truncation at
+    /// BERT's BasicTokenizer + WordPiece, with `[CLS] ... [SEP]`; truncation at
     /// max_len. The pieces are cut to `max_len - 2` so the result is at most
     /// `max_len` ids; a `max_len` below 2 still keeps `[CLS]` and `[SEP]`.
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
