@@ -4,4 +4,6 @@
 //! `Tensor`, autograd, nn, amp and the model zoo arrive with later issues.
 
 pub mod decoders;
+pub mod hub;
 pub mod io;
+pub mod text;
