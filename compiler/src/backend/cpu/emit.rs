@@ -260,11 +260,13 @@ impl Lower<'_> {
 
     /// Row-major linear index of `ix` in `node`'s shape.
     pub fn linearize(&mut self, node: NodeId, ix: &[Ix]) -> Value {
+        // `ix` may be a prefix of the node's index (see `address`); buffers
+        // are dense row-major, so the node's last dim has stride 1.
+        let rank = self.f.ty(node).shape.rank();
         let mut lin = self.iconst(0);
         for (k, &i) in ix.iter().enumerate() {
             if let Ix::Var(v) = i {
-                // Buffers are dense row-major: the last dim's stride is 1.
-                let m = if k + 1 == ix.len() {
+                let m = if k + 1 == rank {
                     v
                 } else {
                     let s = self.dims[&node].1[k];
