@@ -30,6 +30,6 @@ mod reduce;
 mod unfused;
 
 pub use buffer::{BufMut, BufRef, Buffer};
-pub use exec::{CpuBackend, CpuError, CpuOptions, Numerics, RunStats};
+pub use exec::{CpuBackend, CpuError, CpuOptions, Numerics, PreparedFunc, RunStats};
 pub use jit::CompileError;
 pub use unfused::unfused_plan;
