@@ -1,9 +1,19 @@
-//! smelt-runtime: the eager runtime. For now it holds [`io`] (tensors in
-//! numpy's `.npy` format) and [`decoders`] (CTC greedy and beam-search
-//! decoding with KenLM ARPA language models, TorchAudio's API). The eager
-//! `Tensor`, autograd, nn, amp and the model zoo arrive with later issues.
+//! smelt-runtime: the eager runtime. [`tensor`] is the eager `Tensor`
+//! (every op a one-node IR function compiled and cached by the CPU
+//! backend), [`functional`] the composites of `torch.nn.functional` written
+//! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
+//! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
+//! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` and
+//! safetensors formats, [`text`] BERT's WordPiece tokenizer, [`hub`] finding
+//! or fetching model weights, [`decoders`] CTC decoding (TorchAudio's API).
 
 pub mod decoders;
+pub mod dispatch;
+pub mod exec;
+pub mod functional;
 pub mod hub;
 pub mod io;
+pub mod tensor;
 pub mod text;
+
+pub use tensor::{Device, Generator, Tensor, TensorError, TensorId};

@@ -159,11 +159,7 @@ mod cpu {
             let syms = smelt_compiler::interp::bind_symbols(func, inputs, bindings)
                 .map_err(|e| e.to_string())?;
             self.job = Some((func.clone(), in_bufs, syms));
-            Ok(Prepared {
-                compile,
-                kernels: Some(kernels),
-                conversion: Some(self.conversion),
-            })
+            Ok(Prepared { compile, kernels: Some(kernels), conversion: Some(self.conversion) })
         }
 
         fn run_once(&mut self) -> Result<Duration, String> {

@@ -55,6 +55,15 @@ pub struct BufMut<'a> {
     pub bytes: &'a mut [u8],
 }
 
+impl BufRef<'_> {
+    /// An owned copy.
+    pub fn to_buffer(&self) -> Buffer {
+        let mut b = Buffer::zeros(self.dtype, self.shape);
+        b.bytes_mut().copy_from_slice(self.bytes);
+        b
+    }
+}
+
 impl Buffer {
     /// A zero-filled buffer.
     pub fn zeros(dtype: DType, shape: &[usize]) -> Buffer {

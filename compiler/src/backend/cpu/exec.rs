@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::buffer::Buffer;
+use super::buffer::{BufRef, Buffer};
 use super::jit::{CompileError, Compiled, Jit, fault_message};
 use super::layout::{KernelLayout, const_tables};
 use super::library::{LibraryError, run_library};
@@ -116,17 +116,21 @@ struct PreparedKernel {
     native: Result<(KernelLayout, Arc<Compiled>), CompileError>,
 }
 
+/// A function planned and compiled by [`CpuBackend::prepare_func`].
+#[derive(Clone)]
+pub struct PreparedFunc(Arc<Vec<PreparedKernel>>);
+
 /// A value during a run: an input borrowed from the caller, or a kernel's result.
 enum Slot<'a> {
-    In(&'a Buffer),
+    In(BufRef<'a>),
     Own(Buffer),
 }
 
 impl Slot<'_> {
-    fn get(&self) -> &Buffer {
+    fn get(&self) -> BufRef<'_> {
         match self {
-            Slot::In(b) => b,
-            Slot::Own(b) => b,
+            Slot::In(b) => *b,
+            Slot::Own(b) => b.as_ref(),
         }
     }
 }
@@ -264,6 +268,49 @@ impl CpuBackend {
         inputs: &[Buffer],
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
+        let refs: Vec<BufRef<'_>> = inputs.iter().map(Buffer::as_ref).collect();
+        self.run_views(func, &refs, syms)
+    }
+
+    /// [`CpuBackend::run_buffers`] on borrowed views: what the eager runtime
+    /// uses, so that tensors sharing one storage are handed over without a
+    /// copy. Each view's bytes must be dense row-major for its shape and
+    /// start 64-byte aligned (as a [`Buffer`]'s do).
+    pub fn run_views(
+        &mut self,
+        func: &Func,
+        inputs: &[BufRef<'_>],
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
+        let prepared = self.prepare(func)?;
+        self.run_prepared_kernels(func, &prepared, inputs, syms)
+    }
+
+    /// Plans and compiles `func` once; [`CpuBackend::run_prepared`] then runs
+    /// it without re-deriving the plan's cache key from the function text.
+    pub fn prepare_func(&mut self, func: &Func) -> Result<PreparedFunc, CpuError> {
+        Ok(PreparedFunc(self.prepare(func)?))
+    }
+
+    /// Runs a function prepared by [`CpuBackend::prepare_func`] (on this
+    /// backend, for this same `func`) on borrowed views.
+    pub fn run_prepared(
+        &mut self,
+        func: &Func,
+        prepared: &PreparedFunc,
+        inputs: &[BufRef<'_>],
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
+        self.run_prepared_kernels(func, &prepared.0, inputs, syms)
+    }
+
+    fn run_prepared_kernels(
+        &mut self,
+        func: &Func,
+        prepared: &Arc<Vec<PreparedKernel>>,
+        inputs: &[BufRef<'_>],
+        syms: &Bindings,
+    ) -> Result<Vec<Buffer>, CpuError> {
         self.last = RunStats::default();
         if inputs.len() != func.params().len() {
             return Err(CpuError::Runtime {
@@ -276,10 +323,9 @@ impl CpuBackend {
                 ),
             });
         }
-        let prepared = self.prepare(func)?;
         let mut vals: HashMap<NodeId, Slot<'_>> = HashMap::new();
         for (&param, b) in func.params().iter().zip(inputs) {
-            vals.insert(param, Slot::In(b));
+            vals.insert(param, Slot::In(*b));
         }
         for pk in prepared.iter() {
             let kf = &pk.kf;
@@ -304,7 +350,7 @@ impl CpuBackend {
             // Move a kernel's result out; copy only inputs and repeated results.
             let b = match vals.remove(r) {
                 Some(Slot::Own(b)) => b,
-                Some(Slot::In(b)) => b.clone(),
+                Some(Slot::In(b)) => b.to_buffer(),
                 None => match func.results()[..i].iter().position(|q| q == r) {
                     Some(j) => results[j].clone(),
                     None => {
@@ -359,8 +405,7 @@ impl CpuBackend {
         let n = func.node(node);
         let shape = interp::concrete_shape(&n.ty.shape, syms)?;
         let mut out = self.alloc(n.ty.dtype, &shape);
-        let ins: Vec<&Buffer> = kf.inputs.iter().map(|i| vals[i].get()).collect();
-        let refs: Vec<_> = ins.iter().map(|b| b.as_ref()).collect();
+        let refs: Vec<BufRef<'_>> = kf.inputs.iter().map(|i| vals[i].get()).collect();
         match run_library(&n.op, &refs, out.as_mut(), self.opts.threads) {
             Ok(()) => Ok(vec![out]),
             Err(e) if self.opts.fallback_interp => {
@@ -378,7 +423,8 @@ impl CpuBackend {
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
         self.last.interpreted += 1;
-        let ins: Vec<HostTensor> = kf.inputs.iter().map(|i| vals[i].get().to_host()).collect();
+        let ins: Vec<HostTensor> =
+            kf.inputs.iter().map(|i| vals[i].get().to_buffer().to_host()).collect();
         let outs = interp::run(&kf.func, &ins, syms)?;
         Ok(outs.iter().map(Buffer::from_host).collect())
     }
@@ -455,7 +501,7 @@ impl CpuBackend {
         let ptr_of = |b: &[u8]| if b.is_empty() { dummy } else { b.as_ptr() as *mut u8 };
         let mut ptrs: Vec<*mut u8> = Vec::with_capacity(layout.slots.len());
         for (i, _) in f.params().iter().enumerate() {
-            ptrs.push(ptr_of(vals[&kf.inputs[i]].get().bytes()));
+            ptrs.push(ptr_of(vals[&kf.inputs[i]].get().bytes));
         }
         for o in outs.iter_mut() {
             let b = o.bytes_mut();

@@ -35,6 +35,6 @@ mod unfused;
 mod wide;
 
 pub use buffer::{BufMut, BufRef, Buffer};
-pub use exec::{CpuBackend, CpuError, CpuOptions, Numerics, RunStats};
+pub use exec::{CpuBackend, CpuError, CpuOptions, Numerics, PreparedFunc, RunStats};
 pub use jit::CompileError;
 pub use unfused::unfused_plan;

@@ -1,0 +1,259 @@
+//! Eager dispatch: every primitive op becomes a one-node IR function, typed
+//! with the concrete input types, compiled once per signature (op,
+//! attributes, input dtypes and shapes, literals) through the thread's
+//! cached CPU backend, and run on the inputs' storage. And the [`Recorder`]
+//! hook through which frontends observe (trace) every op a thread applies.
+//!
+//! Non-contiguous inputs are copied dense before the kernel runs (a raw
+//! strided byte copy, see `tensor/layout.rs`); contiguous ones are handed
+//! over in place. The copy is an implementation detail: the recorder sees
+//! the op with the tensors the caller passed.
+//!
+//! Invariants: a signature is planned and compiled once per thread; a
+//! recorder's own tensor ops (made inside its callbacks) are not recorded.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use smelt_compiler::backend::cpu::{BufRef, PreparedFunc};
+use smelt_compiler::interp::Bindings;
+use smelt_compiler::ir::{DType, Func, Layout, Op, Operand, Scalar, Shape, Type};
+
+use crate::tensor::{Result, Tensor, TensorError, shape_err};
+
+/// One operand as an op received it.
+#[derive(Clone, Copy, Debug)]
+pub enum ArgRef<'a> {
+    /// A tensor.
+    Tensor(&'a Tensor),
+    /// An inline literal (a Rust number given to a tensor-scalar op).
+    Lit(Scalar),
+}
+
+/// Observes every primitive op the runtime applies on this thread (views
+/// included: reshape -> `Op::Reshape`, permute -> `Op::Permute`, expand ->
+/// `Op::Broadcast`, slice/narrow -> `Op::Slice`, ...). Composites (softmax,
+/// layer_norm, ...) are made of primitives, so they are seen decomposed.
+pub trait Recorder {
+    /// `op` (an IR op with attributes, exactly as it would appear in a Func)
+    /// was applied to `args` and produced `out`.
+    fn op(&self, op: &Op, args: &[ArgRef<'_>], out: &Tensor);
+    /// An op with no IR form ran (a graph break), e.g. a host-side
+    /// computation; `name` names it.
+    fn opaque(&self, name: &str, inputs: &[&Tensor], outputs: &[&Tensor]);
+}
+
+thread_local! {
+    static RECORDERS: RefCell<Vec<Rc<dyn Recorder>>> = const { RefCell::new(Vec::new()) };
+    /// Set while a recorder callback runs, so its own ops are not recorded.
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    static CACHE: RefCell<HashMap<Key, Rc<Entry>>> = RefCell::new(HashMap::new());
+}
+
+/// Pops the recorder pushed by `with_recorder`, also when `f` panics.
+struct PopGuard;
+
+impl Drop for PopGuard {
+    fn drop(&mut self) {
+        RECORDERS.with(|r| r.borrow_mut().pop());
+    }
+}
+
+/// Runs `f` with `rec` observing this thread's ops (ops still execute
+/// eagerly). Nests: the innermost recorder observes.
+pub fn with_recorder<R>(rec: Rc<dyn Recorder>, f: impl FnOnce() -> R) -> R {
+    RECORDERS.with(|r| r.borrow_mut().push(rec));
+    let _guard = PopGuard;
+    f()
+}
+
+/// True if a recorder observes this thread's ops now.
+pub fn is_recording() -> bool {
+    !IN_CALLBACK.with(Cell::get) && RECORDERS.with(|r| !r.borrow().is_empty())
+}
+
+/// The innermost recorder, if ops are being recorded.
+fn current() -> Option<Rc<dyn Recorder>> {
+    if IN_CALLBACK.with(Cell::get) {
+        return None;
+    }
+    RECORDERS.with(|r| r.borrow().last().cloned())
+}
+
+/// Calls `f` on the current recorder with callbacks marked as such.
+fn notify(f: impl FnOnce(&dyn Recorder)) {
+    if let Some(rec) = current() {
+        IN_CALLBACK.with(|c| c.set(true));
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                IN_CALLBACK.with(|c| c.set(false));
+            }
+        }
+        let _reset = Reset;
+        f(&*rec);
+    }
+}
+
+/// While alive, this thread's ops are not recorded (for values the runtime
+/// computes internally, such as a host-made constant's cast).
+pub(crate) struct Quiet(bool);
+
+impl Quiet {
+    /// Starts a quiet section.
+    pub(crate) fn new() -> Quiet {
+        Quiet(IN_CALLBACK.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|c| c.set(self.0));
+    }
+}
+
+/// Tells the recorder (if any) that `op` made `out` from `args`.
+pub(crate) fn record(op: &Op, args: &[ArgRef<'_>], out: &Tensor) {
+    notify(|r| r.op(op, args, out));
+}
+
+/// Tells the recorder (if any) that a view op made `out` from `input`; the
+/// op is built only when someone listens.
+pub(crate) fn record_view(input: &Tensor, out: &Tensor, op: impl FnOnce() -> Op) {
+    if is_recording() {
+        let op = op();
+        notify(|r| r.op(&op, &[ArgRef::Tensor(input)], out));
+    }
+}
+
+/// Tells the recorder (if any) that a computation with no IR form ran.
+pub(crate) fn record_opaque(name: &str, inputs: &[&Tensor], outputs: &[&Tensor]) {
+    notify(|r| r.opaque(name, inputs, outputs));
+}
+
+/// One operand of a signature.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum KeyArg {
+    Tensor(DType, Vec<usize>),
+    Lit(Scalar),
+}
+
+/// What selects a prepared one-node function.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    op: Op,
+    args: Vec<KeyArg>,
+}
+
+/// A prepared one-node function.
+struct Entry {
+    func: Func,
+    prepared: PreparedFunc,
+}
+
+/// The IR type of a tensor.
+pub(crate) fn type_of(t: &Tensor) -> Type {
+    Type::new(t.dtype(), Shape::of(&t.shape().iter().map(|&d| d as u64).collect::<Vec<_>>()))
+}
+
+/// Describes operands for an error message: `f32[2, 3], 1.5`.
+pub(crate) fn describe(args: &[ArgRef<'_>]) -> String {
+    args.iter()
+        .map(|a| match a {
+            ArgRef::Tensor(t) => format!("{}{:?}", t.dtype(), t.shape()),
+            ArgRef::Lit(s) => s.to_text(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds the one-node function of `op` on operands of these types.
+fn build(op: &Op, args: &[ArgRef<'_>]) -> Result<Func> {
+    let mut f = Func::new(op.name());
+    let mut operands = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        operands.push(match a {
+            ArgRef::Tensor(t) => {
+                Operand::Value(f.add_param(format!("x{i}"), type_of(t), Layout::RowMajor))
+            }
+            ArgRef::Lit(s) => Operand::Lit(*s),
+        });
+    }
+    let node = f
+        .add_inferred(op.clone(), operands)
+        .map_err(|e| shape_err(op.name(), format!("{e} (operands {})", describe(args))))?;
+    f.set_results(vec![node]);
+    Ok(f)
+}
+
+/// Applies a primitive op: compiles (once per signature) and runs its
+/// one-node function, then tells the recorder.
+pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
+    let name = op.name();
+    for a in args {
+        if let ArgRef::Tensor(t) = a {
+            t.check_device(name)?;
+        }
+    }
+    let key = Key {
+        op,
+        args: args
+            .iter()
+            .map(|a| match a {
+                ArgRef::Tensor(t) => KeyArg::Tensor(t.dtype(), t.shape().to_vec()),
+                ArgRef::Lit(s) => KeyArg::Lit(*s),
+            })
+            .collect(),
+    };
+    let cached = CACHE.with(|c| c.borrow().get(&key).cloned());
+    let entry = match cached {
+        Some(e) => e,
+        None => {
+            let func = build(&key.op, args)?;
+            let prepared = crate::exec::with_backend(|b| b.prepare_func(&func))
+                .map_err(|e| TensorError::Backend { op: name.into(), message: e.to_string() })?;
+            let e = Rc::new(Entry { func, prepared });
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() > 4096 {
+                    c.clear();
+                }
+                c.insert(key.clone(), e.clone());
+            });
+            e
+        }
+    };
+    // Dense inputs are borrowed in place; others are copied dense first.
+    let mut copies: Vec<Tensor> = Vec::new();
+    for a in args {
+        if let ArgRef::Tensor(t) = a
+            && t.dense_view().is_none()
+        {
+            copies.push(t.densified());
+        }
+    }
+    let mut views: Vec<BufRef<'_>> = Vec::with_capacity(args.len());
+    let mut next_copy = 0;
+    for a in args {
+        if let ArgRef::Tensor(t) = a {
+            match t.dense_view() {
+                Some(v) => views.push(v),
+                None => {
+                    views.push(copies[next_copy].dense_view().expect("a fresh copy is dense"));
+                    next_copy += 1;
+                }
+            }
+        }
+    }
+    let mut outs = crate::exec::with_backend(|b| {
+        b.run_prepared(&entry.func, &entry.prepared, &views, &Bindings::new())
+    })
+    .map_err(|e| TensorError::Backend { op: name.into(), message: e.to_string() })?;
+    let out = match outs.pop() {
+        Some(b) => Tensor::from_buffer(b),
+        None => return Err(TensorError::Backend { op: name.into(), message: "no result".into() }),
+    };
+    record(&key.op, args, &out);
+    Ok(out)
+}

@@ -1,0 +1,98 @@
+//! Running IR functions on tensors through this thread's CPU backend (one
+//! per thread, created on first use and kept: its kernel cache is what
+//! makes a repeated op or graph compile nothing).
+
+use std::cell::RefCell;
+
+use smelt_compiler::backend::cpu::{BufRef, CpuBackend, CpuError, CpuOptions};
+use smelt_compiler::interp::Bindings;
+use smelt_compiler::ir::{Dim, Func};
+
+use crate::tensor::{Result, Tensor, TensorError, arg_err, dtype_err, shape_err};
+
+thread_local! {
+    static BACKEND: RefCell<Option<CpuBackend>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's backend, creating it on first use. Kernels
+/// the lowering cannot take run through the interpreter (with a note on
+/// stderr) rather than failing the op.
+pub(crate) fn with_backend<R>(
+    f: impl FnOnce(&mut CpuBackend) -> std::result::Result<R, CpuError>,
+) -> std::result::Result<R, CpuError> {
+    BACKEND.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let opts = CpuOptions { fallback_interp: true, ..CpuOptions::default() };
+            *slot = Some(CpuBackend::new(opts)?);
+        }
+        match slot.as_mut() {
+            Some(b) => f(b),
+            None => unreachable!("the backend was just created"),
+        }
+    })
+}
+
+/// Runs a whole IR function on tensors through the CPU backend (the thread's
+/// cached CpuBackend): what eager dispatch uses for one-node graphs and what
+/// frontends::compile uses for traced graphs. Symbols bound from shapes.
+pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    let op = format!("run_func @{}", func.name);
+    if inputs.len() != func.params().len() {
+        return Err(arg_err(
+            &op,
+            format!("takes {} inputs, {} given", func.params().len(), inputs.len()),
+        ));
+    }
+    let mut syms = Bindings::new();
+    for (i, (&p, t)) in func.params().iter().zip(inputs).enumerate() {
+        t.check_device(&op)?;
+        let ty = func.ty(p);
+        if ty.dtype != t.dtype() {
+            return Err(dtype_err(
+                &op,
+                format!("input {i} is {}, the parameter is {ty}", t.dtype()),
+            ));
+        }
+        let dims = ty.shape.dims();
+        let bad = || {
+            shape_err(&op, format!("input {i} has shape {:?}, the parameter is {ty}", t.shape()))
+        };
+        if dims.len() != t.rank() {
+            return Err(bad());
+        }
+        for (d, &n) in dims.iter().zip(t.shape()) {
+            match d {
+                Dim::Const(c) if *c == n as u64 => {}
+                Dim::Const(_) => return Err(bad()),
+                Dim::Sym(s) => match syms.get(s) {
+                    Some(&v) if v != n as u64 => return Err(bad()),
+                    Some(_) => {}
+                    None => {
+                        syms.insert(s.clone(), n as u64);
+                    }
+                },
+            }
+        }
+    }
+    let copies: Vec<Option<Tensor>> = inputs
+        .iter()
+        .map(|t| if t.dense_view().is_some() { None } else { Some(t.densified()) })
+        .collect();
+    let views: Vec<BufRef<'_>> = inputs
+        .iter()
+        .zip(&copies)
+        .map(|(t, c)| match c {
+            Some(c) => c.dense_view().expect("a fresh copy is dense"),
+            None => t.dense_view().expect("checked dense above"),
+        })
+        .collect();
+    let outs = with_backend(|b| b.run_views(func, &views, &syms))
+        .map_err(|e| TensorError::Backend { op, message: e.to_string() })?;
+    Ok(outs.into_iter().map(Tensor::from_buffer).collect())
+}
+
+/// Kernels compiled so far by this thread's backend (cache-miss counter).
+pub fn kernels_compiled() -> usize {
+    BACKEND.with(|cell| cell.borrow().as_ref().map_or(0, CpuBackend::kernels_compiled))
+}

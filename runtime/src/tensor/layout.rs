@@ -1,0 +1,96 @@
+//! Making a strided view dense: a copy over raw element bytes (no decoding),
+//! row by row, with a `memcpy` per row when the last dim is unit-stride.
+
+use smelt_compiler::backend::cpu::Buffer;
+
+use super::{Tensor, TensorId};
+
+impl Tensor {
+    /// A dense row-major copy of the elements into a fresh buffer.
+    pub(crate) fn dense_buffer(&self) -> Buffer {
+        let size = self.dtype.size_bytes();
+        let mut out = Buffer::zeros(self.dtype, &self.shape);
+        let n = self.numel();
+        if n == 0 {
+            return out;
+        }
+        let src = self.storage_bytes();
+        let dst = out.bytes_mut();
+        let rank = self.shape.len();
+        if rank == 0 {
+            let at = self.offset * size;
+            dst.copy_from_slice(&src[at..at + size]);
+            return out;
+        }
+        let last = self.shape[rank - 1];
+        let last_stride = self.strides[rank - 1];
+        let row_bytes = last * size;
+        let rows = n / last;
+        let mut idx = vec![0usize; rank - 1];
+        let mut base = self.offset as isize;
+        for r in 0..rows {
+            let d = &mut dst[r * row_bytes..(r + 1) * row_bytes];
+            if last_stride == 1 {
+                let at = base as usize * size;
+                d.copy_from_slice(&src[at..at + row_bytes]);
+            } else {
+                copy_strided(d, src, base, last_stride, size);
+            }
+            // Advance the odometer over the outer dims.
+            for k in (0..rank - 1).rev() {
+                idx[k] += 1;
+                base += self.strides[k];
+                if idx[k] < self.shape[k] {
+                    break;
+                }
+                base -= self.strides[k] * self.shape[k] as isize;
+                idx[k] = 0;
+            }
+        }
+        out
+    }
+
+    /// This tensor with dense row-major layout: itself when it already is,
+    /// else a copy (recorded as an identity reshape, since the IR's values
+    /// have no layout).
+    pub fn contiguous(&self) -> crate::tensor::Result<Tensor> {
+        self.check_device("contiguous")?;
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        let t = Tensor::from_buffer(self.dense_buffer());
+        crate::dispatch::record_view(self, &t, || smelt_compiler::ir::Op::Reshape {
+            shape: super::views::reshape_dims(&self.shape),
+        });
+        Ok(t)
+    }
+
+    /// A dense copy as a tensor with a fresh id (not recorded: internal).
+    pub(crate) fn densified(&self) -> Tensor {
+        let mut t = Tensor::from_buffer(self.dense_buffer());
+        t.id = TensorId::fresh();
+        t
+    }
+}
+
+/// Copies `dst.len() / size` elements of `size` bytes from `src`, starting
+/// at element `base` and stepping `stride` elements.
+fn copy_strided(dst: &mut [u8], src: &[u8], base: isize, stride: isize, size: usize) {
+    let mut at = base;
+    match size {
+        4 => {
+            for d in dst.chunks_exact_mut(4) {
+                let s = at as usize * 4;
+                d.copy_from_slice(&src[s..s + 4]);
+                at += stride;
+            }
+        }
+        _ => {
+            for d in dst.chunks_exact_mut(size) {
+                let s = at as usize * size;
+                d.copy_from_slice(&src[s..s + size]);
+                at += stride;
+            }
+        }
+    }
+}

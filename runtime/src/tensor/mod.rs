@@ -1,0 +1,241 @@
+//! The eager [`Tensor`]: shared storage viewed through a dtype, a shape,
+//! element strides and an offset, on a [`Device`].
+//!
+//! Storage is an `Arc` of the CPU backend's [`Buffer`] (64-byte aligned
+//! bytes in the backend's encoding), so a contiguous tensor is handed to a
+//! kernel as it is, and a kernel's result becomes a tensor without a copy.
+//! Views (reshape when the strides allow, permute, transpose, narrow/slice,
+//! expand with stride 0, squeeze/unsqueeze) share the storage; `contiguous`
+//! copies only when the layout is not already dense row-major.
+//!
+//! Every op runs through [`crate::dispatch`]: a one-node IR function
+//! compiled once per signature. Files: `error.rs` the errors, `element.rs`
+//! the Rust element types, `layout.rs` strides and the strided copy,
+//! `create.rs` creation and host conversion, `random.rs` the seeded
+//! generator, `promote.rs` PyTorch's type promotion, `views.rs` the views,
+//! `elementwise.rs` unary/binary/select/cast, `reduce.rs` reductions,
+//! `linalg.rs` matmul and the other library ops.
+//!
+//! Invariants: `shape.len() == strides.len()`; every element a view can
+//! address lies inside its storage; a `Tensor` value never changes (ops
+//! return new tensors with new [`TensorId`]s; `Clone` keeps the id, since a
+//! clone is the same value).
+
+mod create;
+mod element;
+mod elementwise;
+mod error;
+mod index;
+mod layout;
+mod linalg;
+mod promote;
+mod random;
+mod reduce;
+mod views;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use smelt_compiler::backend::cpu::{BufRef, Buffer};
+use smelt_compiler::ir::DType;
+
+pub use element::Element;
+pub use elementwise::{Rhs, where_cond};
+pub use error::{Result, TensorError};
+pub use promote::{promote_types, result_type};
+pub use random::Generator;
+
+pub(crate) use error::{arg_err, dtype_err, shape_err};
+
+/// Where a tensor's storage lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// Host memory.
+    Cpu,
+    /// A CUDA device (not runnable by the runtime yet: every op on it is a
+    /// [`TensorError::DeviceUnavailable`]).
+    Cuda(usize),
+}
+
+/// Identifies one tensor value (views and results get new ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub u64);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl TensorId {
+    /// A fresh id, never handed out before in this process.
+    pub fn fresh() -> TensorId {
+        TensorId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// An n-dimensional array: shared storage seen through dtype, shape, strides
+/// and offset.
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Arc<Buffer>,
+    dtype: DType,
+    shape: Vec<usize>,
+    strides: Vec<isize>,
+    /// In elements, from the start of the storage.
+    offset: usize,
+    device: Device,
+    id: TensorId,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Tensor(id={}, {}{:?}, strides={:?}, offset={})",
+            self.id.0, self.dtype, self.shape, self.strides, self.offset
+        )
+    }
+}
+
+/// Row-major strides of a shape.
+pub(crate) fn row_major(shape: &[usize]) -> Vec<isize> {
+    let mut s = vec![0isize; shape.len()];
+    let mut acc = 1isize;
+    for k in (0..shape.len()).rev() {
+        s[k] = acc;
+        acc = acc.saturating_mul(shape[k].max(1) as isize);
+    }
+    s
+}
+
+impl Tensor {
+    /// A tensor owning a whole buffer, row-major (the buffer's shape is kept).
+    pub(crate) fn from_buffer(b: Buffer) -> Tensor {
+        let shape = b.shape.clone();
+        Tensor {
+            dtype: b.dtype,
+            strides: row_major(&shape),
+            shape,
+            storage: Arc::new(b),
+            offset: 0,
+            device: Device::Cpu,
+            id: TensorId::fresh(),
+        }
+    }
+
+    /// A view of this tensor's storage with new metadata and a fresh id.
+    pub(crate) fn view_of(&self, strides: Vec<isize>, offset: usize, shape: Vec<usize>) -> Tensor {
+        Tensor {
+            storage: self.storage.clone(),
+            dtype: self.dtype,
+            shape,
+            strides,
+            offset,
+            device: self.device,
+            id: TensorId::fresh(),
+        }
+    }
+
+    /// This value's id.
+    pub fn id(&self) -> TensorId {
+        self.id
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Sizes.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Element strides, one per dim (0 for expanded dims).
+    pub fn strides(&self) -> &[isize] {
+        &self.strides
+    }
+
+    /// Offset of the first element in the storage, in elements.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Number of dims.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Where the storage lives.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True if the elements are dense and row-major (size-1 dims may have any stride).
+    pub fn is_contiguous(&self) -> bool {
+        let mut expect = 1isize;
+        for k in (0..self.shape.len()).rev() {
+            if self.shape[k] == 1 {
+                continue;
+            }
+            if self.shape[k] == 0 {
+                return true;
+            }
+            if self.strides[k] != expect {
+                return false;
+            }
+            expect *= self.shape[k] as isize;
+        }
+        true
+    }
+
+    /// True if both tensors share one storage (one is a view of the other).
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+    }
+
+    /// Moves the tensor to `device`: the CPU is a no-op; CUDA is not available yet.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        match device {
+            Device::Cpu => self.check_device("to_device").map(|()| self.clone()),
+            Device::Cuda(index) => {
+                Err(TensorError::DeviceUnavailable { op: "to_device".into(), index })
+            }
+        }
+    }
+
+    /// `Err` if the tensor is not on the CPU.
+    pub(crate) fn check_device(&self, op: &str) -> Result<()> {
+        match self.device {
+            Device::Cpu => Ok(()),
+            Device::Cuda(index) => Err(TensorError::DeviceUnavailable { op: op.into(), index }),
+        }
+    }
+
+    /// The dense row-major bytes of this tensor as a borrowed view, when the
+    /// storage already holds them in place (contiguous, and starting on a
+    /// 64-byte boundary as kernels expect); `None` when a copy is needed.
+    pub(crate) fn dense_view(&self) -> Option<BufRef<'_>> {
+        if !self.is_contiguous() {
+            return None;
+        }
+        let size = self.dtype.size_bytes();
+        let start = self.offset * size;
+        if start % 64 != 0 {
+            return None;
+        }
+        let len = self.numel() * size;
+        Some(BufRef {
+            dtype: self.dtype,
+            shape: &self.shape,
+            bytes: &self.storage.bytes()[start..start + len],
+        })
+    }
+
+    /// The storage bytes (for the strided copy).
+    pub(crate) fn storage_bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+}
