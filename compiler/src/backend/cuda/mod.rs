@@ -1,5 +1,5 @@
 //! The CUDA backend: each planned kernel becomes CUDA C++ from a small set
-//! of templates ([`emit`], snippets in [`snippets`], index math in
+//! of templates ([`emit`]; the row template in `row.rs`; snippets in [`snippets`], index math in
 //! [`lower`]), compiled at run time by NVRTC ([`nvrtc`]) for the device's own
 //! architecture, and launched through the CUDA driver ([`runtime`]); matmul
 //! goes to cuBLAS.
@@ -11,6 +11,7 @@
 pub mod emit;
 pub mod lower;
 pub mod nvrtc;
+mod row;
 pub mod runtime;
 pub mod snippets;
 
