@@ -126,6 +126,89 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
         let base = lw.linearize(&domain, &dom_index(&["0".to_string()]));
         lw.line(format!("const long long smelt_rowbase = {base};"));
     }
+    let rc = RowCtx {
+        domain: &domain,
+        red: &red,
+        inner: &inner,
+        outer: &outer,
+        keep_shape: &keep_shape,
+        ocoords: &ocoords,
+    };
+    let rest = if rv.vector > 1 {
+        let v = rv.vector;
+        lw.open(format!("if (smelt_rowvec && smelt_len <= {PERSIST}LL * {v}LL * blockDim.x)"));
+        for &i in &rv.params {
+            let d = f.ty(f.params()[i]).dtype;
+            let (st, vt) = (snippets::storage_type(d), snippets::vector_type(v * d.size_bytes()));
+            lw.line(format!("__align__(16) {st} rp{i}[{PERSIST}][{v}];"));
+            lw.line("#pragma unroll");
+            lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
+            lw.line("const long long jv = threadIdx.x + (long long)c * blockDim.x;");
+            lw.line(format!(
+                "if (jv < smelt_len / {v}) *reinterpret_cast<{vt}*>(rp{i}[c]) = reinterpret_cast<const {vt}*>(in{i})[smelt_rowbase / {v} + jv];"
+            ));
+            lw.close();
+        }
+        let persistent = RowVector { persistent: true, ..rv.clone() };
+        row_body(lw, k, &rc, &persistent)?;
+        lw.close();
+        lw.open("else");
+        let rest = row_body(lw, k, &rc, &rv)?;
+        lw.close();
+        rest
+    } else {
+        row_body(lw, k, &rc, &rv)?
+    };
+    lw.close();
+    for (shape, outs) in groups(f) {
+        let outs: Vec<(usize, NodeId)> = outs.into_iter().filter(|o| rest.contains(o)).collect();
+        if !outs.is_empty() {
+            grid_loop(lw, &shape, &outs, "smelt_tid")?;
+        }
+    }
+    Ok(Template::Row { outer, inner, vector: rv.vector })
+}
+
+/// What every pass of a row needs to know about the kernel's loops.
+struct RowCtx<'s> {
+    domain: &'s Shape,
+    red: &'s [usize],
+    inner: &'s Shape,
+    outer: &'s Shape,
+    keep_shape: &'s Shape,
+    /// The current row's coordinates in `outer`.
+    ocoords: &'s [String],
+}
+
+impl RowCtx<'_> {
+    /// The domain index of the current row with the inner coordinates `icoords`.
+    fn dom_index(&self, icoords: &[String]) -> Vec<String> {
+        let (mut o, mut i) = (self.ocoords.iter(), icoords.iter());
+        (0..self.domain.rank())
+            .map(|d| {
+                if self.red.contains(&d) { i.next() } else { o.next() }
+                    .cloned()
+                    .unwrap_or_else(|| "0".into())
+            })
+            .collect()
+    }
+}
+
+/// One row's work: each row reduction (a pass, then the block reduction),
+/// then the domain-shaped outputs (a pass) and the row-shaped ones (thread
+/// 0). Returns the outputs that depend on no row reduction (written after
+/// the row loop).
+fn row_body(
+    lw: &mut Lowerer<'_>,
+    k: &KernelFunc,
+    rc: &RowCtx<'_>,
+    rv: &RowVector,
+) -> Result<Vec<(usize, NodeId)>, LowerError> {
+    let f = lw.f;
+    let domain = rc.domain;
+    let red = rc.red;
+    // Row values of an earlier emission of this body are out of scope here.
+    lw.rows.clear();
     let dependent = row_dependent(k);
     for n in body(f) {
         if !is_row_reduce(k, n) {
@@ -143,8 +226,8 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
             lw.line(format!("long long {best} = -1;"));
         }
         row_pass(lw, &rv, &[], &mut |lw: &mut Lowerer<'_>| {
-            let icoords = lw.delinearize(&inner, "j");
-            let x = lw.eval(src, &dom_index(&icoords))?;
+            let icoords = lw.delinearize(rc.inner, "j");
+            let x = lw.eval(src, &rc.dom_index(&icoords))?;
             if kind.is_arg() {
                 let is_max = kind == crate::ir::ReduceKind::Argmax;
                 let at = icoords.first().cloned().unwrap_or_else(|| "0".into());
@@ -171,8 +254,11 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
             }
             _ => lw.line(format!("const {out_ct} {var} = smelt_block_reduce({acc}, {op}());")),
         }
-        let index =
-            if keepdim { dom_index(&vec!["0".to_string(); inner.rank()]) } else { ocoords.clone() };
+        let index = if keepdim {
+            rc.dom_index(&vec!["0".to_string(); rc.inner.rank()])
+        } else {
+            rc.ocoords.to_vec()
+        };
         lw.rows.insert(n, RowValue { var, index });
     }
     // Outputs: domain-shaped ones in one block loop, row-shaped ones by thread
@@ -182,9 +268,9 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
     let mut rest = Vec::new();
     for (i, &r) in f.results().iter().enumerate() {
         let s = &f.ty(r).shape;
-        if *s == domain {
+        if s == rc.domain {
             per_elem.push((i, r));
-        } else if dependent.contains(&r) && (*s == keep_shape || *s == outer) {
+        } else if dependent.contains(&r) && (*s == *rc.keep_shape || s == rc.outer) {
             per_row.push((i, r));
         } else if !dependent.contains(&r) {
             rest.push((i, r));
@@ -198,8 +284,8 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
         let outs: Vec<usize> = per_elem.iter().map(|&(i, _)| i).collect();
         let vectored = rv.vector > 1;
         row_pass(lw, &rv, &outs, &mut |lw: &mut Lowerer<'_>| {
-            let icoords = lw.delinearize(&inner, "j");
-            let idx = dom_index(&icoords);
+            let icoords = lw.delinearize(rc.inner, "j");
+            let idx = rc.dom_index(&icoords);
             for &(i, r) in &per_elem {
                 if vectored && lw.flat_params.is_some() {
                     // Vector path: into this thread's output vector, stored after the loop.
@@ -215,26 +301,20 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
     if !per_row.is_empty() {
         lw.open("if (threadIdx.x == 0)");
         for &(i, r) in &per_row {
-            let idx = if f.ty(r).shape == keep_shape {
-                dom_index(&vec!["0".to_string(); inner.rank()])
+            let idx = if f.ty(r).shape == *rc.keep_shape {
+                rc.dom_index(&vec!["0".to_string(); rc.inner.rank()])
             } else {
-                ocoords.clone()
+                rc.ocoords.to_vec()
             };
             store_output(lw, i, r, &idx)?;
         }
         lw.close();
     }
-    lw.close();
-    for (shape, outs) in groups(f) {
-        let outs: Vec<(usize, NodeId)> = outs.into_iter().filter(|o| rest.contains(o)).collect();
-        if !outs.is_empty() {
-            grid_loop(lw, &shape, &outs, "smelt_tid")?;
-        }
-    }
-    Ok(Template::Row { outer, inner, vector: rv.vector })
+    Ok(rest)
 }
 
 /// How a row pass may use vector accesses.
+#[derive(Clone)]
 struct RowVector {
     /// Elements per access (1: scalar passes only).
     vector: usize,
@@ -243,12 +323,18 @@ struct RowVector {
     /// The domain index of element `j` of the current row (what those
     /// parameters are read at).
     index: Vec<String>,
+    /// Inside the row-persistent branch: the parameters are already in the
+    /// registers `rp{i}[c]`, and a pass walks those chunks.
+    persistent: bool,
 }
+
+/// Vectors of a row each thread keeps in registers on the row-persistent path.
+const PERSIST: usize = 4;
 
 /// When the reduced dim is the last one (rows are contiguous), the
 /// parameters of the domain's shape can be read 16 bytes at a time.
 fn row_vector(f: &Func, domain: &Shape, red: &[usize]) -> RowVector {
-    let none = RowVector { vector: 1, params: Vec::new(), index: Vec::new() };
+    let none = RowVector { vector: 1, params: Vec::new(), index: Vec::new(), persistent: false };
     if domain.rank() == 0 || red != [domain.rank() - 1] {
         return none;
     }
@@ -267,7 +353,7 @@ fn row_vector(f: &Func, domain: &Shape, red: &[usize]) -> RowVector {
     if params.is_empty() || vector < 2 {
         return none;
     }
-    RowVector { vector, params, index: Vec::new() }
+    RowVector { vector, params, index: Vec::new(), persistent: false }
 }
 
 /// One pass over the current row: `body` emits the work for element `j`.
@@ -281,6 +367,9 @@ fn row_pass(
     outs: &[usize],
     body: &mut dyn FnMut(&mut Lowerer<'_>) -> Result<(), LowerError>,
 ) -> Result<(), LowerError> {
+    if rv.persistent {
+        return persistent_pass(lw, rv, outs, body);
+    }
     if rv.vector > 1 {
         let v = rv.vector;
         lw.open("if (smelt_rowvec)");
@@ -328,5 +417,45 @@ fn row_pass(
     if rv.vector > 1 {
         lw.close();
     }
+    Ok(())
+}
+
+/// A pass of the row-persistent path: each thread walks its [`PERSIST`]
+/// chunks of the row, reading the parameters from the registers loaded once
+/// per row, and writes outputs `outs` a vector at a time.
+fn persistent_pass(
+    lw: &mut Lowerer<'_>,
+    rv: &RowVector,
+    outs: &[usize],
+    body: &mut dyn FnMut(&mut Lowerer<'_>) -> Result<(), LowerError>,
+) -> Result<(), LowerError> {
+    let v = rv.vector;
+    lw.line("#pragma unroll");
+    lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
+    lw.line("const long long jv = threadIdx.x + (long long)c * blockDim.x;");
+    lw.open(format!("if (jv < smelt_len / {v})"));
+    for &i in outs {
+        let d = lw.f.ty(lw.f.results()[i]).dtype;
+        lw.line(format!("__align__(16) {} ro{i}[{v}];", snippets::storage_type(d)));
+    }
+    lw.line("#pragma unroll");
+    lw.open(format!("for (int v = 0; v < {v}; ++v)"));
+    lw.line(format!("const long long j = jv * {v} + v;"));
+    lw.flat_params = Some(rv.params.iter().map(|&i| (i, format!("rp{i}[c]"))).collect());
+    lw.flat_index = Some(rv.index.clone());
+    let r = body(lw);
+    lw.flat_params = None;
+    lw.flat_index = None;
+    r?;
+    lw.close();
+    for &i in outs {
+        let d = lw.f.ty(lw.f.results()[i]).dtype;
+        let vt = snippets::vector_type(v * d.size_bytes());
+        lw.line(format!(
+            "reinterpret_cast<{vt}*>(out{i})[smelt_rowbase / {v} + jv] = *reinterpret_cast<const {vt}*>(ro{i});"
+        ));
+    }
+    lw.close();
+    lw.close();
     Ok(())
 }
