@@ -225,7 +225,7 @@ fn row_body(
         if kind.is_arg() {
             lw.line(format!("long long {best} = -1;"));
         }
-        row_pass(lw, &rv, &[], &mut |lw: &mut Lowerer<'_>| {
+        row_pass(lw, rv, &[], &mut |lw: &mut Lowerer<'_>| {
             let icoords = lw.delinearize(rc.inner, "j");
             let x = lw.eval(src, &rc.dom_index(&icoords))?;
             if kind.is_arg() {
@@ -283,7 +283,7 @@ fn row_body(
     if !per_elem.is_empty() {
         let outs: Vec<usize> = per_elem.iter().map(|&(i, _)| i).collect();
         let vectored = rv.vector > 1;
-        row_pass(lw, &rv, &outs, &mut |lw: &mut Lowerer<'_>| {
+        row_pass(lw, rv, &outs, &mut |lw: &mut Lowerer<'_>| {
             let icoords = lw.delinearize(rc.inner, "j");
             let idx = rc.dom_index(&icoords);
             for &(i, r) in &per_elem {
