@@ -42,6 +42,7 @@ use smelt_compiler::ir::DType;
 pub use element::Element;
 pub use elementwise::{Rhs, where_cond};
 pub use error::{Result, TensorError};
+pub use layout::MemoryFormat;
 pub use promote::{promote_types, result_type};
 pub use random::Generator;
 
