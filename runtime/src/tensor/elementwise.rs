@@ -125,7 +125,8 @@ impl Tensor {
         if kind.accepts(d) {
             return apply(Op::Unary { kind }, &[ArgRef::Tensor(self)]);
         }
-        if !d.is_float() && kind.accepts(DType::F32) {
+        // Only float-only ops promote integers and bools (as torch.exp does).
+        if !d.is_float() && kind.accepts(DType::F32) && !kind.accepts(DType::I64) {
             return self.to_dtype(DType::F32)?.unary(kind);
         }
         Err(dtype_err(
