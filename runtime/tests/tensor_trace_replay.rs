@@ -102,7 +102,7 @@ fn t(shape: &[usize], seed: u64) -> Tensor {
 #[test]
 fn traces_replay_to_the_eager_result() {
     let x = t(&[2, 5, 8], 1);
-    check("views", &[x.clone()], |i| {
+    check("views", std::slice::from_ref(&x), |i| {
         let a = i[0].transpose(1, 2)?.narrow(2, 1, 3)?; // [2, 8, 3]
         let b = a.reshape(&[2, 24])?.unsqueeze(1)?.expand(&[2, 4, 24])?;
         b.slice(2, 1, 20, 3)?.squeeze(0)?.contiguous()?.mul(2.0)
@@ -114,7 +114,7 @@ fn traces_replay_to_the_eager_result() {
         let z = Tensor::zeros(&[3, 1], DType::F64)?;
         s.narrow(0, 0, 1)?.add(&c)?.add(&z)?.div(3)
     });
-    check("arange and where", &[x.clone()], |i| {
+    check("arange and where", std::slice::from_ref(&x), |i| {
         let r = Tensor::arange(0.0, 8.0, 1.0, DType::F32)?;
         let m = i[0].gt(&r)?;
         smelt_runtime::tensor::where_cond(&m, &i[0], -1.0)?.argmax(Some(-1), true)
