@@ -182,3 +182,10 @@ pub fn group_norm(
     }
     Ok(y)
 }
+
+/// `x / max(‖x‖₂, eps)` along `dim` (`F.normalize` with p = 2).
+pub fn normalize(x: &Tensor, dim: isize, eps: f64) -> Result<Tensor> {
+    x.need_float("normalize")?;
+    let norm = x.mul(x)?.sum(&[dim], true)?.sqrt()?;
+    x.div(&norm.maximum(eps)?)
+}

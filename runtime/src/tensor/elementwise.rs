@@ -303,6 +303,18 @@ impl Tensor {
         }
     }
 
+    /// Limits values to `[min, max]` (either bound optional; `torch.clamp`).
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
+        let mut y = self.clone();
+        if let Some(lo) = min {
+            y = y.maximum(lo)?;
+        }
+        if let Some(hi) = max {
+            y = y.minimum(hi)?;
+        }
+        Ok(y)
+    }
+
     /// `self` where `mask` is true becomes `value` (`masked_fill`).
     pub fn masked_fill<'a>(&self, mask: &Tensor, value: impl Into<Rhs<'a>>) -> Result<Tensor> {
         where_cond(mask, value, self)
