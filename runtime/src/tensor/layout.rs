@@ -3,7 +3,7 @@
 
 use smelt_compiler::backend::cpu::Buffer;
 
-use super::{Tensor, TensorId};
+use super::Tensor;
 
 impl Tensor {
     /// A dense row-major copy of the elements into a fresh buffer.
@@ -67,9 +67,7 @@ impl Tensor {
 
     /// A dense copy as a tensor with a fresh id (not recorded: internal).
     pub(crate) fn densified(&self) -> Tensor {
-        let mut t = Tensor::from_buffer(self.dense_buffer());
-        t.id = TensorId::fresh();
-        t
+        Tensor::from_buffer(self.dense_buffer())
     }
 }
 
