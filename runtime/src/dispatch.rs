@@ -4,6 +4,8 @@
 //! cached CPU backend, and run on the inputs' storage. And the [`Recorder`]
 //! hook through which frontends observe (trace) every op a thread applies.
 //!
+//! Literals (`x.mul(2.0)`) run as rank-0 parameters, so a new literal
+//! value reuses the kernel; the recorder still sees them as literals.
 //! Non-contiguous inputs are copied dense before the kernel runs (a raw
 //! strided byte copy, see `tensor/layout.rs`); contiguous ones are handed
 //! over in place. The copy is an implementation detail: the recorder sees
@@ -16,9 +18,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use smelt_compiler::backend::cpu::{BufRef, PreparedFunc};
+use smelt_compiler::backend::cpu::{BufRef, Buffer, PreparedFunc};
 use smelt_compiler::interp::Bindings;
-use smelt_compiler::ir::{DType, Func, Layout, Op, Operand, Scalar, Shape, Type};
+use smelt_compiler::ir::{DType, Func, Layout, Op, Operand, OperandType, Scalar, Shape, Type};
 
 use crate::tensor::{Result, Tensor, TensorError, shape_err};
 
@@ -132,11 +134,12 @@ pub(crate) fn record_opaque(name: &str, inputs: &[&Tensor], outputs: &[&Tensor])
     notify(|r| r.opaque(name, inputs, outputs));
 }
 
-/// One operand of a signature.
+/// One operand of a signature. A literal is keyed by its dtype only: it
+/// runs as a rank-0 parameter, so a new literal value compiles nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum KeyArg {
     Tensor(DType, Vec<usize>),
-    Lit(Scalar),
+    Lit(DType),
 }
 
 /// What selects a prepared one-node function.
@@ -168,18 +171,42 @@ pub(crate) fn describe(args: &[ArgRef<'_>]) -> String {
         .join(", ")
 }
 
-/// Builds the one-node function of `op` on operands of these types.
-fn build(op: &Op, args: &[ArgRef<'_>]) -> Result<Func> {
+/// The dtype a literal operand of `op` takes: that of the value operands
+/// (for `select`, of the selected values, not the condition).
+fn literal_dtype(op: &Op, args: &[ArgRef<'_>]) -> DType {
+    let skip = usize::from(matches!(op, Op::Select));
+    args.iter()
+        .skip(skip)
+        .find_map(|a| match a {
+            ArgRef::Tensor(t) => Some(t.dtype()),
+            ArgRef::Lit(_) => None,
+        })
+        .unwrap_or(DType::F32)
+}
+
+/// Builds the one-node function of `op` on operands of these types, with
+/// literals as rank-0 parameters of dtype `lit`.
+fn build(op: &Op, args: &[ArgRef<'_>], lit: DType) -> Result<Func> {
     let mut f = Func::new(op.name());
     let mut operands = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
-        operands.push(match a {
-            ArgRef::Tensor(t) => {
-                Operand::Value(f.add_param(format!("x{i}"), type_of(t), Layout::RowMajor))
-            }
-            ArgRef::Lit(s) => Operand::Lit(*s),
-        });
+        let ty = match a {
+            ArgRef::Tensor(t) => type_of(t),
+            ArgRef::Lit(_) => Type::scalar(lit),
+        };
+        operands.push(Operand::Value(f.add_param(format!("x{i}"), ty, Layout::RowMajor)));
     }
+    // Type-check with the literals as written, for the error message.
+    let written: Vec<OperandType<'_>> = args
+        .iter()
+        .zip(f.params())
+        .map(|(a, &p)| match a {
+            ArgRef::Tensor(_) => OperandType::Value(f.ty(p)),
+            ArgRef::Lit(s) => OperandType::Lit(*s),
+        })
+        .collect();
+    op.infer_type(&written, None)
+        .map_err(|e| shape_err(op.name(), format!("{e} (operands {})", describe(args))))?;
     let node = f
         .add_inferred(op.clone(), operands)
         .map_err(|e| shape_err(op.name(), format!("{e} (operands {})", describe(args))))?;
@@ -196,21 +223,22 @@ pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
             t.check_device(name)?;
         }
     }
+    let lit = literal_dtype(&op, args);
     let key = Key {
-        op,
         args: args
             .iter()
             .map(|a| match a {
                 ArgRef::Tensor(t) => KeyArg::Tensor(t.dtype(), t.shape().to_vec()),
-                ArgRef::Lit(s) => KeyArg::Lit(*s),
+                ArgRef::Lit(_) => KeyArg::Lit(lit),
             })
             .collect(),
+        op,
     };
     let cached = CACHE.with(|c| c.borrow().get(&key).cloned());
     let entry = match cached {
         Some(e) => e,
         None => {
-            let func = build(&key.op, args)?;
+            let func = build(&key.op, args, lit)?;
             let prepared = crate::exec::with_backend(|b| b.prepare_func(&func))
                 .map_err(|e| TensorError::Backend { op: name.into(), message: e.to_string() })?;
             let e = Rc::new(Entry { func, prepared });
@@ -224,26 +252,32 @@ pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
             e
         }
     };
-    // Dense inputs are borrowed in place; others are copied dense first.
-    let mut copies: Vec<Tensor> = Vec::new();
+    // Dense inputs are borrowed in place; others are copied dense first;
+    // literals become rank-0 buffers.
+    let mut owned: Vec<Buffer> = Vec::new();
     for a in args {
-        if let ArgRef::Tensor(t) = a
-            && t.dense_view().is_none()
-        {
-            copies.push(t.densified());
+        match a {
+            ArgRef::Tensor(t) if t.dense_view().is_none() => owned.push(t.dense_buffer()),
+            ArgRef::Tensor(_) => {}
+            ArgRef::Lit(s) => owned.push(crate::tensor::scalar_buffer(lit, *s)),
         }
     }
     let mut views: Vec<BufRef<'_>> = Vec::with_capacity(args.len());
-    let mut next_copy = 0;
+    let mut next = owned.iter();
     for a in args {
-        if let ArgRef::Tensor(t) = a {
-            match t.dense_view() {
-                Some(v) => views.push(v),
-                None => {
-                    views.push(copies[next_copy].dense_view().expect("a fresh copy is dense"));
-                    next_copy += 1;
+        let own = match a {
+            ArgRef::Tensor(t) => match t.dense_view() {
+                Some(v) => {
+                    views.push(v);
+                    continue;
                 }
-            }
+                None => next.next(),
+            },
+            ArgRef::Lit(_) => next.next(),
+        };
+        match own {
+            Some(b) => views.push(b.as_ref()),
+            None => unreachable!("one owned buffer per copied input or literal"),
         }
     }
     let mut outs = crate::exec::with_backend(|b| {

@@ -6,7 +6,7 @@ mod tensor_common;
 
 use smelt_compiler::ir::DType;
 use smelt_runtime::functional::{
-    Approximate, embedding, gelu, layer_norm, linear, log_softmax, silu, softmax,
+    Approximate, embedding, gelu, layer_norm, linear, log_softmax, normalize, silu, softmax,
 };
 use smelt_runtime::tensor::Tensor;
 use tensor_common::{SIZES, assert_close, data, permuted, sliced};
@@ -153,4 +153,24 @@ fn index_ops_match_closed_forms() {
     let c = Tensor::cat(&[&x, &x.narrow(0, 0, 1).unwrap()], 0).unwrap();
     assert_eq!(c.shape(), &[4, 4]);
     assert_eq!(c.to_f64_vec()[12..], v[..4]);
+}
+
+#[test]
+fn normalize_clamp_and_t_match_closed_forms() {
+    for n in SIZES {
+        let x = permuted(3, n, 90);
+        let y = normalize(&x, -1, 1e-12).unwrap().to_f64_vec();
+        for (r, row) in rows(&x.to_f64_vec(), n).into_iter().enumerate() {
+            let norm = row.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-12);
+            let want: Vec<f64> = row.iter().map(|a| a / norm).collect();
+            assert_close("normalize", &y[r * n..(r + 1) * n], &want, 1e-5, 1e-7);
+        }
+        let c = x.clamp(Some(-0.5), Some(0.25)).unwrap().to_f64_vec();
+        let want: Vec<f64> = x.to_f64_vec().iter().map(|a| a.clamp(-0.5, 0.25)).collect();
+        assert_eq!(c, want);
+        assert_eq!(x.t().unwrap().shape(), &[n, 3]);
+    }
+    let z = Tensor::zeros(&[2, 3], DType::F32).unwrap();
+    assert_eq!(normalize(&z, 1, 1e-12).unwrap().to_f64_vec(), vec![0.0; 6]);
+    assert!(Tensor::zeros(&[1, 1, 1], DType::F32).unwrap().t().is_err());
 }

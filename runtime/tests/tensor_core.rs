@@ -190,3 +190,36 @@ fn repeated_ops_compile_nothing_and_run_func_binds_symbols() {
     let y = Tensor::ones(&[4], DType::F32).unwrap();
     assert!(run_func(&f, &[bad, y]).is_err());
 }
+
+#[test]
+fn literals_reuse_kernels_and_edge_shapes_work() {
+    let x = Tensor::ones(&[5], DType::F32).unwrap();
+    x.add(1.0).unwrap();
+    let before = kernels_compiled();
+    for k in 0..4 {
+        let y = x.add(k as f64 + 0.5).unwrap();
+        assert_eq!(y.to_f64_vec(), vec![k as f64 + 1.5; 5]);
+    }
+    assert_eq!(kernels_compiled(), before);
+    let big = Tensor::from_vec(vec![i64::MAX - 5], &[1]).unwrap();
+    assert_eq!(big.add(3).unwrap().to_vec::<i64>().unwrap(), vec![i64::MAX - 2]);
+    // Empty and rank-0 tensors.
+    let e = Tensor::zeros(&[0, 3], DType::F32).unwrap();
+    assert_eq!(e.add(1.0).unwrap().shape(), &[0, 3]);
+    assert_eq!(e.sum(&[0], false).unwrap().to_f64_vec(), vec![0.0; 3]);
+    assert!(e.max(&[0], false).is_err());
+    let s = Tensor::scalar(2.0, DType::F32).unwrap();
+    let s2 = s.mul(&s).unwrap();
+    assert_eq!((s2.shape(), s2.item().unwrap()), (&[][..], 4.0));
+    assert_eq!(s2.sum(&[], true).unwrap().item().unwrap(), 4.0);
+    assert_eq!(s.unsqueeze(0).unwrap().shape(), &[1]);
+    // Bools do not negate; integers promote for float-only ops.
+    let b = Tensor::from_vec(vec![true], &[1]).unwrap();
+    assert!(b.neg().is_err());
+    assert_eq!(b.logical_not().unwrap().to_vec::<bool>().unwrap(), vec![false]);
+    // An expanded, non-contiguous operand is copied before the kernel.
+    let col = Tensor::arange(0.0, 3.0, 1.0, DType::F32).unwrap().reshape(&[3, 1]).unwrap();
+    let wide = col.expand(&[3, 4]).unwrap();
+    let y = wide.transpose(0, 1).unwrap().add(0.0).unwrap();
+    assert_eq!(y.to_f64_vec(), [0.0, 1.0, 2.0].repeat(4));
+}

@@ -51,3 +51,27 @@ pub fn log_softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
     let xm = x.sub(&m)?;
     xm.sub(&xm.exp()?.sum(&[dim], true)?.log()?)
 }
+
+/// Dropout (`F.dropout`): in training, each element is zeroed with
+/// probability `p` (drawn from `rng`) and the rest scaled by `1/(1-p)`;
+/// otherwise the input as it is.
+pub fn dropout(
+    x: &Tensor,
+    p: f64,
+    training: bool,
+    rng: &mut crate::tensor::Generator,
+) -> Result<Tensor> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(crate::tensor::arg_err("dropout", format!("probability {p} is not in [0, 1]")));
+    }
+    if !training || p == 0.0 {
+        return Ok(x.clone());
+    }
+    x.need_float("dropout")?;
+    if p == 1.0 {
+        return x.mul(0.0);
+    }
+    let u = Tensor::rand(x.shape(), x.dtype(), rng)?;
+    let keep = u.ge(p)?;
+    crate::tensor::where_cond(&keep, &x.mul(1.0 / (1.0 - p))?, 0.0)
+}

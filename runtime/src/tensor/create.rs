@@ -39,6 +39,20 @@ fn encode(dtype: DType, v: f64) -> Vec<u8> {
     }
 }
 
+/// A rank-0 buffer holding literal `s` as a `dtype` value (exact for
+/// integer literals; the literal already fits `dtype`).
+pub(crate) fn scalar_buffer(dtype: DType, s: Scalar) -> Buffer {
+    let mut b = Buffer::zeros(dtype, &[]);
+    let bytes = match (s, dtype) {
+        (Scalar::Int(i), DType::I64) => i.to_le_bytes().to_vec(),
+        (Scalar::Int(i), DType::I32) => (i as i32).to_le_bytes().to_vec(),
+        (Scalar::Int(i), DType::I8 | DType::U8) => vec![i as u8],
+        (s, d) => encode(d, s.as_f64()),
+    };
+    b.bytes_mut().copy_from_slice(&bytes);
+    b
+}
+
 /// The IR literal for `v` as a `dtype` value.
 fn literal(dtype: DType, v: f64) -> Scalar {
     if dtype == DType::Bool {

@@ -125,7 +125,8 @@ impl Tensor {
         if kind.accepts(d) {
             return apply(Op::Unary { kind }, &[ArgRef::Tensor(self)]);
         }
-        if !d.is_float() && kind.accepts(DType::F32) {
+        // Only float-only ops promote integers and bools (as torch.exp does).
+        if !d.is_float() && kind.accepts(DType::F32) && !kind.accepts(DType::I64) {
             return self.to_dtype(DType::F32)?.unary(kind);
         }
         Err(dtype_err(
@@ -300,6 +301,18 @@ impl Tensor {
                 apply(Op::Binary { kind: Binary::Div }, &[ArgRef::Tensor(&lhs), ArgRef::Lit(s)])
             }
         }
+    }
+
+    /// Limits values to `[min, max]` (either bound optional; `torch.clamp`).
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
+        let mut y = self.clone();
+        if let Some(lo) = min {
+            y = y.maximum(lo)?;
+        }
+        if let Some(hi) = max {
+            y = y.minimum(hi)?;
+        }
+        Ok(y)
     }
 
     /// `self` where `mask` is true becomes `value` (`masked_fill`).

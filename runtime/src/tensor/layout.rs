@@ -3,7 +3,7 @@
 
 use smelt_compiler::backend::cpu::Buffer;
 
-use super::{Tensor, TensorId};
+use super::Tensor;
 
 impl Tensor {
     /// A dense row-major copy of the elements into a fresh buffer.
@@ -67,9 +67,7 @@ impl Tensor {
 
     /// A dense copy as a tensor with a fresh id (not recorded: internal).
     pub(crate) fn densified(&self) -> Tensor {
-        let mut t = Tensor::from_buffer(self.dense_buffer());
-        t.id = TensorId::fresh();
-        t
+        Tensor::from_buffer(self.dense_buffer())
     }
 }
 
@@ -92,5 +90,62 @@ fn copy_strided(dst: &mut [u8], src: &[u8], base: isize, stride: isize, size: us
                 at += stride;
             }
         }
+    }
+}
+
+/// How a 4-D (NCHW) tensor's elements are ordered in memory
+/// (`torch.memory_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemoryFormat {
+    /// Row-major: W fastest, then H, C, N.
+    Contiguous,
+    /// NHWC in memory (C fastest) under the same NCHW logical shape.
+    ChannelsLast,
+}
+
+impl Tensor {
+    /// The same logical tensor laid out in `format` (`x.to(memory_format=…)`):
+    /// only the strides change, the shape and values do not. Copies unless
+    /// the tensor already is in that layout; a copy is recorded as an
+    /// identity reshape (IR values have no layout).
+    pub fn to_memory_format(&self, format: MemoryFormat) -> crate::tensor::Result<Tensor> {
+        match format {
+            MemoryFormat::Contiguous => self.contiguous(),
+            MemoryFormat::ChannelsLast => {
+                if self.rank() != 4 {
+                    return Err(crate::tensor::arg_err(
+                        "to_memory_format",
+                        format!("channels_last needs a 4-D tensor, got {:?}", self.shape()),
+                    ));
+                }
+                if self.is_channels_last() {
+                    return Ok(self.clone());
+                }
+                let out = {
+                    let _quiet = crate::dispatch::Quiet::new();
+                    self.permute(&[0, 2, 3, 1])?.densified().permute(&[0, 3, 1, 2])?
+                };
+                crate::dispatch::record_view(self, &out, || smelt_compiler::ir::Op::Reshape {
+                    shape: super::views::reshape_dims(&self.shape),
+                });
+                Ok(out)
+            }
+        }
+    }
+
+    /// True if the tensor is 4-D and dense in NHWC order.
+    pub fn is_channels_last(&self) -> bool {
+        if self.rank() != 4 {
+            return false;
+        }
+        let (s, st) = (&self.shape, &self.strides);
+        let mut expect = 1isize;
+        for k in [1, 3, 2, 0] {
+            if s[k] != 1 && st[k] != expect {
+                return false;
+            }
+            expect *= s[k] as isize;
+        }
+        true
     }
 }

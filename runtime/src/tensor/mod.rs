@@ -42,9 +42,11 @@ use smelt_compiler::ir::DType;
 pub use element::Element;
 pub use elementwise::{Rhs, where_cond};
 pub use error::{Result, TensorError};
+pub use layout::MemoryFormat;
 pub use promote::{promote_types, result_type};
 pub use random::Generator;
 
+pub(crate) use create::scalar_buffer;
 pub(crate) use error::{arg_err, dtype_err, shape_err};
 
 /// Where a tensor's storage lives.

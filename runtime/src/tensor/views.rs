@@ -175,6 +175,15 @@ impl Tensor {
         self.permute(&perm)
     }
 
+    /// The transpose of a matrix (`x.t()`; rank 0 and 1 unchanged).
+    pub fn t(&self) -> Result<Tensor> {
+        match self.rank() {
+            0 | 1 => Ok(self.clone()),
+            2 => self.transpose(0, 1),
+            _ => Err(arg_err("t", format!("needs at most 2 dims, got shape {:?}", self.shape()))),
+        }
+    }
+
     /// Elements `start..start+len` along `dim`.
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         let d = norm_dim("narrow", dim, self.shape())?;

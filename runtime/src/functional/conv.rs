@@ -1,0 +1,101 @@
+//! Convolution and pooling: IR library ops (run by the backend's library
+//! kernels), with PyTorch's argument conventions.
+
+use smelt_compiler::ir::{Conv2dAttrs, Op, PoolAttrs};
+
+use crate::dispatch::{ArgRef, apply};
+use crate::tensor::{Result, Tensor, arg_err, shape_err};
+
+/// 2-D convolution (`F.conv2d`): input `[N, C, H, W]`, weight
+/// `[OC, C/groups, KH, KW]`, bias `[OC]`; the input is promoted to the
+/// weight's dtype when they differ.
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+) -> Result<Tensor> {
+    if x.rank() != 4 || weight.rank() != 4 {
+        return Err(shape_err(
+            "conv2d",
+            format!(
+                "input {:?} and weight {:?} must be 4-D (NCHW, OIHW)",
+                x.shape(),
+                weight.shape()
+            ),
+        ));
+    }
+    if stride.contains(&0) || dilation.contains(&0) || groups == 0 {
+        return Err(arg_err("conv2d", "stride, dilation and groups must be positive"));
+    }
+    let dt = crate::tensor::promote_types(x.dtype(), weight.dtype());
+    let (x, w) = (x.to_dtype(dt)?, weight.to_dtype(dt)?);
+    let attrs = Conv2dAttrs {
+        stride: stride.map(|v| v as u64),
+        padding: padding.map(|v| v as u64),
+        dilation: dilation.map(|v| v as u64),
+        groups: groups as u64,
+    };
+    match bias {
+        Some(b) => {
+            let b = b.to_dtype(dt)?;
+            apply(Op::Conv2d(attrs), &[ArgRef::Tensor(&x), ArgRef::Tensor(&w), ArgRef::Tensor(&b)])
+        }
+        None => apply(Op::Conv2d(attrs), &[ArgRef::Tensor(&x), ArgRef::Tensor(&w)]),
+    }
+}
+
+fn pool_attrs(
+    op: &str,
+    kernel: [usize; 2],
+    stride: Option<[usize; 2]>,
+    padding: [usize; 2],
+    count_include_pad: bool,
+) -> Result<PoolAttrs> {
+    let stride = stride.unwrap_or(kernel);
+    if kernel.contains(&0) || stride.contains(&0) {
+        return Err(arg_err(
+            op,
+            format!("kernel {kernel:?} and stride {stride:?} must be positive"),
+        ));
+    }
+    if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
+        return Err(arg_err(
+            op,
+            format!("padding {padding:?} must be at most half of kernel {kernel:?}"),
+        ));
+    }
+    Ok(PoolAttrs {
+        kernel: kernel.map(|v| v as u64),
+        stride: stride.map(|v| v as u64),
+        padding: padding.map(|v| v as u64),
+        count_include_pad,
+    })
+}
+
+/// Max pooling over NCHW (`F.max_pool2d`; stride defaults to the kernel).
+pub fn max_pool2d(
+    x: &Tensor,
+    kernel: [usize; 2],
+    stride: Option<[usize; 2]>,
+    padding: [usize; 2],
+) -> Result<Tensor> {
+    let a = pool_attrs("max_pool2d", kernel, stride, padding, true)?;
+    apply(Op::MaxPool2d(a), &[ArgRef::Tensor(x)])
+}
+
+/// Average pooling over NCHW (`F.avg_pool2d`; PyTorch's default counts
+/// padded zeros in the divisor).
+pub fn avg_pool2d(
+    x: &Tensor,
+    kernel: [usize; 2],
+    stride: Option<[usize; 2]>,
+    padding: [usize; 2],
+    count_include_pad: bool,
+) -> Result<Tensor> {
+    let a = pool_attrs("avg_pool2d", kernel, stride, padding, count_include_pad)?;
+    apply(Op::AvgPool2d(a), &[ArgRef::Tensor(x)])
+}
