@@ -228,6 +228,40 @@ fn every_op_and_dtype_matches_the_interpreter() {
     report("ops × dtypes", &failures, ran);
 }
 
+/// `--numerics eager` on the device: the f16/bf16 op cases within the bars,
+/// and a chain where per-op rounding shows bit for bit (see the emulation
+/// test below for the chain).
+#[test]
+fn eager_numerics_match_the_interpreter_on_the_device() {
+    let Some(mut gpu) = backend() else { return };
+    gpu.set_numerics_eager(true);
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (name, src) in op_cases() {
+        let f = parse_module(&src).unwrap().funcs[0].clone();
+        if !f.node_ids().iter().any(|&n| matches!(f.ty(n).dtype, DType::BF16 | DType::F16)) {
+            continue;
+        }
+        let sizes: Sizes = HashMap::from([("N".to_string(), 783)]);
+        match check(&mut gpu, &f, &sizes, 5) {
+            Ok(true) => ran += 1,
+            Ok(false) => {}
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    let src = "func @chain(%x: bf16[N]) -> (bf16[N]) {\n  %a = mul(%x, 1.0078125)\n  %b = mul(%a, 0.98828125)\n  return %b\n}";
+    let chain = parse_module(src).unwrap().funcs[0].clone();
+    let sizes: Sizes = HashMap::from([("N".to_string(), 37)]);
+    let inputs = random_inputs(&chain, &sizes, 3).unwrap();
+    let want = interp::run(&chain, &inputs, &sizes).unwrap();
+    match gpu.run(&chain, &inputs, &sizes) {
+        Ok(got) if got == want => ran += 1,
+        Ok(_) => failures.push("eager chain: not bit-identical to the interpreter".into()),
+        Err(e) => failures.push(format!("eager chain: {e}")),
+    }
+    report("eager numerics", &failures, ran);
+}
+
 #[test]
 fn every_corpus_case_matches_the_interpreter() {
     let Some(mut gpu) = backend() else { return };
@@ -335,6 +369,8 @@ type OutSig = (DType, Vec<usize>);
 struct EmuCase {
     name: String,
     floor: f64,
+    /// Compare bit for bit instead of within the bars.
+    exact: bool,
     want: Vec<HostTensor>,
     outputs: Vec<OutSig>,
 }
@@ -348,9 +384,10 @@ fn emu_function(
     inputs: &[HostTensor],
     sizes: &Sizes,
     dir: &std::path::Path,
+    eager: bool,
 ) -> Result<(String, Vec<OutSig>), String> {
     use smelt_compiler::backend::cpu::Buffer;
-    use smelt_compiler::backend::cuda::emit::{Template, emit_kernel_with};
+    use smelt_compiler::backend::cuda::emit::{Template, emit_kernel_numerics};
     use smelt_compiler::backend::cuda::runtime::{launch_config, launch_sizes};
     use smelt_compiler::backend::cuda::snippets::storage_type;
     use smelt_compiler::backend::kernel::extract;
@@ -377,7 +414,7 @@ fn emu_function(
     }
     for k in &p.kernels {
         let kf = extract(&g, k);
-        let src = emit_kernel_with(&kf, false).map_err(|e| e.to_string())?;
+        let src = emit_kernel_numerics(&kf, false, eager).map_err(|e| e.to_string())?;
         code.push_str(&src.code.replace("extern \"C\" ", ""));
         let cfg =
             launch_config(&src.template, &launch_sizes(&src, &b).map_err(|e| e.to_string())?, 2);
@@ -426,15 +463,10 @@ fn emu_function(
 /// conversions), not NVRTC, the driver calls or cuBLAS.
 #[test]
 fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
-    use smelt_compiler::backend::cpu::Buffer;
-    use smelt_compiler::backend::cuda::snippets::PREAMBLE;
     if std::process::Command::new("g++").arg("--version").output().is_err() {
         eprintln!("skipped: no g++ for the CPU emulation");
         return;
     }
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cuda-emu");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     let mut funcs: Vec<(String, Func, Sizes, u64)> = Vec::new();
     for (name, src) in op_cases() {
         let f = parse_module(&src).unwrap().funcs[0].clone();
@@ -460,6 +492,68 @@ fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
         let sizes = bind_all(&f, 1 + seed % 5 * 7);
         funcs.push((format!("seed {seed}"), f, sizes, seed));
     }
+    let (failures, ran) = emulate(&funcs, false, "cuda-emu", false);
+    report("CPU emulation of the generated kernels", &failures, ran);
+}
+
+/// `--numerics eager` kernels (every f16/bf16 op rounded, as the
+/// interpreter does) on the corpus's narrow-float cases, in the emulation.
+#[test]
+fn eager_kernels_match_the_interpreter_in_a_cpu_emulation() {
+    if std::process::Command::new("g++").arg("--version").output().is_err() {
+        eprintln!("skipped: no g++ for the CPU emulation");
+        return;
+    }
+    let narrow =
+        |f: &Func| f.node_ids().iter().any(|&n| matches!(f.ty(n).dtype, DType::BF16 | DType::F16));
+    let mut funcs: Vec<(String, Func, Sizes, u64)> = Vec::new();
+    for (name, src) in op_cases() {
+        let f = parse_module(&src).unwrap().funcs[0].clone();
+        if narrow(&f) {
+            funcs.push((format!("{name} N=50"), f, HashMap::from([("N".to_string(), 50)]), 5));
+        }
+    }
+    for path in smelt_testsuite::corpus::case_files() {
+        let src = std::fs::read_to_string(&path).unwrap();
+        for f in parse_module(&src).unwrap().funcs {
+            if narrow(&f) {
+                let name = format!("{} @{}", path.display(), f.name);
+                let sizes = bind_all(&f, 5);
+                funcs.push((name, f, sizes, 11));
+            }
+        }
+    }
+    assert!(funcs.len() > 10, "narrow-float cases to emulate");
+    let (failures, ran) = emulate(&funcs, true, "cuda-emu-eager", false);
+    report("CPU emulation of eager kernels", &failures, ran);
+    // Per-op rounding shows exactly: x·1.0078125 rounded to bf16, then
+    // times 0.98828125 and rounded again, differs from the product taken in
+    // f32 and rounded once for many x. Eager kernels equal the interpreter
+    // (which rounds every op) bit for bit here; fused ones do not.
+    let src = "func @chain(%x: bf16[N]) -> (bf16[N]) {\n  %a = mul(%x, 1.0078125)\n  %b = mul(%a, 0.98828125)\n  return %b\n}";
+    let chain = parse_module(src).unwrap().funcs[0].clone();
+    let chain = [("eager chain".to_string(), chain, HashMap::from([("N".to_string(), 37)]), 3)];
+    let (failures, _) = emulate(&chain, true, "cuda-emu-chain", true);
+    assert!(failures.is_empty(), "eager chain: {failures:?}");
+    let (failures, _) = emulate(&chain, false, "cuda-emu-chain-fused", true);
+    assert!(!failures.is_empty(), "the fused chain should differ from per-op rounding");
+}
+
+/// Emulates every function of `funcs` (name, function, sizes, input seed)
+/// with `emu.hpp` in chunks of g++ programs, and compares each result with
+/// the interpreter's. Returns the failures and how many ran.
+/// With `exact`, results must equal the interpreter's bit for bit.
+fn emulate(
+    funcs: &[(String, Func, Sizes, u64)],
+    eager: bool,
+    folder: &str,
+    exact: bool,
+) -> (Vec<String>, usize) {
+    use smelt_compiler::backend::cpu::Buffer;
+    use smelt_compiler::backend::cuda::snippets::PREAMBLE;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     let preamble = PREAMBLE
         .replace(
             r#"{ float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }"#,
@@ -489,13 +583,14 @@ fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
                 cases.push(None);
                 continue;
             };
-            match emu_function(id, f, &inputs, sizes, &dir) {
+            match emu_function(id, f, &inputs, sizes, &dir, eager) {
                 Ok((code, outputs)) => {
                     program.push_str(&code);
                     calls.push_str(&format!("  run_f{id}();\n"));
                     cases.push(Some(EmuCase {
                         name: name.clone(),
                         floor: loosest_bar(f),
+                        exact,
                         want,
                         outputs,
                     }));
@@ -547,12 +642,17 @@ fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
                 got.push(buf.to_host());
             }
             ran += 1;
-            if let Err(e) = compare(&c.want, &got, c.floor) {
+            let same = |w: &HostTensor, g: &HostTensor| w.dtype == g.dtype && w.data == g.data;
+            if c.exact
+                && !(c.want.len() == got.len() && c.want.iter().zip(&got).all(|(w, g)| same(w, g)))
+            {
+                failures.push(format!("{}: not bit-identical to the interpreter", c.name));
+            } else if let Err(e) = compare(&c.want, &got, c.floor) {
                 failures.push(format!("{}: {e}", c.name));
             }
         }
     }
-    report("CPU emulation of the generated kernels", &failures, ran);
+    (failures, ran)
 }
 
 /// A plan captured as a CUDA graph (a cuBLAS matmul, then a softmax)

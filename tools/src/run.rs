@@ -59,7 +59,7 @@ pub struct RunArgs {
     /// cpu: `on` fuses as the planner says; `off` runs each op as its own kernel.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub fusion: String,
-    /// cpu: `fused` rounds bf16/f16 at kernel outputs; `eager` after every op.
+    /// cpu, cuda: `fused` rounds bf16/f16 at kernel outputs; `eager` after every op.
     #[arg(long, default_value = "fused", value_parser = ["fused", "eager"])]
     pub numerics: String,
     /// cpu: run kernels the backend cannot compile with this (only `interp`), saying so.
@@ -118,6 +118,7 @@ pub fn run(args: &RunArgs) -> CliResult<String> {
     let results = if args.backend == "cuda" {
         let mut gpu = smelt_compiler::backend::cuda::CudaBackend::new()
             .map_err(|e| CliError(format!("backend cuda: {e}")))?;
+        gpu.set_numerics_eager(args.numerics == "eager");
         gpu.run(func, &inputs, &bindings).map_err(|e| {
             CliError(format!("{label}: @{}: {}", func.name, crate::cli::one_line(&e.to_string())))
         })?

@@ -69,6 +69,18 @@ pub fn emit_kernel(k: &KernelFunc) -> Result<KernelSource, LowerError> {
 /// Emits one kernel; with `cublas` false a float matmul gets a generated
 /// one-thread-per-output kernel too (for checks that have no cuBLAS).
 pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, LowerError> {
+    emit_kernel_numerics(k, cublas, false)
+}
+
+/// [`emit_kernel_with`], with `eager` numerics (`--numerics eager`): every
+/// f16/bf16 op result rounded to its dtype, as the interpreter does. Such a
+/// kernel is named `<kind>_<hash>_eager`, so the two never share a cache
+/// entry.
+pub fn emit_kernel_numerics(
+    k: &KernelFunc,
+    cublas: bool,
+    eager: bool,
+) -> Result<KernelSource, LowerError> {
     let f = &k.func;
     let is_matmul = cublas
         && k.kind == KernelKind::Library
@@ -87,7 +99,9 @@ pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, Lo
             output_shapes,
         });
     }
-    let mut lw = Lowerer::new(f, &k.name);
+    let name = if eager { format!("{}_eager", k.name) } else { k.name.clone() };
+    let mut lw = Lowerer::new(f, &name);
+    lw.eager = eager;
     let row =
         matches!(k.kind, KernelKind::Reduction | KernelKind::Normalization) && has_row_reduction(k);
     let template =
@@ -104,7 +118,7 @@ pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, Lo
         params.push(format!("const long long {}", symbol_arg(s)));
     }
     let mut code = String::new();
-    code.push_str(&format!("// {} ({}): {}\n", k.name, k.kind, k.schedule));
+    code.push_str(&format!("// {} ({}): {}\n", name, k.kind, k.schedule));
     for t in &lw.tables {
         code.push_str(t);
         code.push('\n');
@@ -112,7 +126,7 @@ pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, Lo
     let bounds = if row { "__launch_bounds__(1024) " } else { "__launch_bounds__(256) " };
     code.push_str(&format!(
         "extern \"C\" __global__ void {bounds}{}(\n    {}) {{\n",
-        k.name,
+        name,
         params.join(",\n    ")
     ));
     for l in &lw.lines {
@@ -120,7 +134,7 @@ pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, Lo
         code.push('\n');
     }
     code.push_str("}\n");
-    Ok(KernelSource { name: k.name.clone(), template, code, symbols, output_shapes })
+    Ok(KernelSource { name, template, code, symbols, output_shapes })
 }
 
 /// The whole translation unit for some kernels: the preamble once, then

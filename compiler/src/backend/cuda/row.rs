@@ -248,11 +248,15 @@ fn row_body(
                 lw.line(format!("const long long {var} = {best} < 0 ? 0LL : {best};"));
             }
             crate::ir::ReduceKind::Mean => {
-                lw.line(format!(
-                    "const {out_ct} {var} = smelt_block_reduce({acc}, {op}()) / ({ct})smelt_len;"
-                ));
+                let v = format!("smelt_block_reduce({acc}, {op}()) / ({ct})smelt_len");
+                let v = lw.round_eager(f.ty(n).dtype, &v);
+                lw.line(format!("const {out_ct} {var} = {v};"));
             }
-            _ => lw.line(format!("const {out_ct} {var} = smelt_block_reduce({acc}, {op}());")),
+            _ => {
+                let v = format!("smelt_block_reduce({acc}, {op}())");
+                let v = lw.round_eager(f.ty(n).dtype, &v);
+                lw.line(format!("const {out_ct} {var} = {v};"));
+            }
         }
         let index = if keepdim {
             rc.dom_index(&vec!["0".to_string(); rc.inner.rank()])

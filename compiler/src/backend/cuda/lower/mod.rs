@@ -62,6 +62,10 @@ pub struct Lowerer<'a> {
     pub flat_params: Option<HashMap<usize, String>>,
     /// With `flat_params`: the one index they stand for (None: every index).
     pub flat_index: Option<Vec<String>>,
+    /// `--numerics eager`: every arithmetic result and reduction of a
+    /// narrow float dtype is rounded to it (IR.md's per-op rounding, what
+    /// the interpreter does) instead of once at the store.
+    pub eager: bool,
     tables_made: HashMap<NodeId, String>,
 }
 
@@ -87,7 +91,18 @@ impl<'a> Lowerer<'a> {
             rows: HashMap::new(),
             flat_params: None,
             flat_index: None,
+            eager: false,
             tables_made: HashMap::new(),
+        }
+    }
+
+    /// `v` (a value of dtype `d` in its compute type) rounded to `d` when
+    /// numerics are eager and `d` is a narrow float; `v` otherwise.
+    pub fn round_eager(&self, d: DType, v: &str) -> String {
+        if self.eager && matches!(d, DType::F16 | DType::BF16) {
+            snippets::load(d, &snippets::store(d, v))
+        } else {
+            v.to_string()
         }
     }
 
@@ -277,13 +292,13 @@ impl<'a> Lowerer<'a> {
             }
             Op::Unary { kind } => {
                 let x = self.operand(&ops[0], out_d, &ty.shape, idx)?;
-                snippets::unary(*kind, out_d, &x)
+                self.round_eager(out_d, &snippets::unary(*kind, out_d, &x))
             }
             Op::Binary { kind } => {
                 let d = self.operand_dtype(n);
                 let a = self.operand(&ops[0], d, &ty.shape, idx)?;
                 let b = self.operand(&ops[1], d, &ty.shape, idx)?;
-                snippets::binary(*kind, d, &a, &b)
+                self.round_eager(out_d, &snippets::binary(*kind, d, &a, &b))
             }
             Op::Select => {
                 let c = self.operand(&ops[0], DType::Bool, &ty.shape, idx)?;
@@ -510,7 +525,8 @@ impl<'a> Lowerer<'a> {
             }
             _ => acc,
         };
-        let out_ct = snippets::compute_type(self.f.ty(n).dtype);
-        Ok(self.define((n, idx.to_vec()), out_ct, result))
+        let out_d = self.f.ty(n).dtype;
+        let result = self.round_eager(out_d, &result);
+        Ok(self.define((n, idx.to_vec()), snippets::compute_type(out_d), result))
     }
 }

@@ -26,7 +26,7 @@ use crate::interp::{Bindings, bind_symbols, concrete_shape};
 use crate::ir::{DType, Dim, Func, NodeId, Op, Shape};
 use crate::tensor::HostTensor;
 
-use super::emit::{KernelSource, Template, emit_kernel, translation_unit};
+use super::emit::{KernelSource, Template, emit_kernel_numerics, translation_unit};
 use super::lower::LowerError;
 use super::nvrtc::{self, CompileError};
 
@@ -141,6 +141,7 @@ pub struct CudaBackend {
     plans: HashMap<String, Arc<CompiledPlan>>,
     compiled: usize,
     tf32: bool,
+    eager: bool,
 }
 
 /// Grid and block for one kernel at concrete sizes.
@@ -238,6 +239,7 @@ impl CudaBackend {
             plans: HashMap::new(),
             compiled: 0,
             tf32: false,
+            eager: false,
         })
     }
 
@@ -256,6 +258,18 @@ impl CudaBackend {
         self.compiled
     }
 
+    /// `--numerics eager`: f16/bf16 results rounded after every op, as the
+    /// interpreter does (off by default: computed in f32, rounded at stores).
+    pub fn set_numerics_eager(&mut self, on: bool) {
+        self.eager = on;
+    }
+
+    /// Whether f16/bf16 results are rounded after every op (see
+    /// [`CudaBackend::set_numerics_eager`]).
+    pub fn numerics_eager(&self) -> bool {
+        self.eager
+    }
+
     /// Lets f32 matmuls use TF32 tensor cores (off by default: f32 accuracy).
     pub fn set_tf32(&mut self, on: bool) {
         self.tf32 = on;
@@ -268,7 +282,7 @@ impl CudaBackend {
 
     /// Optimizes, plans, generates and compiles `func` (cached by its text).
     pub fn compile(&mut self, func: &Func) -> Result<Arc<CompiledPlan>, CudaError> {
-        let text = func.to_string();
+        let text = format!("{}{func}", if self.eager { "eager\n" } else { "" });
         if let Some(p) = self.plans.get(&text) {
             return Ok(p.clone());
         }
@@ -278,7 +292,7 @@ impl CudaBackend {
         let mut steps = Vec::new();
         for k in &plan.kernels {
             let kernel = extract(&g, k);
-            let source = emit_kernel(&kernel)?;
+            let source = emit_kernel_numerics(&kernel, true, self.eager)?;
             let function = match source.template {
                 Template::Cublas => None,
                 _ => Some(self.function(&source)?),
