@@ -147,7 +147,7 @@ fn sweep(lo: f32, hi: f32, count: usize) -> Vec<f32> {
 #[test]
 fn inline_transcendentals_are_accurate_over_their_ranges() {
     type Case = (&'static str, f32, f32, fn(f64) -> f64);
-    let cases: [Case; 10] = [
+    let cases: [Case; 13] = [
         ("exp", -104.0, 89.0, f64::exp),
         ("exp2", -150.0, 128.5, f64::exp2),
         ("sigmoid", -105.0, 105.0, |x| 1.0 / (1.0 + (-x).exp())),
@@ -156,6 +156,10 @@ fn inline_transcendentals_are_accurate_over_their_ranges() {
         ("log", 1e-30, 1e30, f64::ln),
         ("log2", 1e-30, 1e30, f64::log2),
         ("sin", -100.0, 100.0, f64::sin),
+        ("cos", -100.0, 100.0, f64::cos),
+        // Past 2^20 the lanes take the exact helper in a branch.
+        ("sin", -3e6, 3e6, f64::sin),
+        ("cos", -1e38, 1e38, f64::cos),
         ("rsqrt", 1e-30, 1e30, |x| 1.0 / x.sqrt()),
         ("sqrt", 0.0, 1e30, f64::sqrt),
     ];
@@ -275,4 +279,121 @@ fn identical_kernels_share_one_compiled_function() {
     compare_func(&mut cpu, &f, &[a, b], src);
     assert_eq!(cpu.last.kernels, 2);
     assert_eq!(cpu.kernels_compiled(), 1);
+}
+
+/// Every f32 in `[lo, hi)` with a mantissa step of `step` bit patterns (so
+/// the sweep crosses binades evenly in ulps).
+fn bits_between(lo: f32, hi: f32, step: u32) -> Vec<f32> {
+    (lo.to_bits()..hi.to_bits()).step_by(step as usize).map(f32::from_bits).collect()
+}
+
+#[test]
+fn sin_and_cos_are_accurate_near_multiples_of_pi_and_every_binade() {
+    // Near kπ/2 the result is tiny and a poor reduction shows at once.
+    let mut xs: Vec<f32> = Vec::new();
+    for k in 1..2000 {
+        let c = (f64::from(k) * std::f64::consts::FRAC_PI_2) as f32;
+        let b = c.to_bits();
+        xs.extend((b - 8..b + 8).map(f32::from_bits));
+    }
+    xs.extend(bits_between(1e-30, 1e6, 997));
+    xs.extend(xs.clone().iter().map(|x| -x));
+    for (op, r) in [("sin", f64::sin as fn(f64) -> f64), ("cos", f64::cos)] {
+        let worst = accuracy(op, &xs, r);
+        eprintln!("{op} near kπ/2 and over every binade to 1e6: max {worst} ulp");
+        assert!(worst <= 1, "{op}: {worst} ulp");
+    }
+}
+
+#[test]
+fn pow_is_accurate_and_has_c99_special_values() {
+    let mut cpu = backend(true, Numerics::Fused);
+    let run = |cpu: &mut smelt_compiler::backend::cpu::CpuBackend, xs: &[f32], ys: &[f32]| {
+        let n = xs.len();
+        let src = format!(
+            "func @f(%x: f32[{n}], %y: f32[{n}]) -> (f32[{n}]) {{\n  %z = pow(%x, %y)\n  return %z\n}}"
+        );
+        let f = parse_func(&src).unwrap();
+        let out = cpu.run(&f, &[f32s(xs), f32s(ys)], &Bindings::new()).unwrap();
+        out[0].to_f64_vec().into_iter().map(|v| v as f32).collect::<Vec<f32>>()
+    };
+    // Accuracy: seeded pairs over wide ranges of x and y, results finite.
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for _ in 0..200_000 {
+        let x = (2f64.powf(next() * 60.0 - 30.0)) as f32;
+        let y = ((next() - 0.5) * 8.0) as f32;
+        xs.push(x);
+        ys.push(y);
+        // Negative bases with integer exponents, and large exponents near 1.
+        xs.push(-x);
+        ys.push(((next() - 0.5) * 20.0).round() as f32);
+        xs.push((1.0 + (next() - 0.5) * 0.01) as f32);
+        ys.push(((next() - 0.5) * 20000.0) as f32);
+    }
+    let got = run(&mut cpu, &xs, &ys);
+    let mut worst = 0;
+    for ((&x, &y), &g) in xs.iter().zip(&ys).zip(&got) {
+        let want = f64::from(x).powf(f64::from(y)) as f32;
+        if !want.is_finite() || want == 0.0 {
+            assert!(
+                want == g || (want.is_nan() && g.is_nan()),
+                "pow({x:e}, {y:e}) = {g:e}, want {want:e}"
+            );
+            continue;
+        }
+        let u = ulps(g, want);
+        assert!(u <= 1, "pow({x:e}, {y:e}) = {g:e}, want {want:e}: {u} ulp");
+        worst = worst.max(u);
+    }
+    eprintln!("pow: max {worst} ulp over {} pairs", xs.len());
+    // Special values: every pair of a table, exactly as f32::powf.
+    let sp = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        2.0,
+        -2.0,
+        3.0,
+        -3.0,
+        2.5,
+        -2.5,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e-40,
+        -1e-40,
+        1e30,
+        -1e30,
+        16_777_216.0,
+        -16_777_217.0,
+    ];
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for &x in &sp {
+        for &y in &sp {
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    for len in [xs.len(), 3, 1] {
+        let got = run(&mut cpu, &xs[..len], &ys[..len]);
+        for ((&x, &y), &g) in xs.iter().zip(&ys).zip(&got) {
+            let want = f64::from(x).powf(f64::from(y)) as f32;
+            let same = (want.is_nan() && g.is_nan()) || want.to_bits() == g.to_bits();
+            assert!(
+                same || ulps(g, want) <= 1 && want != 0.0,
+                "pow({x:e}, {y:e}) = {g:e}, want {want:e}"
+            );
+        }
+    }
 }

@@ -475,11 +475,11 @@ fn symbolic_dims_in_every_position() {
           return %o
         }",
     );
-    assert_eq!(kinds(&p), [Library, Normalization, Transpose]);
+    assert_eq!(kinds(&p), [Library, Normalization, Pointwise]);
     let text = p.to_text(&f);
     assert!(text.contains("matmul batch=b m=s n=e k=d"), "{text}");
     assert!(text.contains("domain=[b, s, e] reduce=[2] outer=b*s inner=e depth=2"), "{text}");
-    assert!(text.contains("domain=[s, b, e] outer=b*s inner=e perm=[1, 0, 2]"), "{text}");
+    assert!(text.contains("pointwise domain=[s, b, e] outer=b*s inner=e\n"), "{text}");
 }
 
 #[test]

@@ -3,14 +3,18 @@
 //! backend), [`functional`] the composites of `torch.nn.functional` written
 //! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
 //! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
-//! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` format,
-//! [`decoders`] CTC decoding (TorchAudio's API).
+//! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` and
+//! safetensors formats, [`text`] BERT's WordPiece tokenizer, [`hub`]
+//! finding or fetching pretrained weights, [`decoders`] CTC decoding
+//! (TorchAudio's API).
 
 pub mod decoders;
 pub mod dispatch;
 pub mod exec;
 pub mod functional;
+pub mod hub;
 pub mod io;
 pub mod tensor;
+pub mod text;
 
 pub use tensor::{Device, Generator, Tensor, TensorError, TensorId};

@@ -47,10 +47,13 @@ pub(crate) fn classify(
     if !reductions.is_empty() {
         return g.reduction(&reductions);
     }
+    // A permute that keeps the last dim in place reads rows contiguously and
+    // fuses like any load (attention's head split); others need the
+    // transpose scheduler.
     let permutes: Vec<usize> = members
         .iter()
         .copied()
-        .filter(|&p| matches!(&ctx.node(p).op, Op::Permute { dims } if !is_identity(dims)))
+        .filter(|&p| matches!(&ctx.node(p).op, Op::Permute { dims } if !keeps_rows(dims)))
         .collect();
     match permutes.as_slice() {
         [] => g.pointwise(),
@@ -79,6 +82,11 @@ fn is_identity(dims: &[usize]) -> bool {
     dims.iter().enumerate().all(|(i, &d)| i == d)
 }
 
+/// True for a permutation that leaves the last dim last.
+fn keeps_rows(dims: &[usize]) -> bool {
+    dims.last().is_none_or(|&d| d + 1 == dims.len())
+}
+
 /// A shape without its size-1 dims.
 fn without_ones(s: &Shape) -> Vec<&Dim> {
     s.dims().iter().filter(|d| !d.is_one()).collect()
@@ -95,22 +103,45 @@ impl Group<'_, '_> {
         &self.ctx.node(p).ty.shape
     }
 
-    /// True if operand `slot` of `p` is computed outside the group (or is a parameter).
-    fn reads_outside(&self, p: usize, slot: usize) -> bool {
-        self.ctx.operand_pos(p, slot).is_none_or(|q| !(self.in_group)(q))
+    /// True if `p` is a reshape, permute or slice of data from outside the
+    /// group: index arithmetic at its consumers' points, so its own shape
+    /// need not fit the domain.
+    fn is_view(&self, p: usize) -> bool {
+        matches!(self.ctx.node(p).op, Op::Reshape { .. } | Op::Permute { .. } | Op::Slice { .. })
+            && self.reads_outside_data(p, 0)
+    }
+
+    /// True if operand `slot` of `p` is data from outside the group, seen
+    /// directly or through movement ops of the group (a reshape of a permute
+    /// of a parameter): index arithmetic over loaded data, nothing computed.
+    fn reads_outside_data(&self, p: usize, slot: usize) -> bool {
+        match self.ctx.operand_pos(p, slot) {
+            None => true,
+            Some(q) if !(self.in_group)(q) => true,
+            Some(q) => match &self.ctx.node(q).op {
+                Op::Reshape { .. }
+                | Op::Permute { .. }
+                | Op::Slice { .. }
+                | Op::Broadcast { .. } => self.reads_outside_data(q, 0),
+                _ => false,
+            },
+        }
+    }
+
+    /// True if `p` is used outside the group or returned.
+    fn is_output(&self, p: usize) -> bool {
+        self.ctx.returned[p] || self.ctx.users[p].iter().any(|&u| !(self.in_group)(u))
     }
 
     /// Members used outside the group or returned.
     fn outputs(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members.iter().copied().filter(|&p| {
-            self.ctx.returned[p] || self.ctx.users[p].iter().any(|&u| !(self.in_group)(u))
-        })
+        self.members.iter().copied().filter(|&p| self.is_output(p))
     }
 
     /// Checks movement ops: only broadcasts, unit-dim reshapes and identity
     /// permutes may read a value computed in the group; other movement ops
-    /// must load their data from outside. `transpose` is the one permute
-    /// allowed (reading from outside).
+    /// must load their data from outside (directly or through other movement
+    /// ops). `transpose` is the one permute allowed that moves the last dim.
     fn check_movement(&self, transpose: Option<usize>) -> Result<(), String> {
         for &p in self.members {
             let node = self.ctx.node(p);
@@ -118,19 +149,21 @@ impl Group<'_, '_> {
                 Op::Reshape { .. } => {
                     let src = self.ctx.operand_pos(p, 0).map(|q| self.shape(q));
                     let unit = src.is_none_or(|s| without_ones(s) == without_ones(&node.ty.shape));
-                    !unit && !self.reads_outside(p, 0)
+                    !unit && !self.reads_outside_data(p, 0)
                 }
                 Op::Permute { dims } if !is_identity(dims) => {
-                    if transpose != Some(p) {
+                    if !keeps_rows(dims) && transpose != Some(p) {
                         return Err(format!(
                             "{} needs the transpose scheduler",
                             self.ctx.describe(p)
                         ));
                     }
-                    !self.reads_outside(p, 0)
+                    !self.reads_outside_data(p, 0)
                 }
-                Op::Slice { .. } | Op::Gather { .. } => !self.reads_outside(p, 0),
-                Op::Concat { .. } => (0..node.operands().len()).any(|s| !self.reads_outside(p, s)),
+                Op::Slice { .. } | Op::Gather { .. } => !self.reads_outside_data(p, 0),
+                Op::Concat { .. } => {
+                    (0..node.operands().len()).any(|s| !self.reads_outside_data(p, s))
+                }
                 _ => false,
             };
             if inside_data {
@@ -146,7 +179,7 @@ impl Group<'_, '_> {
     /// Every member broadcasts to `domain`; every output is `domain`-shaped.
     fn check_domain(&self, domain: &Shape) -> Result<(), String> {
         for &p in self.members {
-            if !broadcasts_to(self.shape(p), domain) {
+            if !broadcasts_to(self.shape(p), domain) && !self.is_view(p) {
                 return Err(format!(
                     "{} : {} does not broadcast to the domain {domain}",
                     self.ctx.describe(p),
@@ -174,7 +207,7 @@ impl Group<'_, '_> {
         self.check_movement(None)?;
         let mut domain = Shape::scalar();
         for &p in self.members {
-            if broadcasts_to(self.shape(p), &domain) {
+            if broadcasts_to(self.shape(p), &domain) || self.is_view(p) && !self.is_output(p) {
                 continue; // the common case, and no allocation
             }
             domain = broadcast_shapes(&domain, self.shape(p)).ok_or_else(|| {
@@ -245,7 +278,7 @@ impl Group<'_, '_> {
         );
         for &p in self.members {
             let s = self.shape(p);
-            if !broadcasts_to(s, &domain) && s != &dropped {
+            if !broadcasts_to(s, &domain) && s != &dropped && !self.is_view(p) {
                 return Err(format!(
                     "{} : {s} fits neither the domain {domain} nor the reduced shape {dropped}",
                     ctx.describe(p)

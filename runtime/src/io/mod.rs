@@ -7,6 +7,7 @@
 
 pub mod npy;
 mod npy_header;
+pub mod safetensors;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,15 @@ pub enum IoError {
         path: PathBuf,
         /// What was wrong with it.
         source: NpyError,
+    },
+    /// The bytes are not a valid safetensors file, or the tensors cannot be
+    /// saved as one.
+    #[error("{}: {source}", path.display())]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        source: safetensors::SafetensorsError,
     },
 }
 

@@ -86,6 +86,10 @@ impl Lower<'_> {
         if let Some(v) = self.row_memo.get(&(node, ix.to_vec())) {
             return Ok(*v);
         }
+        if let Some(v) = self.scratch_load(node, ix) {
+            self.memo.insert(key, v);
+            return Ok(v);
+        }
         let n = self.f.node(node);
         let dtype = n.ty.dtype;
         let op = n.op.clone();
@@ -256,11 +260,18 @@ impl Lower<'_> {
 
     /// Row-major linear index of `ix` in `node`'s shape.
     pub fn linearize(&mut self, node: NodeId, ix: &[Ix]) -> Value {
+        // `ix` may be a prefix of the node's index (see `address`); buffers
+        // are dense row-major, so the node's last dim has stride 1.
+        let rank = self.f.ty(node).shape.rank();
         let mut lin = self.iconst(0);
         for (k, &i) in ix.iter().enumerate() {
             if let Ix::Var(v) = i {
-                let s = self.dims[&node].1[k];
-                let m = self.b.ins().imul(v, s);
+                let m = if k + 1 == rank {
+                    v
+                } else {
+                    let s = self.dims[&node].1[k];
+                    self.b.ins().imul(v, s)
+                };
                 lin = self.b.ins().iadd(lin, m);
             }
         }

@@ -543,13 +543,23 @@ impl CpuBackend {
         }
         let raw = Raw(ptrs.as_ptr(), sizes.as_ptr());
         let entry = compiled.entry;
-        let mut status = vec![0i64; tasks.len()];
-        let call = |t: (i64, i64, i64, i64), st: &mut i64| {
+        // Each task's record: [fault code, its row scratch (see scratch.rs)].
+        let scratch_len = layout.scratch.len() * cols;
+        let mut scratch: Vec<Vec<f32>> = if scratch_len > 0 {
+            tasks.iter().map(|_| vec![0f32; scratch_len]).collect()
+        } else {
+            Vec::new()
+        };
+        let mut status: Vec<[i64; 2]> = (0..tasks.len())
+            .map(|i| [0, scratch.get_mut(i).map_or(0, |s| s.as_mut_ptr() as i64)])
+            .collect();
+        let call = |t: (i64, i64, i64, i64), st: &mut [i64; 2]| {
             let (bufs, sizes) = raw.parts();
             // SAFETY: `entry` was compiled for this kernel's layout; `ptrs` and
             // `sizes` follow it; every buffer has the size its node's dims say,
-            // and tasks cover disjoint rows/columns of the outputs.
-            unsafe { entry(bufs, sizes, t.0, t.1, t.2, t.3, st) };
+            // tasks cover disjoint rows/columns of the outputs, and each task's
+            // scratch holds `layout.scratch.len()` rows of `cols` f32s.
+            unsafe { entry(bufs, sizes, t.0, t.1, t.2, t.3, st.as_mut_ptr()) };
         };
         if tasks.len() == 1 {
             call(tasks[0], &mut status[0]);
@@ -561,7 +571,7 @@ impl CpuBackend {
                 }
             });
         }
-        if let Some(&code) = status.iter().find(|&&c| c != 0) {
+        if let Some(&code) = status.iter().map(|s| &s[0]).find(|&&c| c != 0) {
             let code = (0..8).map(|b| 1i64 << b).find(|b| code & b != 0).unwrap_or(code);
             return Err(CpuError::Runtime {
                 kernel: kf.name.clone(),

@@ -9,7 +9,9 @@
 //! - the loop structure: the domain `D` (the reductions' input shape, or the
 //!   first result's shape), the loop dims `L` (the reduced dims, or the last
 //!   dim of a kernel without reductions) and the outer dims `O` (the rest),
-//!   whose product is the number of rows split across threads.
+//!   whose product is the number of rows split across threads;
+//! - the row scratch: reduction operands worth keeping (see [`scratch_nodes`]),
+//!   each given one f32 row of a per-task scratch buffer.
 
 use std::collections::HashMap;
 
@@ -30,6 +32,8 @@ pub(crate) struct KernelLayout {
     pub n_sizes: usize,
     /// The loop structure.
     pub st: Structure,
+    /// Nodes kept in the row scratch, in order (row `k` holds the `k`th).
+    pub scratch: Vec<NodeId>,
 }
 
 /// The loops of a kernel (see the module docs).
@@ -86,7 +90,8 @@ impl KernelLayout {
             n_sizes += 2 * f.ty(n).shape.rank();
         }
         let st = structure(kf, &order).map_err(|what| unsupported(&what))?;
-        Ok(KernelLayout { slots, sized, size_off, n_sizes, st })
+        let scratch = scratch_nodes(f, &st);
+        Ok(KernelLayout { slots, sized, size_off, n_sizes, st, scratch })
     }
 }
 
@@ -130,4 +135,66 @@ fn structure(kf: &KernelFunc, order: &[NodeId]) -> Result<Structure, String> {
     };
     let outer_dims = (0..rank).filter(|d| !loop_dims.contains(d)).collect();
     Ok(Structure { domain, domain_node, reduced, loop_dims, outer_dims, reduces })
+}
+
+/// The reduction operands a kernel keeps in a per-task scratch row instead of
+/// recomputing them in later passes over the row: softmax's `exp(x - max)`
+/// is summed in one pass and divided in the next, and without the scratch
+/// its `exp` would be evaluated twice per element. A node qualifies when it
+/// is a (non-arg) reduction's operand over the whole domain, computed in f32,
+/// used again after that reduction, and costly to recompute (a
+/// transcendental in its elementwise cone); the kernel must loop over one
+/// dim (the scratch is indexed by it alone).
+pub(crate) fn scratch_nodes(f: &Func, st: &Structure) -> Vec<NodeId> {
+    use crate::ir::{DType, Unary};
+    if st.loop_dims.len() != 1 {
+        return Vec::new();
+    }
+    let costly = |n: NodeId| {
+        let mut stack = vec![n];
+        let mut seen = Vec::new();
+        while let Some(m) = stack.pop() {
+            if seen.contains(&m) {
+                continue;
+            }
+            seen.push(m);
+            let node = f.node(m);
+            match &node.op {
+                Op::Unary { kind }
+                    if !matches!(
+                        kind,
+                        Unary::Neg
+                            | Unary::Abs
+                            | Unary::Floor
+                            | Unary::Ceil
+                            | Unary::Round
+                            | Unary::Sign
+                            | Unary::Relu
+                            | Unary::Not
+                    ) =>
+                {
+                    return true;
+                }
+                Op::Binary { kind: crate::ir::Binary::Pow } => return true,
+                Op::Unary { .. } | Op::Binary { .. } | Op::Select | Op::Cast { .. } => {
+                    stack.extend(node.value_operands());
+                }
+                _ => {}
+            }
+        }
+        false
+    };
+    let mut out = Vec::new();
+    for &r in &st.reduces {
+        let node = f.node(r);
+        let Op::Reduce { kind, .. } = &node.op else { continue };
+        let Some(x) = node.value_operands().next() else { continue };
+        let d = f.ty(x).dtype;
+        let f32_class = matches!(d, DType::F32 | DType::BF16 | DType::F16);
+        let reused = f.users(x).len() > 1 || f.results().contains(&x);
+        if !kind.is_arg() && f32_class && reused && !out.contains(&x) && costly(x) {
+            out.push(x);
+        }
+    }
+    out
 }

@@ -70,6 +70,10 @@ pub(crate) struct Lower<'a> {
     /// Or of the fault codes seen (stored to `*status` at the end).
     pub err: Variable,
     pub helper_refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    /// This task's row scratch (when the layout keeps nodes there).
+    pub scratch: Option<Value>,
+    /// Scratch nodes whose row is complete (read them, do not recompute).
+    pub scratch_ready: Vec<NodeId>,
     next_var: u32,
 }
 
@@ -204,6 +208,8 @@ pub(crate) fn lower_kernel(
         row_memo: HashMap::new(),
         err: Variable::from_u32(0),
         helper_refs: HashMap::new(),
+        scratch: None,
+        scratch_ready: Vec::new(),
         next_var: 0,
     };
     lw.err = lw.new_var(types::I64);
@@ -248,6 +254,9 @@ impl Lower<'_> {
         }
         let zero = self.iconst(0);
         self.b.def_var(self.err, zero);
+        if !self.layout.scratch.is_empty() {
+            self.scratch = Some(self.b.ins().load(types::I64, flags, status, 8));
+        }
 
         // The row loop.
         let st = self.layout.st.clone();
@@ -266,6 +275,7 @@ impl Lower<'_> {
         self.row_ix = row_ix.clone();
         self.reduced.clear();
         self.row_memo.clear();
+        self.scratch_ready.clear();
         for &r in &st.reduces {
             self.reduction(r, &row_ix, (col_lo, col_hi))?;
         }

@@ -32,12 +32,27 @@ impl Lower<'_> {
         }
     }
 
+    /// `base + (Σ ix[k]·stride[k])·size`, built as the row's address (every
+    /// dim but the last) plus the last index times the size: the row part
+    /// depends on no inner-loop value, so Cranelift hoists it out of the
+    /// inner loop and the loop body keeps one add per access.
     fn address(&mut self, node: NodeId, ix: &[Ix], result: bool) -> Value {
         let size = self.f.ty(node).dtype.size_bytes() as i64;
         let base = if result { self.outs[&node] } else { self.bufs[&node] };
-        let lin = self.linearize(node, ix);
-        let bytes = self.b.ins().imul_imm(lin, size);
-        self.b.ins().iadd(base, bytes)
+        let Some((&last, outer)) = ix.split_last() else { return base };
+        let mut row = base;
+        if outer.iter().any(|i| matches!(i, Ix::Var(_))) {
+            let lin = self.linearize(node, outer);
+            let bytes = self.b.ins().imul_imm(lin, size);
+            row = self.b.ins().iadd(base, bytes);
+        }
+        match last {
+            Ix::Zero => row,
+            Ix::Var(v) => {
+                let bytes = self.b.ins().imul_imm(v, size);
+                self.b.ins().iadd(row, bytes)
+            }
+        }
     }
 
     /// Loads `node` (a parameter or a const table) at `ix`.
@@ -91,14 +106,12 @@ impl Lower<'_> {
                 self.b.ins().store(fl, x, addr, 0);
             }
             (DType::BF16, false) => {
-                let r = self.round_bf16(x);
-                let bits = self.b.ins().bitcast(types::I32, MemFlags::new(), r);
+                let bits = self.bf16_bits_high(x);
                 let bits = self.b.ins().ushr_imm(bits, 16);
                 self.b.ins().istore16(fl, bits, addr, 0);
             }
             (DType::BF16, true) => {
-                let r = self.round_bf16(x);
-                let bits = self.b.ins().bitcast(types::I32X4, le(), r);
+                let bits = self.bf16_bits_high(x);
                 let sixteen = self.b.ins().iconst(types::I32, 16);
                 let bits = self.b.ins().ushr(bits, sixteen);
                 let narrow = self.b.ins().unarrow(bits, bits);
@@ -130,6 +143,19 @@ impl Lower<'_> {
     pub fn round_bf16(&mut self, x: Value) -> Value {
         let fty = self.b.func.dfg.value_type(x);
         let vec = fty.is_vector();
+        let fl = if vec { le() } else { MemFlags::new() };
+        let t = self.bf16_bits_high(x);
+        let mask = self.b.ins().iconst(types::I32, 0xFFFF_0000u32 as i32 as i64);
+        let mask = if vec { self.b.ins().splat(types::I32X4, mask) } else { mask };
+        let t = self.b.ins().band(t, mask);
+        self.b.ins().bitcast(fty, fl, t)
+    }
+
+    /// The rounded bf16 bits of an f32 (or f32x4) in the high half of each
+    /// i32 lane, the low half left as garbage: what a store shifts down.
+    fn bf16_bits_high(&mut self, x: Value) -> Value {
+        let fty = self.b.func.dfg.value_type(x);
+        let vec = fty.is_vector();
         let ity = if vec { types::I32X4 } else { types::I32 };
         let fl = if vec { le() } else { MemFlags::new() };
         let c = |lw: &mut Self, k: i64| {
@@ -144,11 +170,8 @@ impl Lower<'_> {
         let bias = c(self, 0x7FFF);
         let t = self.b.ins().iadd(u, bias);
         let t = self.b.ins().iadd(t, lsb);
-        let mask = c(self, 0xFFFF_0000u32 as i32 as i64);
-        let t = self.b.ins().band(t, mask);
         let qnan = c(self, 0x7FC0_0000);
         let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-        let r = self.pick(nan, qnan, t);
-        self.b.ins().bitcast(fty, fl, r)
+        self.pick(nan, qnan, t)
     }
 }

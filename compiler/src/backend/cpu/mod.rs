@@ -3,9 +3,10 @@
 //!
 //! Files: [`buffer`] the byte buffers every kernel reads and writes;
 //! `layout.rs` what a kernel takes at run time (buffer slots, the sizes
-//! array, the loop structure); `lower.rs` the loops of a kernel, `reduce.rs` the reductions, `emit.rs`
+//! array, the loop structure); `lower.rs` the loops of a kernel, `reduce.rs` the reductions, `scratch.rs` the per-task row scratch, `emit.rs`
 //! the values (indexing), `ops.rs` the ops, `memory.rs` loads, stores and the narrow-float
-//! rounding, `math.rs` transcendentals and the `extern "C"` helpers kernels
+//! rounding, `poly.rs` the inline f32 transcendentals, `trig.rs` sin/cos and `pow.rs` pow
+//! (computed in f64 lanes, `wide.rs`), `math.rs` the `extern "C"` helpers kernels
 //! call; `jit.rs` the Cranelift module and the compiled-kernel handle;
 //! `exec.rs` [`CpuBackend`]; `unfused.rs` the one-op-per-kernel plan;
 //! [`library`] matmul/conv/pool kernels.
@@ -26,8 +27,12 @@ mod math;
 mod memory;
 mod ops;
 mod poly;
+mod pow;
 mod reduce;
+mod scratch;
+mod trig;
 mod unfused;
+mod wide;
 
 pub use buffer::{BufMut, BufRef, Buffer};
 pub use exec::{CpuBackend, CpuError, CpuOptions, Numerics, PreparedFunc, RunStats};

@@ -87,6 +87,8 @@ impl Lower<'_> {
                     Unary::Erf if !f64_ => self.erf_f32(a),
                     Unary::Log if !f64_ => self.log_f32(a),
                     Unary::Log2 if !f64_ => self.log2_f32(a),
+                    Unary::Sin if !f64_ => self.sincos_f32(a, false)?,
+                    Unary::Cos if !f64_ => self.sincos_f32(a, true)?,
                     Unary::Sigmoid => {
                         let n = self.b.ins().fneg(a);
                         let e = self.call("smelt_exp_f64", &[n])?;
@@ -204,9 +206,8 @@ impl Lower<'_> {
                     Binary::Rem => {
                         self.call(if f64_ { "smelt_fmod_f64" } else { "smelt_fmod_f32" }, &[x, y])?
                     }
-                    Binary::Pow => {
-                        self.call(if f64_ { "smelt_pow_f64" } else { "smelt_pow_f32" }, &[x, y])?
-                    }
+                    Binary::Pow if !f64_ => self.pow_f32(x, y),
+                    Binary::Pow => self.call("smelt_pow_f64", &[x, y])?,
                     _ => return Err(self.unsupported(format!("{} on {d}", kind.name()))),
                 };
                 Ok(out(v))

@@ -62,6 +62,9 @@ impl Lower<'_> {
         self.b.def_var(acc.have, z8);
         let mut ix = row_ix.to_vec();
         self.nest(&mut ix, 0, Body::Reduce(r, acc), None, &[])?;
+        if self.layout.scratch.contains(&x) && !self.scratch_ready.contains(&x) {
+            self.scratch_ready.push(x);
+        }
         let mut v = if kind.is_arg() { self.b.use_var(acc.idx) } else { self.b.use_var(acc.acc) };
         let out_d = self.f.ty(r).dtype;
         if kind == ReduceKind::Mean {
@@ -151,6 +154,7 @@ impl Lower<'_> {
             return Err(self.unsupported("reduction"));
         };
         let mut v = self.eval(x, ix)?;
+        self.scratch_keep(x, ix, v)?;
         if acc.kind.is_arg() {
             // The extreme is chosen among values of the operand's dtype.
             v = self.round_to_dtype(self.f.ty(x).dtype, v)?;
