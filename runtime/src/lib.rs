@@ -4,7 +4,8 @@
 //! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
 //! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
 //! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` and
-//! safetensors formats, [`text`] BERT's WordPiece tokenizer, [`hub`]
+//! safetensors formats, [`models`] pretrained models written in tensor ops
+//! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
 //! finding or fetching pretrained weights, [`decoders`] CTC decoding
 //! (TorchAudio's API).
 
@@ -14,6 +15,7 @@ pub mod exec;
 pub mod functional;
 pub mod hub;
 pub mod io;
+pub mod models;
 pub mod tensor;
 pub mod text;
 
