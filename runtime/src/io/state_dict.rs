@@ -43,8 +43,7 @@ pub fn save_state_dict(path: &Path, tensors: &BTreeMap<String, Tensor>) -> Resul
         })?;
         dense.push((name.as_str(), t.dtype(), t.shape(), t.to_bytes()));
     }
-    let entries: Vec<_> =
-        dense.iter().map(|(n, d, s, b)| (*n, *d, *s, b.as_slice())).collect();
+    let entries: Vec<_> = dense.iter().map(|(n, d, s, b)| (*n, *d, *s, b.as_slice())).collect();
     let metadata = BTreeMap::from([("format".to_owned(), "pt".to_owned())]);
     save(path, &entries, Some(&metadata))
 }
@@ -92,10 +91,12 @@ mod tests {
             assert_eq!(b.to_bytes(), t.to_bytes(), "{name}");
         }
         let dtypes: Vec<DType> = back.values().map(Tensor::dtype).collect();
-        for d in [DType::F64, DType::F32, DType::F16, DType::BF16, DType::I64]
-            .into_iter()
-            .chain([DType::I32, DType::I8, DType::U8, DType::Bool])
-        {
+        for d in [DType::F64, DType::F32, DType::F16, DType::BF16, DType::I64].into_iter().chain([
+            DType::I32,
+            DType::I8,
+            DType::U8,
+            DType::Bool,
+        ]) {
             assert!(dtypes.contains(&d), "{d} not covered");
         }
         let file = SafeTensors::open(&path).unwrap();

@@ -186,10 +186,10 @@ struct Params<'a> {
 impl Params<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let expected = format!("{}{shape:?}", self.dtype);
-        let t = self
-            .map
-            .get(name)
-            .ok_or_else(|| ModelError::Missing { name: name.to_owned(), expected: expected.clone() })?;
+        let t = self.map.get(name).ok_or_else(|| ModelError::Missing {
+            name: name.to_owned(),
+            expected: expected.clone(),
+        })?;
         if t.shape() != shape || t.dtype() != self.dtype {
             return Err(ModelError::Mismatch {
                 name: name.to_owned(),
@@ -331,7 +331,11 @@ impl BertModel {
     /// Sentence embeddings `[b, hidden]`: the last hidden state averaged over
     /// the tokens the mask keeps, then scaled to unit L2 norm
     /// (sentence-transformers' `Pooling(mean)` + `Normalize`).
-    pub fn sentence_embedding(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+    pub fn sentence_embedding(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> Result<Tensor> {
         let hidden = self.forward(input_ids, attention_mask)?;
         mean_pool_normalize(&hidden, attention_mask)
     }

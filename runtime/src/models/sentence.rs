@@ -107,7 +107,8 @@ impl SentenceEncoder {
         for chunk in texts.chunks(BATCH) {
             let (ids, mask) = self.tokenize(chunk)?;
             let hidden = forward(&self.model, &ids, &mask)?;
-            let emb = mean_pool_normalize(&hidden, &mask)?.to_dtype(smelt_compiler::ir::DType::F32)?;
+            let emb =
+                mean_pool_normalize(&hidden, &mask)?.to_dtype(smelt_compiler::ir::DType::F32)?;
             let values = emb.to_vec::<f32>()?;
             out.extend(values.chunks_exact(self.dim()).map(<[f32]>::to_vec));
         }
