@@ -328,3 +328,43 @@ fn mean_pooling_averages_kept_tokens_then_normalises() {
     assert_eq!(zero.to_vec::<f32>().unwrap(), [0.0, 0.0]);
     assert!(mean_pool_normalize(&hidden, &ids(&[&[1, 1]])).is_err());
 }
+
+/// Counts what a trace of the forward would see.
+#[derive(Default)]
+struct Count {
+    ops: std::cell::RefCell<std::collections::BTreeMap<String, usize>>,
+    opaque: std::cell::RefCell<Vec<String>>,
+}
+
+impl smelt_runtime::dispatch::Recorder for Count {
+    fn op(
+        &self,
+        op: &smelt_compiler::ir::Op,
+        _: &[smelt_runtime::dispatch::ArgRef<'_>],
+        _: &Tensor,
+    ) {
+        *self.ops.borrow_mut().entry(op.name().to_owned()).or_default() += 1;
+    }
+    fn opaque(&self, name: &str, _: &[&Tensor], _: &[&Tensor]) {
+        self.opaque.borrow_mut().push(name.to_owned());
+    }
+}
+
+#[test]
+fn forward_is_traceable_with_no_graph_break() {
+    let m =
+        BertModel::from_state_dict(tiny_config(), &random_state_dict(&tiny_config(), 7)).unwrap();
+    let (input, mask) = (ids(&[&[2, 5, 7], &[1, 3, 0]]), ids(&[&[1, 1, 1], &[1, 1, 0]]));
+    let rec = std::rc::Rc::new(Count::default());
+    let traced = smelt_runtime::dispatch::with_recorder(rec.clone(), || {
+        m.sentence_embedding(&input, &mask).unwrap()
+    });
+    assert!(rec.opaque.borrow().is_empty(), "graph breaks: {:?}", rec.opaque.borrow());
+    let ops = rec.ops.borrow();
+    // 2 layers × (q, k, v, scores, context, out, intermediate, output) matmuls.
+    assert_eq!(ops.get("matmul"), Some(&16), "{ops:?}");
+    assert!(ops.get("erf").is_some_and(|&n| n == 2), "{ops:?}");
+    assert!(ops.contains_key("gather") && ops.contains_key("permute"), "{ops:?}");
+    let eager = m.sentence_embedding(&input, &mask).unwrap();
+    assert_eq!(traced.to_vec::<f32>().unwrap(), eager.to_vec::<f32>().unwrap());
+}

@@ -82,7 +82,9 @@ pub fn embed(args: &EmbedArgs) -> CliResult<String> {
     let run = |call: &mut EncoderCall| {
         encoder.embed_with(&texts, &mut **call).map_err(|e| CliError(format!("embedding: {e}")))
     };
+    let first = Instant::now();
     let embeddings = run(&mut call)?;
+    let first = first.elapsed().as_secs_f64();
     if args.repeat > 0 {
         let t = Instant::now();
         for _ in 0..args.repeat {
@@ -91,7 +93,8 @@ pub fn embed(args: &EmbedArgs) -> CliResult<String> {
         let secs = t.elapsed().as_secs_f64();
         let rate = (args.repeat * texts.len()) as f64 / secs;
         note(&format!(
-            "load {:.3} s; warm: {} × {} texts in {secs:.3} s = {rate:.1} texts/s",
+            "load {:.3} s; first call {first:.3} s (kernel compiles included); \
+             warm: {} × {} texts in {secs:.3} s = {rate:.1} texts/s",
             load_time.as_secs_f64(),
             args.repeat,
             texts.len()
