@@ -1,13 +1,17 @@
 //! The BERT encoder on the real all-MiniLM-L6-v2 against HuggingFace:
 //! the five fixture sentences must tokenize to the fixture's ids and embed to
 //! within 1e-5 (max abs) of sentence-transformers' f32 embeddings, and a
-//! padded batch must give what each sentence gives alone. Reports itself
+//! padded batch must give what each sentence gives alone; run in f64, the
+//! model must give HuggingFace's float64 results to 1e-12. Reports itself
 //! SKIPPED on stderr only when the weights can be neither found nor fetched.
 
 use std::path::PathBuf;
 
+use smelt_compiler::ir::DType;
+use smelt_runtime::Tensor;
 use smelt_runtime::hub::minilm_dir;
-use smelt_runtime::models::SentenceEncoder;
+use smelt_runtime::io::load_state_dict;
+use smelt_runtime::models::{BertConfig, BertModel, SentenceEncoder};
 
 /// Says SKIPPED on the real stderr: libtest captures `eprintln!` of passing
 /// tests, and a skip must be seen.
@@ -36,6 +40,10 @@ struct Sentence {
     text: String,
     ids: Vec<i64>,
     embedding: Vec<f64>,
+    embedding_f64: Vec<f64>,
+    /// `last_hidden_state[i, 0, :8]` (the [CLS] token) in f32 and f64.
+    hidden0_f32: Vec<f64>,
+    hidden0_f64: Vec<f64>,
 }
 
 fn fixture() -> Vec<Sentence> {
@@ -54,6 +62,9 @@ fn fixture() -> Vec<Sentence> {
             text: s["text"].as_str().unwrap().to_owned(),
             ids: nums(&s["input_ids"]).into_iter().map(|x| x as i64).collect(),
             embedding: nums(&s["embedding_f32"]),
+            embedding_f64: nums(&s["embedding_f64"]),
+            hidden0_f32: nums(&s["hidden0_first8_f32"]),
+            hidden0_f64: nums(&s["hidden0_first8_f64"]),
         })
         .collect()
 }
@@ -105,4 +116,55 @@ fn padded_batch_equals_one_at_a_time() {
         worst = worst.max(err);
     }
     report(&format!("minilm: max abs difference batched vs one at a time: {worst:.3e}"));
+}
+
+/// `last_hidden_state[i, 0, :8]` for each row of a `[b, s, 384]` state.
+fn cls_first8(hidden: &Tensor) -> Vec<Vec<f64>> {
+    let v = hidden.to_f64_vec();
+    let per = hidden.shape()[1] * hidden.shape()[2];
+    (0..hidden.shape()[0]).map(|i| v[i * per..i * per + 8].to_vec()).collect()
+}
+
+fn max_abs64(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// The same weights run in f64 give HuggingFace's float64 results to
+/// ~1e-12: the formulas are HF's, not merely close in f32. The f32 hidden
+/// state is checked too.
+#[test]
+fn f64_model_matches_huggingface_float64() {
+    let Some(enc) = encoder() else { return };
+    let fx = fixture();
+    let texts: Vec<&str> = fx.iter().map(|s| s.text.as_str()).collect();
+    let (ids, mask) = enc.tokenize(&texts).unwrap();
+    let hidden32 = enc.model().forward(&ids, &mask).unwrap();
+    let dir = enc.dir();
+    let sd64 = load_state_dict(&dir.join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if v.dtype() == DType::F32 { v.to_dtype(DType::F64).unwrap() } else { v };
+            (k, v)
+        })
+        .collect();
+    let cfg = BertConfig::from_file(&dir.join("config.json")).unwrap();
+    let m64 = BertModel::from_state_dict(cfg, &sd64).unwrap();
+    assert_eq!(m64.dtype(), DType::F64);
+    let hidden64 = m64.forward(&ids, &mask).unwrap();
+    let emb64 = m64.sentence_embedding(&ids, &mask).unwrap().to_f64_vec();
+    let (mut worst_h32, mut worst_h64, mut worst_e64) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, s) in fx.iter().enumerate() {
+        worst_h32 = worst_h32.max(max_abs64(&cls_first8(&hidden32)[i], &s.hidden0_f32));
+        worst_h64 = worst_h64.max(max_abs64(&cls_first8(&hidden64)[i], &s.hidden0_f64));
+        worst_e64 = worst_e64.max(max_abs64(&emb64[i * 384..(i + 1) * 384], &s.embedding_f64));
+    }
+    report(&format!(
+        "minilm: max abs error vs HuggingFace: f32 [CLS] hidden {worst_h32:.3e}, \
+         f64 [CLS] hidden {worst_h64:.3e}, f64 embedding {worst_e64:.3e}"
+    ));
+    assert!(worst_h32 <= 1e-5, "f32 hidden {worst_h32:e}");
+    assert!(worst_h64 <= 1e-12, "f64 hidden {worst_h64:e}");
+    assert!(worst_e64 <= 1e-12, "f64 embedding {worst_e64:e}");
 }
