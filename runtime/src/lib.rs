@@ -4,8 +4,10 @@
 //! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
 //! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
 //! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` and
-//! safetensors formats, [`text`] BERT's WordPiece tokenizer, [`hub`] finding
-//! or fetching model weights, [`decoders`] CTC decoding (TorchAudio's API).
+//! safetensors formats, [`models`] pretrained models written in tensor ops
+//! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
+//! finding or fetching pretrained weights, [`decoders`] CTC decoding
+//! (TorchAudio's API).
 
 pub mod decoders;
 pub mod dispatch;
@@ -13,6 +15,7 @@ pub mod exec;
 pub mod functional;
 pub mod hub;
 pub mod io;
+pub mod models;
 pub mod tensor;
 pub mod text;
 

@@ -8,6 +8,7 @@
 //! - [`run_cpu`]: `smelt run --backend cpu` (fusion, fallback, `--bench N`).
 //! - [`bench`]: `smelt bench --suite fusion [--dtype f32|bf16] [--json FILE]`.
 //! - [`decode`]: `smelt decode --emissions E.npy --tokens T [--lexicon L] [--lm LM]`.
+//! - [`embed`]: `smelt embed [--model-dir DIR] [--json] TEXT...` (MiniLM sentence embeddings).
 //!
 //! Invariant: no input a user can give (files, flags) makes a tool panic;
 //! every failure is a [`cli::CliError`], printed as one line.
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod cli;
 pub mod decode;
+pub mod embed;
 pub mod ir_dump;
 pub mod run;
 pub mod run_cpu;

@@ -45,6 +45,8 @@ pub enum Command {
     Decode(crate::decode::DecodeArgs),
     /// Benchmark suites (`--suite fusion`: fused vs unfused vs a plain copy).
     Bench(crate::bench::BenchArgs),
+    /// Sentence embeddings from all-MiniLM-L6-v2 (`--json` for one JSON list).
+    Embed(crate::embed::EmbedArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -89,6 +91,7 @@ pub fn execute(cli: Cli) -> CliResult<String> {
         Command::Run(args) => run(&args),
         Command::Decode(args) => crate::decode::decode(&args),
         Command::Bench(args) => crate::bench::bench(&args),
+        Command::Embed(args) => crate::embed::embed(&args),
     }
 }
 

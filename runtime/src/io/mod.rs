@@ -1,5 +1,6 @@
 //! Tensor files: numpy's `.npy` format ([`npy`]) read into and written from
-//! [`HostTensor`]s.
+//! [`HostTensor`]s, safetensors ([`safetensors`]) and state dicts of
+//! runtime tensors on top of it ([`state_dict`]).
 //!
 //! Every reader treats its input as untrusted: a malformed file of any kind
 //! is an [`IoError`] naming the file and what was wrong, never a panic, and
@@ -8,12 +9,14 @@
 pub mod npy;
 mod npy_header;
 pub mod safetensors;
+pub mod state_dict;
 
 use std::path::{Path, PathBuf};
 
 use smelt_compiler::HostTensor;
 
 pub use npy::{NpyError, decode_npy, encode_npy};
+pub use state_dict::{load_state_dict, save_state_dict};
 
 /// Why a tensor file could not be read or written; the message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,16 @@ pub enum IoError {
         path: PathBuf,
         /// What was wrong with it.
         source: safetensors::SafetensorsError,
+    },
+    /// A tensor of a state dict could not be made or written.
+    #[error("{}: tensor '{name}': {source}", path.display())]
+    Tensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// What the tensor library said.
+        source: crate::tensor::TensorError,
     },
 }
 
