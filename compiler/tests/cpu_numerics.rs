@@ -253,9 +253,12 @@ fn a_new_symbolic_size_compiles_nothing() {
     compare_func(&mut cpu, &f, &[x], src);
     let first = cpu.kernels_compiled();
     assert!(first >= 1);
+    // The run's own stats say what it compiled, and how long that took.
+    assert!(cpu.last.compiled >= 1 && cpu.last.compile_ms > 0.0, "{:?}", cpu.last);
     let x = tensor(&mut rng, DType::F32, &[37, 1029], -3.0, 3.0);
     compare_func(&mut cpu, &f, &[x], src);
     assert_eq!(cpu.kernels_compiled(), first, "a new N and C compiled a kernel");
+    assert_eq!(cpu.last.compiled, 0, "{:?}", cpu.last);
     // The same function with constant sizes shares the kernel too.
     let g = parse_func(&src.replace("N, C", "8, 77")).unwrap();
     let x = tensor(&mut rng, DType::F32, &[8, 77], -3.0, 3.0);

@@ -282,6 +282,8 @@ impl CpuBackend {
         inputs: &[BufRef<'_>],
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
+        // Reset before preparing, so the stats count this call's compiles.
+        self.last = RunStats::default();
         let prepared = self.prepare(func)?;
         self.run_prepared_kernels(func, &prepared, inputs, syms)
     }
@@ -301,6 +303,7 @@ impl CpuBackend {
         inputs: &[BufRef<'_>],
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
+        self.last = RunStats::default();
         self.run_prepared_kernels(func, &prepared.0, inputs, syms)
     }
 
@@ -311,7 +314,6 @@ impl CpuBackend {
         inputs: &[BufRef<'_>],
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
-        self.last = RunStats::default();
         if inputs.len() != func.params().len() {
             return Err(CpuError::Runtime {
                 kernel: "-".into(),
