@@ -11,7 +11,7 @@
 //! graph with a kernel the backend cannot compile runs op by op.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -22,15 +22,13 @@ use smelt_runtime::Tensor;
 use smelt_runtime::dispatch::last_run_stats;
 use smelt_runtime::exec::{kernels_compiled, run_func};
 
+use crate::auto::{Program, Template, generalize};
 use crate::debug::log;
-use crate::dynamic::{Diff, symbolize};
 use crate::error::FrontendError;
 use crate::explain::{BreakInfo, Explain, GraphInfo};
 use crate::guard::{self, Env, InputGuard};
 use crate::replay::OpByOp;
 use crate::trace::trace;
-
-type Program = dyn Fn(&[Tensor]) -> smelt_runtime::tensor::Result<Vec<Tensor>>;
 
 /// Wraps `f` in a compiled callable (nothing is traced until the first call).
 pub fn compile<F>(f: F) -> Compiled
@@ -83,6 +81,8 @@ struct State {
     kernels_compiled: usize,
     recompiles: Vec<String>,
     breaks: Vec<BreakInfo>,
+    /// (input, dim) already probed for automatic dynamic.
+    probed: Vec<(usize, usize)>,
     /// (input, dim) kept static, and why.
     static_dims: BTreeMap<(usize, usize), String>,
 }
@@ -211,15 +211,29 @@ impl Compiled {
                 })
                 .collect();
             if kept.is_empty() {
-                match self.symbolic(&mut st, &ch, &traced.func, inputs) {
-                    Ok((func, env)) => {
-                        let syms: Vec<String> = ch
-                            .dims
-                            .iter()
-                            .map(|&(i, d, a, b)| format!("input {i} dim {d} ({a} -> {b})"))
-                            .collect();
-                        note = format!("symbolic in {}", syms.join(", "));
-                        made = Some((func, env, ch.entry));
+                let tpl = match &st.entries[ch.entry].raw {
+                    Some(r) => Template { func: r.func.clone(), env: r.env.clone() },
+                    None => unreachable!("size_change only picks traced graphs"),
+                };
+                let (mut next_sym, mut probed) = (st.next_sym, std::mem::take(&mut st.probed));
+                // The program runs again while probing: let go of the state.
+                drop(st);
+                let got = generalize(
+                    &*self.f,
+                    &tpl,
+                    &traced.func,
+                    inputs,
+                    &ch.dims,
+                    &mut next_sym,
+                    &mut probed,
+                );
+                st = self.state.borrow_mut();
+                st.next_sym = next_sym;
+                st.probed = probed;
+                match got {
+                    Ok(g) => {
+                        note = g.note;
+                        made = Some((g.func, g.env, ch.entry));
                     }
                     Err(why) => {
                         for &(i, d, a, b) in &ch.dims {
@@ -285,51 +299,6 @@ impl Compiled {
         });
         drop(st);
         self.execute(id, &run, false, inputs)
-    }
-
-    /// The symbolic function for a size change, or why there is none.
-    fn symbolic(
-        &self,
-        st: &mut State,
-        ch: &SizeChange,
-        b: &Func,
-        inputs: &[Tensor],
-    ) -> Result<(Func, Env), String> {
-        let e = &st.entries[ch.entry];
-        let raw = e.raw.as_ref().ok_or("no trace to compare with")?;
-        // Sizes of the earlier graph's symbols now.
-        let mut env_b = Env::new();
-        for (g, t) in e.guards.iter().zip(inputs) {
-            for (d, &n) in g.dims.iter().zip(t.shape()) {
-                if let Dim::Sym(s) = d {
-                    env_b.insert(s.clone(), n as u64);
-                }
-            }
-        }
-        let mut env_a = raw.env.clone();
-        // Duck sizing: dims that changed the same way share a symbol.
-        let mut fresh: HashMap<(u64, u64), String> = HashMap::new();
-        let mut next = st.next_sym;
-        for &(_, _, a, b) in &ch.dims {
-            fresh.entry((a, b)).or_insert_with(|| {
-                let s = format!("s{next}");
-                next += 1;
-                env_a.insert(s.clone(), a);
-                env_b.insert(s.clone(), b);
-                s
-            });
-        }
-        let diff = Diff {
-            a: &raw.func,
-            env_a: &env_a,
-            b,
-            env_b: &env_b,
-            fresh: &fresh,
-            n_inputs: inputs.len(),
-        };
-        let s = symbolize(&diff)?;
-        st.next_sym = next;
-        Ok((s, env_b))
     }
 
     /// Runs entry `id`'s graph (or the program) on `inputs`.

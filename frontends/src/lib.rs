@@ -8,11 +8,13 @@
 //! dynamic"), and falls back to eager execution where the backend cannot
 //! follow (graph breaks). [`Compiled::explain`] reports what it did.
 //!
-//! Files: `trace.rs` (the recorder), `guard.rs` (guard keys), `dynamic.rs`
+//! Files: `trace.rs` (the recorder), `guard.rs` (guard keys), `auto.rs`
+//! (automatic dynamic: which dims, probes), `dynamic.rs`
 //! (diffing two traces into a symbolic function), `compile.rs` (the cache),
 //! `replay.rs` (running a graph op by op), `explain.rs` (the report),
 //! `debug.rs` (`SMELT_DEBUG`), `error.rs`.
 
+mod auto;
 mod compile;
 mod debug;
 mod dynamic;

@@ -1,0 +1,251 @@
+//! Whole blocks compiled: an MLP, self-attention with a padding mask, a
+//! post-LN transformer encoder layer; automatic dynamic on the sequence
+//! dim; a dtype change; graph breaks.
+
+mod common;
+
+use std::rc::Rc;
+
+use common::{Prog, assert_close, check_compiled, randn};
+use smelt_compiler::ir::DType;
+use smelt_frontends::compile;
+use smelt_runtime::exec::kernels_compiled;
+use smelt_runtime::functional::{Approximate, gelu, layer_norm, linear, softmax};
+use smelt_runtime::tensor::Result;
+use smelt_runtime::{Generator, Tensor};
+
+/// Weights of one encoder layer (BERT's post-LN layout).
+#[derive(Clone)]
+struct Layer {
+    d: usize,
+    heads: usize,
+    q: (Tensor, Tensor),
+    k: (Tensor, Tensor),
+    v: (Tensor, Tensor),
+    o: (Tensor, Tensor),
+    ln1: (Tensor, Tensor),
+    up: (Tensor, Tensor),
+    down: (Tensor, Tensor),
+    ln2: (Tensor, Tensor),
+}
+
+fn lin(out: usize, inp: usize, rng: &mut Generator) -> (Tensor, Tensor) {
+    let s = 1.0 / (inp as f64).sqrt();
+    (randn(&[out, inp], rng).mul(s).expect("w"), randn(&[out], rng).mul(0.1).expect("b"))
+}
+
+impl Layer {
+    fn new(d: usize, heads: usize, ff: usize, seed: u64) -> Layer {
+        let mut rng = Generator::new(seed);
+        let ln = |rng: &mut Generator| {
+            (randn(&[d], rng).mul(0.1).and_then(|t| t.add(1.0)).expect("g"), randn(&[d], rng))
+        };
+        Layer {
+            d,
+            heads,
+            q: lin(d, d, &mut rng),
+            k: lin(d, d, &mut rng),
+            v: lin(d, d, &mut rng),
+            o: lin(d, d, &mut rng),
+            ln1: ln(&mut rng),
+            up: lin(ff, d, &mut rng),
+            down: lin(d, ff, &mut rng),
+            ln2: ln(&mut rng),
+        }
+    }
+
+    fn mlp(&self, x: &Tensor) -> Result<Tensor> {
+        let h = gelu(&linear(x, &self.up.0, Some(&self.up.1))?, Approximate::None)?;
+        linear(&h, &self.down.0, Some(&self.down.1))
+    }
+
+    /// Self-attention; `mask` is `[b, s]` with 1 for tokens, 0 for padding.
+    fn attention(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, s) = (x.shape()[0] as isize, x.shape()[1] as isize);
+        let (h, dh) = (self.heads as isize, (self.d / self.heads) as isize);
+        let split = |p: &(Tensor, Tensor)| -> Result<Tensor> {
+            linear(x, &p.0, Some(&p.1))?.reshape(&[b, s, h, dh])?.permute(&[0, 2, 1, 3])
+        };
+        let (q, k, v) = (split(&self.q)?, split(&self.k)?, split(&self.v)?);
+        let scores = q.matmul(&k.transpose(2, 3)?)?.div((dh as f64).sqrt())?;
+        let bias = mask.rsub(1.0)?.mul(-1e9)?.reshape(&[b, 1, 1, s])?;
+        let p = softmax(&scores.add(&bias)?, -1)?;
+        let ctx = p.matmul(&v)?.permute(&[0, 2, 1, 3])?.reshape(&[b, s, h * dh])?;
+        linear(&ctx, &self.o.0, Some(&self.o.1))
+    }
+
+    fn encoder(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let d = [self.d];
+        let a = x.add(&self.attention(x, mask)?)?;
+        let a = layer_norm(&a, &d, Some(&self.ln1.0), Some(&self.ln1.1), 1e-12)?;
+        let m = a.add(&self.mlp(&a)?)?;
+        layer_norm(&m, &d, Some(&self.ln2.0), Some(&self.ln2.1), 1e-12)
+    }
+}
+
+/// A `[b, s]` mask whose last `pad` tokens of odd rows are padding.
+fn mask(b: usize, s: usize, pad: usize) -> Tensor {
+    let v: Vec<f32> =
+        (0..b * s).map(|i| if (i / s) % 2 == 1 && i % s >= s - pad { 0.0 } else { 1.0 }).collect();
+    Tensor::from_vec(v, &[b, s]).expect("mask")
+}
+
+fn encoder_prog(layer: &Layer) -> Prog {
+    let l = layer.clone();
+    Rc::new(move |x: &[Tensor]| Ok(vec![l.encoder(&x[0], &x[1])?]))
+}
+
+#[test]
+fn mlp_block() {
+    let l = Layer::new(32, 4, 64, 20);
+    let x = randn(&[2, 6, 32], &mut Generator::new(21));
+    check_compiled("mlp", Rc::new(move |x: &[Tensor]| Ok(vec![l.mlp(&x[0])?])), &[x]);
+}
+
+#[test]
+fn attention_block() {
+    let l = Layer::new(32, 4, 64, 22);
+    let x = randn(&[2, 6, 32], &mut Generator::new(23));
+    let f: Prog = Rc::new(move |x: &[Tensor]| Ok(vec![l.attention(&x[0], &x[1])?]));
+    check_compiled("attention", f, &[x, mask(2, 6, 2)]);
+}
+
+#[test]
+fn encoder_layer_block() {
+    let l = Layer::new(32, 4, 64, 24);
+    let x = randn(&[2, 6, 32], &mut Generator::new(25));
+    check_compiled("encoder layer", encoder_prog(&l), &[x, mask(2, 6, 3)]);
+}
+
+/// Calls `c` and eager `f` on `inputs` and compares.
+fn same(what: &str, c: &smelt_frontends::Compiled, f: &Prog, inputs: &[Tensor]) {
+    let want = f(inputs).expect("eager");
+    let got = c.call(inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_close(what, &got[0], &want[0]);
+}
+
+#[test]
+fn sequence_sizes_become_symbolic_and_then_compile_nothing() {
+    let l = Layer::new(32, 4, 64, 26);
+    let f = encoder_prog(&l);
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(27);
+    for (k, s) in [5usize, 7, 9].into_iter().enumerate() {
+        let inputs = [randn(&[2, s, 32], &mut rng), mask(2, s, 2)];
+        let before = kernels_compiled();
+        same(&format!("seq {s}"), &c, &f, &inputs);
+        let ex = c.explain();
+        match k {
+            0 => assert_eq!((ex.misses, ex.hits), (1, 0), "{ex}"),
+            1 => {
+                assert_eq!((ex.misses, ex.hits), (2, 0), "{ex}");
+                assert_eq!(ex.graphs.len(), 1, "the symbolic graph replaces the static one: {ex}");
+                assert!(ex.graphs[0].symbolic, "{ex}");
+                assert!(ex.graphs[0].guards[0].contains("s0"), "{ex}");
+                assert!(ex.recompiles[0].contains("symbolic"), "{ex}");
+            }
+            _ => {
+                assert_eq!((ex.misses, ex.hits), (2, 1), "{ex}");
+                assert_eq!(kernels_compiled(), before, "size 9 compiles nothing: {ex}");
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_and_sequence_changes_stay_within_two_graphs_of_kernels() {
+    let l = Layer::new(32, 4, 64, 28);
+    let f = encoder_prog(&l);
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(29);
+    let mut compiling_calls = 0;
+    for (b, s) in [(1usize, 5usize), (4, 5), (7, 5), (7, 8), (1, 8), (4, 5)] {
+        let inputs = [randn(&[b, s, 32], &mut rng), mask(b, s, 1)];
+        let before = kernels_compiled();
+        same(&format!("batch {b} seq {s}"), &c, &f, &inputs);
+        compiling_calls += usize::from(kernels_compiled() != before);
+    }
+    let ex = c.explain();
+    assert!(compiling_calls <= 2, "{compiling_calls} calls compiled kernels: {ex}");
+    assert_eq!(ex.misses, 2, "static, then batch symbolic with the sequence probed: {ex}");
+    assert!(ex.recompiles[0].contains("probed"), "{ex}");
+    assert_eq!(ex.graphs.len(), 1, "{ex}");
+}
+
+#[test]
+fn a_dtype_change_recompiles() {
+    let l = Layer::new(16, 2, 32, 30);
+    let f: Prog = Rc::new(move |x: &[Tensor]| Ok(vec![l.mlp(&x[0].to_dtype(DType::F32)?)?]));
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let x = randn(&[3, 16], &mut Generator::new(31));
+    same("f32", &c, &f, std::slice::from_ref(&x));
+    let x64 = x.to_dtype(DType::F64).expect("f64");
+    same("f64", &c, &f, std::slice::from_ref(&x64));
+    same("f64 again", &c, &f, std::slice::from_ref(&x64));
+    let ex = c.explain();
+    assert_eq!((ex.misses, ex.hits, ex.graphs.len()), (2, 1, 2), "{ex}");
+    assert!(ex.recompiles[0].contains("input 0 is f64, was f32"), "{ex}");
+}
+
+#[test]
+fn a_strided_input_is_another_layout_class() {
+    let f: Prog = Rc::new(|x: &[Tensor]| Ok(vec![x[0].exp()?.sum(&[1], false)?]));
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let x = randn(&[4, 6], &mut Generator::new(32));
+    let xt = x.transpose(0, 1).expect("t").contiguous().expect("c");
+    let strided = x.transpose(0, 1).expect("t");
+    same("contiguous", &c, &f, &[xt]);
+    same("strided", &c, &f, &[strided]);
+    let ex = c.explain();
+    assert_eq!(ex.misses, 2, "{ex}");
+    assert!(ex.recompiles[0].contains("strided"), "{ex}");
+}
+
+#[test]
+fn an_opaque_op_is_a_graph_break_and_runs_eagerly() {
+    let f: Prog = Rc::new(|x: &[Tensor]| {
+        let noise = Tensor::linspace(0.0, 1.0, x[0].shape()[1], DType::F32)?;
+        Ok(vec![x[0].add(&noise)?.tanh()?])
+    });
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(33);
+    for _ in 0..2 {
+        let x = randn(&[3, 4], &mut rng);
+        same("break", &c, &f, std::slice::from_ref(&x));
+    }
+    let ex = c.explain();
+    assert_eq!((ex.misses, ex.hits), (1, 1), "{ex}");
+    assert_eq!(ex.breaks.len(), 1, "{ex}");
+    assert_eq!(ex.breaks[0].fallback, "eager program");
+    assert!(ex.breaks[0].reason.contains("linspace"), "{ex}");
+    assert!(ex.to_string().contains("linspace"), "{ex}");
+}
+
+#[test]
+fn explain_lists_graphs_kernels_and_hits() {
+    let f: Prog = Rc::new(|x: &[Tensor]| Ok(vec![softmax(&x[0], -1)?]));
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let x = randn(&[3, 4], &mut Generator::new(34));
+    same("a", &c, &f, std::slice::from_ref(&x));
+    same("b", &c, &f, std::slice::from_ref(&x));
+    let ex = c.explain();
+    assert_eq!(ex.graphs.len(), 1);
+    assert!(ex.graphs[0].ops > 0 && ex.graphs[0].kernels > 0, "{ex}");
+    assert_eq!(ex.graphs[0].runs, 2);
+    let text = ex.to_string();
+    assert!(text.contains("1 hit(s), 1 miss(es)") && text.contains("f32[3, 4]"), "{text}");
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_the_op() {
+    let c = compile(|x: &[Tensor]| Ok(vec![x[0].matmul(&x[1])?]));
+    let a = randn(&[2, 3], &mut Generator::new(35));
+    let err = c.call(&[a.clone(), a]).expect_err("shapes do not fit");
+    assert!(err.to_string().contains("matmul"), "{err}");
+}
