@@ -47,7 +47,7 @@ pub struct Compiled {
 /// How a cached entry runs.
 enum Run {
     /// A traced graph and the tensors lifted into its trailing parameters.
-    Graph { func: Func, lifted: Vec<Tensor>, split: OnceCell<OpByOp> },
+    Graph { func: Box<Func>, lifted: Vec<Tensor>, split: OnceCell<OpByOp> },
     /// The program itself, eagerly (the trace had ops with no IR form).
     Eager,
 }
@@ -286,7 +286,11 @@ impl Compiled {
         if let Some(k) = replaces {
             st.entries.remove(k);
         }
-        let run = Rc::new(Run::Graph { func, lifted: traced.lifted, split: OnceCell::new() });
+        let run = Rc::new(Run::Graph {
+            func: Box::new(func),
+            lifted: traced.lifted,
+            split: OnceCell::new(),
+        });
         st.entries.push(Entry {
             id,
             guards,

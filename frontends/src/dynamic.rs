@@ -219,3 +219,62 @@ pub(crate) fn symbolize(d: &Diff<'_>) -> Result<Func, String> {
     verify(&s).map_err(|e| format!("the symbolic function does not verify: {e}"))?;
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smelt_compiler::ir::parse_func;
+
+    /// Diffs two texts whose input dim 0 changed from `a` to `b` (symbol `s0`).
+    fn diff(ta: &str, tb: &str, a: u64, b: u64) -> Result<Func, String> {
+        let (fa, fb) = (parse_func(ta).expect("a"), parse_func(tb).expect("b"));
+        let env_a = Env::from([("s0".to_string(), a)]);
+        let env_b = Env::from([("s0".to_string(), b)]);
+        let fresh = HashMap::from([((a, b), "s0".to_string())]);
+        symbolize(&Diff {
+            a: &fa,
+            env_a: &env_a,
+            b: &fb,
+            env_b: &env_b,
+            fresh: &fresh,
+            n_inputs: 1,
+        })
+    }
+
+    fn text(n: u64) -> String {
+        format!(
+            "func @f(%x: f32[{n}, 4]) -> (f32[{n}, 2], f32[{n}, 4]) {{
+  %s = slice(%x) starts=[0, 1] ends=[{n}, 4] steps=[1, 2]
+  %i = iota shape=[{n}, 4] dim=0 to=f32
+  %c = const value=1.5 : f32[{n}, 4]
+  %y = add(%i, %c)
+  %z = mul(%x, %y)
+  return %s, %z
+}}"
+        )
+    }
+
+    #[test]
+    fn size_attributes_become_the_symbol() {
+        let s = diff(&text(3), &text(5), 3, 5).expect("symbolic");
+        let printed = s.to_string();
+        assert!(printed.contains("ends=[s0, 4]"), "{printed}");
+        assert!(printed.contains("iota shape=[s0, 4]"), "{printed}");
+        assert!(printed.contains(": f32[s0, 4]"), "{printed}");
+        assert_eq!(s.ty(s.params()[0]).to_string(), "f32[s0, 4]");
+    }
+
+    #[test]
+    fn structural_differences_are_refused_by_name() {
+        let other = text(5).replace("mul(%x, %y)", "sub(%x, %y)");
+        let err = diff(&text(3), &other, 3, 5).expect_err("different op");
+        assert!(err.contains("mul"), "{err}");
+        let lit = |n: u64| {
+            format!(
+                "func @f(%x: f32[{n}]) -> (f32[{n}]) {{\n  %y = mul(%x, {n}.0)\n  return %y\n}}"
+            )
+        };
+        let err = diff(&lit(3), &lit(5), 3, 5).expect_err("literal");
+        assert!(err.contains("literal"), "{err}");
+    }
+}

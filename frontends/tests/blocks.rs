@@ -249,3 +249,65 @@ fn bad_inputs_are_errors_naming_the_op() {
     let err = c.call(&[a.clone(), a]).expect_err("shapes do not fit");
     assert!(err.to_string().contains("matmul"), "{err}");
 }
+
+#[test]
+fn a_kernel_the_backend_cannot_compile_makes_the_graph_run_op_by_op() {
+    // An argmin whose result is broadcast across its row: the fused kernel
+    // reads the reduction at another row, which the CPU lowering refuses.
+    let f: Prog = Rc::new(|x: &[Tensor]| {
+        let s = x[0].slice(0, 0, 4, 2)?.slice(1, 0, 6, 2)?;
+        let i = s.argmin(Some(1), false)?.to_dtype(DType::F32)?;
+        Ok(vec![i.reshape(&[2, 1])?.expand(&[2, 3])?.add(&s)?])
+    });
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(36);
+    for round in 0..3 {
+        let x = randn(&[4, 6], &mut rng);
+        same(&format!("round {round}"), &c, &f, std::slice::from_ref(&x));
+    }
+    let ex = c.explain();
+    assert_eq!(ex.breaks.len(), 1, "{ex}");
+    assert_eq!(ex.breaks[0].fallback, "op by op", "{ex}");
+    assert!(ex.breaks[0].reason.contains("Unsupported"), "{ex}");
+    assert_eq!(ex.graphs[0].mode, "op by op", "{ex}");
+    assert_eq!((ex.misses, ex.hits), (1, 2), "{ex}");
+}
+
+#[test]
+fn a_size_that_cannot_be_symbolic_stays_static_and_says_why() {
+    // The literal follows the size: no symbolic function can express it.
+    let f: Prog = Rc::new(|x: &[Tensor]| Ok(vec![x[0].div(x[0].shape()[0] as f64)?]));
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(37);
+    for n in [3usize, 4, 5] {
+        let x = randn(&[n, 2], &mut rng);
+        same(&format!("n {n}"), &c, &f, std::slice::from_ref(&x));
+    }
+    let ex = c.explain();
+    assert_eq!((ex.misses, ex.graphs.len()), (3, 3), "{ex}");
+    assert!(ex.static_dims[0].contains("literal"), "{ex}");
+    assert!(ex.recompiles[1].contains("kept static earlier"), "{ex}");
+}
+
+#[test]
+fn a_flatten_to_a_multiple_of_a_symbol_stays_static() {
+    // [2, s, 4] -> [2s, 4]: the IR's dims are a constant or one symbol, so
+    // `2*s0` has no form and `-1` cannot stand for it either.
+    let f: Prog = Rc::new(|x: &[Tensor]| {
+        let (b, s, d) = (x[0].shape()[0], x[0].shape()[1], x[0].shape()[2]);
+        let flat = x[0].reshape(&[(b * s) as isize, d as isize])?;
+        Ok(vec![softmax(&flat, -1)?.reshape(&[b as isize, s as isize, d as isize])?])
+    });
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(38);
+    for s in [3usize, 5, 6] {
+        let x = randn(&[2, s, 4], &mut rng);
+        same(&format!("s {s}"), &c, &f, std::slice::from_ref(&x));
+    }
+    let ex = c.explain();
+    assert_eq!((ex.misses, ex.hits), (3, 0), "{ex}");
+    assert!(ex.static_dims[0].contains("reshape"), "{ex}");
+}
