@@ -26,6 +26,7 @@ use crate::auto::{Program, Template, generalize};
 use crate::debug::log;
 use crate::error::FrontendError;
 use crate::explain::{BreakInfo, Explain, GraphInfo};
+use crate::freeze::freeze;
 use crate::guard::{self, Env, InputGuard};
 use crate::replay::OpByOp;
 use crate::trace::trace;
@@ -67,6 +68,8 @@ struct Entry {
     /// Set when the graph runs op by op, with why.
     op_by_op: Option<String>,
     ops: usize,
+    /// Instructions over captured tensors computed once (`freeze.rs`).
+    frozen: usize,
     kernels: usize,
     runs: usize,
 }
@@ -194,6 +197,7 @@ impl Compiled {
                 raw: None,
                 op_by_op: None,
                 ops: 0,
+                frozen: 0,
                 kernels: 0,
                 runs: 1,
             });
@@ -259,6 +263,11 @@ impl Compiled {
         let t1 = Instant::now();
         optimize(&mut func).map_err(|e| FrontendError::Optimize(e.to_string()))?;
         let opt_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let frozen = freeze(&func, n, &traced.lifted)?;
+        let (func, lifted) = (frozen.func, frozen.lifted);
+        if frozen.ops > 0 {
+            log(2, || format!("g{id}: froze {} op(s) that read only captured tensors", frozen.ops));
+        }
         let kernels =
             plan(&func).map_or(0, |p| p.kernels.iter().filter(|k| !k.outputs.is_empty()).count());
         let ops = func.program_order().len();
@@ -286,11 +295,7 @@ impl Compiled {
         if let Some(k) = replaces {
             st.entries.remove(k);
         }
-        let run = Rc::new(Run::Graph {
-            func: Box::new(func),
-            lifted: traced.lifted,
-            split: OnceCell::new(),
-        });
+        let run = Rc::new(Run::Graph { func: Box::new(func), lifted, split: OnceCell::new() });
         st.entries.push(Entry {
             id,
             guards,
@@ -298,6 +303,7 @@ impl Compiled {
             raw: Some(Raw { func: raw_func, env }),
             op_by_op: None,
             ops,
+            frozen: frozen.ops,
             kernels,
             runs: 1,
         });
@@ -364,6 +370,7 @@ impl Compiled {
                     id: e.id,
                     guards: e.guards.iter().map(ToString::to_string).collect(),
                     ops: e.ops,
+                    frozen: e.frozen,
                     kernels: e.kernels,
                     symbolic: e
                         .guards

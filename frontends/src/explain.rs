@@ -13,6 +13,9 @@ pub struct GraphInfo {
     pub guards: Vec<String>,
     /// IR instructions after optimization (0 for an eager fallback).
     pub ops: usize,
+    /// Instructions that read only captured tensors, computed once when
+    /// the graph was made (not counted in `ops`).
+    pub frozen: usize,
     /// Kernels the planner makes of it (0 for an eager fallback).
     pub kernels: usize,
     /// True if some dim is symbolic.
@@ -70,10 +73,11 @@ impl fmt::Display for Explain {
         for g in &self.graphs {
             writeln!(
                 f,
-                "  g{}: ({}) {} ops, {} kernels, {}{}, {} run(s)",
+                "  g{}: ({}) {} ops ({} frozen), {} kernels, {}{}, {} run(s)",
                 g.id,
                 g.guards.join(", "),
                 g.ops,
+                g.frozen,
                 g.kernels,
                 g.mode,
                 if g.symbolic { ", symbolic" } else { "" },

@@ -11,7 +11,8 @@
 //! Files: `trace.rs` (the recorder), `guard.rs` (guard keys), `auto.rs`
 //! (automatic dynamic: which dims, probes), `dynamic.rs`
 //! (diffing two traces into a symbolic function), `compile.rs` (the cache),
-//! `replay.rs` (running a graph op by op), `explain.rs` (the report),
+//! `freeze.rs` (weight-only
+//! ops computed once), `replay.rs` (running a graph op by op), `explain.rs` (the report),
 //! `debug.rs` (`SMELT_DEBUG`), `error.rs`.
 
 mod auto;
@@ -20,6 +21,7 @@ mod debug;
 mod dynamic;
 mod error;
 mod explain;
+mod freeze;
 mod guard;
 mod replay;
 mod trace;

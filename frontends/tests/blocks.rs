@@ -311,3 +311,27 @@ fn a_flatten_to_a_multiple_of_a_symbol_stays_static() {
     assert_eq!((ex.misses, ex.hits), (3, 0), "{ex}");
     assert!(ex.static_dims[0].contains("reshape"), "{ex}");
 }
+
+#[test]
+fn ops_on_captured_weights_are_computed_once() {
+    let l = Layer::new(16, 2, 32, 39);
+    let w = randn(&[3, 4], &mut Generator::new(40));
+    let f: Prog = Rc::new(move |x: &[Tensor]| {
+        let scaled = w.mul(2.0)?.add(&Tensor::ones(&[3, 4], DType::F32)?)?;
+        Ok(vec![l.mlp(&x[0])?, w.transpose(0, 1)?, x[1].add(&scaled)?])
+    });
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(41);
+    let inputs = [randn(&[2, 3, 16], &mut rng), randn(&[3, 4], &mut rng)];
+    for _ in 0..2 {
+        let want = f(&inputs).expect("eager");
+        let got = c.call(&inputs).expect("compiled");
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_close(&format!("output {k}"), a, b);
+        }
+    }
+    let ex = c.explain();
+    // Two weight transposes in the MLP, the returned transpose, mul and add.
+    assert_eq!(ex.graphs[0].frozen, 5, "{ex}");
+}
