@@ -1,5 +1,6 @@
 //! Eager vs compiled time of a post-LN transformer encoder layer at
-//! [2, 64, 128] (4 heads, MLP 512). Not a test: run with
+//! [2, 64, 128] (4 heads, MLP 512), and the per-call overhead of eager
+//! dispatch and of a compiled call on a one-op program. Not a test: run with
 //! `cargo run --release -p smelt-frontends --example compile_bench`.
 
 use std::time::Instant;
@@ -89,5 +90,21 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     println!("  eager:    {eager:.3} ms");
     println!("  compiled: {compiled:.3} ms  ({:.2}x)", eager / compiled);
     print!("{}", c.explain());
+    // Per-call overhead: a one-op program on four elements.
+    let small = Tensor::randn(&[4], DType::F32, &mut rng)?;
+    let tiny = compile(|x| Ok(vec![x[0].add(1.0)?]));
+    let one = [small.clone()];
+    tiny.call(&one)?;
+    small.add(1.0)?;
+    let reps = 2000;
+    let eager_us = time(reps, || {
+        small.add(1.0).expect("eager");
+    }) * 1e3;
+    let compiled_us = time(reps, || {
+        tiny.call(&one).expect("compiled");
+    }) * 1e3;
+    println!(
+        "one add on f32[4], median of {reps}: eager {eager_us:.2} us, compiled call {compiled_us:.2} us"
+    );
     Ok(())
 }

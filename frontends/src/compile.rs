@@ -31,6 +31,21 @@ use crate::guard::{self, Env, InputGuard};
 use crate::replay::OpByOp;
 use crate::trace::trace;
 
+/// The plan of graph `id`, for `SMELT_DEBUG=2`.
+fn plan_text(id: usize, func: &Func) -> String {
+    match plan(func) {
+        Ok(p) => {
+            let ks: Vec<String> = p
+                .kernels
+                .iter()
+                .map(|k| format!("{} {} ({} ops)", k.name, k.kind, k.nodes.len()))
+                .collect();
+            format!("g{id} plan: {}", ks.join(", "))
+        }
+        Err(e) => format!("g{id} plan: {e}"),
+    }
+}
+
 /// Wraps `f` in a compiled callable (nothing is traced until the first call).
 pub fn compile<F>(f: F) -> Compiled
 where
@@ -170,9 +185,14 @@ impl Compiled {
         let t0 = Instant::now();
         let traced = trace(|x| (self.f)(x), inputs)?;
         let trace_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let reason = self.state.borrow().miss_reason(inputs);
+        let (made, note) = if traced.breaks.is_empty() {
+            self.dynamic(&traced.func, inputs)
+        } else {
+            (None, String::new())
+        };
         let mut st = self.state.borrow_mut();
         st.misses += 1;
-        let reason = st.miss_reason(inputs);
         let id = st.next_id;
         st.next_id += 1;
         if st.misses > 1 {
@@ -204,53 +224,6 @@ impl Compiled {
             return Ok(traced.outputs);
         }
         let n = inputs.len();
-        let mut made: Option<(Func, Env, usize)> = None;
-        let mut note = String::from("static");
-        if let Some(ch) = st.size_change(inputs) {
-            let kept: Vec<String> = ch
-                .dims
-                .iter()
-                .filter_map(|&(i, d, ..)| {
-                    st.static_dims.get(&(i, d)).map(|w| format!("{i}.{d}: {w}"))
-                })
-                .collect();
-            if kept.is_empty() {
-                let tpl = match &st.entries[ch.entry].raw {
-                    Some(r) => Template { func: r.func.clone(), env: r.env.clone() },
-                    None => unreachable!("size_change only picks traced graphs"),
-                };
-                let (mut next_sym, mut probed) = (st.next_sym, std::mem::take(&mut st.probed));
-                // The program runs again while probing: let go of the state.
-                drop(st);
-                let got = generalize(
-                    &*self.f,
-                    &tpl,
-                    &traced.func,
-                    inputs,
-                    &ch.dims,
-                    &mut next_sym,
-                    &mut probed,
-                );
-                st = self.state.borrow_mut();
-                st.next_sym = next_sym;
-                st.probed = probed;
-                match got {
-                    Ok(g) => {
-                        note = g.note;
-                        made = Some((g.func, g.env, ch.entry));
-                    }
-                    Err(why) => {
-                        for &(i, d, a, b) in &ch.dims {
-                            let w = format!("input {i} dim {d} ({a} -> {b}): {why}");
-                            st.static_dims.insert((i, d), w);
-                        }
-                        note = format!("static, dims kept static: {why}");
-                    }
-                }
-            } else {
-                note = format!("static, dims kept static earlier ({})", kept.join("; "));
-            }
-        }
         let (raw_func, env, replaces) = match made {
             Some((f, env, k)) => (f, env, Some(k)),
             None => (traced.func, Env::new(), None),
@@ -278,17 +251,7 @@ impl Compiled {
                 g.join(", ")
             )
         });
-        log(2, || match plan(&func) {
-            Ok(p) => {
-                let ks: Vec<String> = p
-                    .kernels
-                    .iter()
-                    .map(|k| format!("{} {} ({} ops)", k.name, k.kind, k.nodes.len()))
-                    .collect();
-                format!("g{id} plan: {}", ks.join(", "))
-            }
-            Err(e) => format!("g{id} plan: {e}"),
-        });
+        log(2, || plan_text(id, &func));
         if st.misses > 1 {
             st.recompiles.push(format!("g{id} ({reason}): {note}"));
         }
@@ -309,6 +272,43 @@ impl Compiled {
         });
         drop(st);
         self.execute(id, &run, false, inputs)
+    }
+
+    /// For a miss that only changed sizes against a cached graph: the
+    /// symbolic function (with its symbols' sizes now and the graph it
+    /// replaces), or why the dims stay static. `b` is the trace at `inputs`.
+    fn dynamic(&self, b: &Func, inputs: &[Tensor]) -> (Option<(Func, Env, usize)>, String) {
+        let st = self.state.borrow();
+        let Some(ch) = st.size_change(inputs) else { return (None, "static".into()) };
+        let kept: Vec<String> = ch
+            .dims
+            .iter()
+            .filter_map(|&(i, d, ..)| st.static_dims.get(&(i, d)).map(|w| format!("{i}.{d}: {w}")))
+            .collect();
+        if !kept.is_empty() {
+            return (None, format!("static, dims kept static earlier ({})", kept.join("; ")));
+        }
+        let tpl = match &st.entries[ch.entry].raw {
+            Some(r) => Template { func: r.func.clone(), env: r.env.clone() },
+            None => unreachable!("size_change only picks traced graphs"),
+        };
+        let (mut next_sym, mut probed) = (st.next_sym, st.probed.clone());
+        // The program runs again while probing: let go of the state.
+        drop(st);
+        let got = generalize(&*self.f, &tpl, b, inputs, &ch.dims, &mut next_sym, &mut probed);
+        let mut st = self.state.borrow_mut();
+        st.next_sym = next_sym;
+        st.probed = probed;
+        match got {
+            Ok(g) => (Some((g.func, g.env, ch.entry)), g.note),
+            Err(why) => {
+                for &(i, d, a, b) in &ch.dims {
+                    let w = format!("input {i} dim {d} ({a} -> {b}): {why}");
+                    st.static_dims.insert((i, d), w);
+                }
+                (None, format!("static, dims kept static: {why}"))
+            }
+        }
     }
 
     /// Runs entry `id`'s graph (or the program) on `inputs`.
