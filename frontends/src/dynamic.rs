@@ -6,14 +6,16 @@
 //! literals, results). A size attribute (reshape/broadcast/iota shapes,
 //! slice ends, const types) that differs between them becomes the symbol
 //! whose sizes it equals in both; failing that, a reshape entry becomes
-//! `-1` when it is the only unknown one. Anything else is an error naming
+//! `-1` when it is the only unknown one; a slice of a constant dim to a
+//! symbolic length becomes `gather(x, iota)` (the IR's slice cannot end at
+//! a symbol inside a constant dim). Anything else is an error naming
 //! the op, and the caller keeps the dim static. Every rebuilt node's type is
 //! re-inferred and checked against both traces, and the result verifies.
 
 use std::collections::HashMap;
 
 use smelt_compiler::interp::Bindings;
-use smelt_compiler::ir::{Dim, Func, NodeId, Op, Operand, ReshapeDim, Shape, Type, verify};
+use smelt_compiler::ir::{DType, Dim, Func, NodeId, Op, Operand, ReshapeDim, Shape, Type, verify};
 
 use crate::guard::Env;
 
@@ -126,6 +128,34 @@ fn agrees(sym: &Type, ty: &Type, env: &Env, ty_env: &Env) -> bool {
         && concrete(&sym.shape, env) == concrete(&ty.shape, ty_env)
 }
 
+/// The name of the `iota` nodes that stand in for a slice (see `slice_as_gather`).
+const SLICE_IOTA: &str = "slice_iota";
+
+fn is_slice_iota(f: &Func, n: NodeId) -> bool {
+    f.node(n).name.as_deref() == Some(SLICE_IOTA) && matches!(f.node(n).op, Op::Iota { .. })
+}
+
+/// For a slice that keeps every dim of `x` whole but one, which it takes
+/// from 0 with step 1: that dim and where the slice ends.
+fn prefix_slice(op: &Op, x: &Shape) -> Option<(usize, Dim)> {
+    let Op::Slice { starts, ends, steps } = op else { return None };
+    if starts.iter().any(|&v| v != 0) || steps.iter().any(|&v| v != 1) || ends.len() != x.rank() {
+        return None;
+    }
+    let mut cut = ends.iter().zip(x.dims()).enumerate().filter(|(_, (e, d))| e != d);
+    let (axis, (end, _)) = cut.next()?;
+    cut.next().is_none().then(|| (axis, end.clone()))
+}
+
+/// `x[0:len]` along `axis` as `gather(x, iota [len])`.
+fn slice_as_gather(s: &mut Func, x: NodeId, axis: usize, len: Dim) -> Result<NodeId, String> {
+    let iota = Op::Iota { shape: Shape(vec![len]), dim: 0, to: DType::I64 };
+    let i = s.add_inferred(iota, Vec::new()).map_err(|e| format!("iota: {e}"))?;
+    s.node_mut(i).name = Some(SLICE_IOTA.into());
+    s.add_inferred(Op::Gather { axis }, vec![Operand::Value(x), Operand::Value(i)])
+        .map_err(|e| format!("gather for a slice: {e}"))
+}
+
 /// Diffs the traces into one symbolic function (see the module docs).
 pub(crate) fn symbolize(d: &Diff<'_>) -> Result<Func, String> {
     let (a, b) = (d.a, d.b);
@@ -157,18 +187,36 @@ pub(crate) fn symbolize(d: &Diff<'_>) -> Result<Func, String> {
         map.insert(pa, s.add_param(name, ty, layout.clone()));
         pair.insert(pb, pa);
     }
-    let (oa, ob) = (a.program_order(), b.program_order());
+    // Stand-in iotas (see `slice_as_gather`) have no counterpart in `b`.
+    let oa: Vec<NodeId> = a.program_order().into_iter().filter(|&n| !is_slice_iota(a, n)).collect();
+    let ob = b.program_order();
     if oa.len() != ob.len() {
         return Err(format!("the traces have {} and {} ops", oa.len(), ob.len()));
     }
     for (&xa, &xb) in oa.iter().zip(&ob) {
         let (na, nb) = (a.node(xa), b.node(xb));
-        let op = d.op(&na.op, &nb.op)?;
-        if na.operands().len() != nb.operands().len() {
+        // A slice that an earlier diff turned into gather(x, iota).
+        let stand_in = match (&na.op, &nb.op, na.operands()) {
+            (Op::Gather { axis }, Op::Slice { .. }, [x, Operand::Value(i)])
+                if is_slice_iota(a, *i) =>
+            {
+                Some((*axis, a.ty(*i).shape.dims()[0].clone(), *x))
+            }
+            _ => None,
+        };
+        let op = match stand_in {
+            Some(_) => nb.op.clone(),
+            None => d.op(&na.op, &nb.op)?,
+        };
+        let ops_a = match stand_in {
+            Some((_, _, x)) => vec![x],
+            None => na.operands().to_vec(),
+        };
+        if ops_a.len() != nb.operands().len() {
             return Err(format!("{} has different operand counts", na.op.name()));
         }
-        let mut operands = Vec::with_capacity(na.operands().len());
-        for (x, y) in na.operands().iter().zip(nb.operands()) {
+        let mut operands = Vec::with_capacity(ops_a.len());
+        for (x, y) in ops_a.iter().zip(nb.operands()) {
             operands.push(match (x, y) {
                 (Operand::Value(x), Operand::Value(y)) if pair.get(y) == Some(x) => {
                     Operand::Value(map[x])
@@ -183,14 +231,43 @@ pub(crate) fn symbolize(d: &Diff<'_>) -> Result<Func, String> {
                 _ => return Err(format!("{} takes different operands", na.op.name())),
             });
         }
-        let node = if matches!(op, Op::Const { .. }) {
+        let node = if let Some((axis, len, _)) = stand_in {
+            let xb = nb.operands()[0].value().ok_or("slice of a literal")?;
+            let ok = match prefix_slice(&nb.op, &b.ty(xb).shape) {
+                Some((ax, Dim::Const(e))) if ax == axis => match &len {
+                    Dim::Sym(sym) => d.env_b.get(sym) == Some(&e),
+                    Dim::Const(c) => *c == e,
+                },
+                _ => false,
+            };
+            if !ok {
+                return Err(format!("slice {:?} no longer takes a prefix of dim {axis}", nb.op));
+            }
+            let x = operands[0].value().ok_or("slice of a literal")?;
+            slice_as_gather(&mut s, x, axis, len)?
+        } else if matches!(op, Op::Const { .. }) {
             let ty = d
                 .ty(&na.ty, &nb.ty)
                 .ok_or_else(|| format!("const of type {} vs {}", na.ty, nb.ty))?;
             s.add_node(op, operands, ty)
         } else {
             let name = op.name();
-            s.add_inferred(op, operands).map_err(|e| format!("{name}: {e}"))?
+            match s.infer_type(&op, &operands, None) {
+                Ok(ty) => s.add_node(op, operands, ty),
+                Err(e) => {
+                    // The IR's slice ends at a symbol only where the whole
+                    // dim is that symbol: a prefix of a constant dim (BERT's
+                    // position table cut to the sequence length) is a gather.
+                    let x = operands.first().and_then(|o| o.value());
+                    let prefix = x.and_then(|x| prefix_slice(&op, &s.ty(x).shape));
+                    match (x, prefix) {
+                        (Some(x), Some((axis, len @ Dim::Sym(_)))) => {
+                            slice_as_gather(&mut s, x, axis, len)?
+                        }
+                        _ => return Err(format!("{name}: {e}")),
+                    }
+                }
+            }
         };
         let ty = s.ty(node);
         let empty = Bindings::new();

@@ -376,3 +376,25 @@ fn a_bert_shaped_embedder_compiles_once_static_once_symbolic() {
     assert_eq!((ex.misses, ex.hits), (2, 3), "{ex}");
     assert!(compiling_calls <= 2, "{compiling_calls} calls compiled kernels: {ex}");
 }
+
+#[test]
+fn a_prefix_of_a_captured_table_follows_a_symbolic_length() {
+    // BERT's `position_embeddings.narrow(0, 0, s)`: a slice of a constant
+    // dim to a symbolic length, which the graph expresses as a gather.
+    let table = randn(&[16, 4], &mut Generator::new(44));
+    let f: Prog = Rc::new(move |x: &[Tensor]| {
+        let s = x[0].shape()[1];
+        Ok(vec![x[0].add(&table.narrow(0, 0, s)?)?.tanh()?])
+    });
+    let g = f.clone();
+    let c = compile(move |x| g(x));
+    let mut rng = Generator::new(45);
+    let mut compiled = Vec::new();
+    for (b, s) in [(2usize, 5usize), (2, 7), (3, 9)] {
+        compiled.push(same(&format!("s {s}"), &c, &f, &[randn(&[b, s, 4], &mut rng)]));
+    }
+    let ex = c.explain();
+    assert_eq!((ex.misses, ex.hits), (2, 1), "{ex}");
+    assert!(ex.recompiles[0].contains("probed"), "batch probed through the gather: {ex}");
+    assert_eq!(compiled[2], 0, "{ex}");
+}
