@@ -291,3 +291,10 @@ pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
     record(&key.op, args, &out);
     Ok(out)
 }
+
+/// Statistics of the last function this thread's backend ran (kernels run,
+/// compiled, interpreted): frontends read `interpreted` to learn that a
+/// traced graph held a kernel the backend could not compile.
+pub fn last_run_stats() -> smelt_compiler::backend::cpu::RunStats {
+    crate::exec::with_backend(|b| Ok(b.last.clone())).unwrap_or_default()
+}

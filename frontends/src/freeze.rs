@@ -1,0 +1,131 @@
+//! Freezing: the part of a graph that reads only captured tensors (weights)
+//! is computed once, when the graph is made, and its results become the
+//! graph's captured tensors instead (Inductor's freezing). `linear`'s
+//! `weight.T` is the common case: without this every call transposes every
+//! weight.
+//!
+//! Invariants: the inputs stay the first parameters; ops with no operands
+//! (`const`, `iota`) are copied wherever they are used rather than frozen
+//! on their own; values of symbolic shape are never frozen; a graph with
+//! nothing to freeze is returned unchanged.
+
+use std::collections::{HashMap, HashSet};
+
+use smelt_compiler::ir::{Func, Layout, NodeId, Operand, verify};
+use smelt_runtime::Tensor;
+use smelt_runtime::exec::run_func;
+
+use crate::error::FrontendError;
+
+/// A graph with its weight-only part computed.
+pub(crate) struct Frozen {
+    /// The remaining graph: the inputs, then its captured tensors.
+    pub func: Func,
+    /// Its captured tensors (some computed here).
+    pub lifted: Vec<Tensor>,
+    /// Instructions computed once.
+    pub ops: usize,
+}
+
+/// Copies the nodes `order` of `src` into `dst`, operands through `map`.
+fn copy_nodes(src: &Func, dst: &mut Func, order: &[NodeId], map: &mut HashMap<NodeId, NodeId>) {
+    for &n in order {
+        let node = src.node(n);
+        let ops: Vec<Operand> = node
+            .operands()
+            .iter()
+            .map(|o| match o {
+                Operand::Value(v) => Operand::Value(map[v]),
+                Operand::Lit(s) => Operand::Lit(*s),
+            })
+            .collect();
+        map.insert(n, dst.add_node(node.op.clone(), ops, node.ty.clone()));
+    }
+}
+
+/// Freezes `func` (whose parameters after the first `n_inputs` hold `lifted`).
+pub(crate) fn freeze(
+    func: &Func,
+    n_inputs: usize,
+    lifted: &[Tensor],
+) -> Result<Frozen, FrontendError> {
+    let unchanged = || Frozen { func: func.clone(), lifted: lifted.to_vec(), ops: 0 };
+    let captured: HashSet<NodeId> = func.params()[n_inputs..].iter().copied().collect();
+    let order = func.program_order();
+    // Weight-only nodes (zero-operand ones included, as constants).
+    let mut weight_only: HashSet<NodeId> = HashSet::new();
+    for &n in &order {
+        let mut vals = func.node(n).value_operands().peekable();
+        let leaf = vals.peek().is_none();
+        // A symbolic size is known only per call: nothing of it is frozen.
+        if !func.ty(n).shape.is_static() {
+            continue;
+        }
+        if leaf || vals.all(|v| captured.contains(&v) || weight_only.contains(&v)) {
+            weight_only.insert(n);
+        }
+    }
+    let is_leaf = |n: NodeId| func.node(n).value_operands().next().is_none();
+    let frozen: Vec<NodeId> =
+        order.iter().copied().filter(|&n| weight_only.contains(&n) && !is_leaf(n)).collect();
+    let outside = |n: NodeId| {
+        func.results().contains(&n)
+            || func.users(n).iter().any(|(u, _)| !weight_only.contains(u) || is_leaf(*u))
+    };
+    let frontier: Vec<NodeId> = frozen.iter().copied().filter(|&n| outside(n)).collect();
+    if frontier.is_empty() {
+        return Ok(unchanged());
+    }
+    // The weight-only part, run once.
+    let mut pre = Func::new(format!("{}_frozen", func.name));
+    let mut map = HashMap::new();
+    for &p in &func.params()[n_inputs..] {
+        let q = pre.add_param(format!("w{}", map.len()), func.ty(p).clone(), Layout::RowMajor);
+        map.insert(p, q);
+    }
+    let pre_order: Vec<NodeId> =
+        order.iter().copied().filter(|n| weight_only.contains(n)).collect();
+    copy_nodes(func, &mut pre, &pre_order, &mut map);
+    pre.set_results(frontier.iter().map(|n| map[n]).collect());
+    verify(&pre).map_err(|e| FrontendError::Verify(format!("frozen part: {e}")))?;
+    let computed = run_func(&pre, lifted)?;
+    // The rest: inputs, captured tensors still read directly, computed ones.
+    let mut main = Func::new(func.name.clone());
+    let mut map = HashMap::new();
+    let mut new_lifted = Vec::new();
+    for &p in &func.params()[..n_inputs] {
+        let node = func.node(p);
+        let name = node.name.clone().unwrap_or_else(|| format!("x{}", map.len()));
+        let layout = match &node.op {
+            smelt_compiler::ir::Op::Param { layout, .. } => layout.clone(),
+            _ => Layout::RowMajor,
+        };
+        map.insert(p, main.add_param(name, node.ty.clone(), layout));
+    }
+    for (&p, t) in func.params()[n_inputs..].iter().zip(lifted) {
+        if outside(p) {
+            let q = main.add_param(
+                format!("w{}", new_lifted.len()),
+                func.ty(p).clone(),
+                Layout::RowMajor,
+            );
+            map.insert(p, q);
+            new_lifted.push(t.clone());
+        }
+    }
+    for (&n, t) in frontier.iter().zip(computed) {
+        let q =
+            main.add_param(format!("w{}", new_lifted.len()), func.ty(n).clone(), Layout::RowMajor);
+        map.insert(n, q);
+        new_lifted.push(t);
+    }
+    let rest: Vec<NodeId> = order
+        .iter()
+        .copied()
+        .filter(|&n| !weight_only.contains(&n) || (is_leaf(n) && outside(n)))
+        .collect();
+    copy_nodes(func, &mut main, &rest, &mut map);
+    main.set_results(func.results().iter().map(|r| map[r]).collect());
+    verify(&main).map_err(|e| FrontendError::Verify(format!("after freezing: {e}")))?;
+    Ok(Frozen { func: main, lifted: new_lifted, ops: frozen.len() })
+}
