@@ -37,6 +37,11 @@ pub struct EmbedArgs {
     /// Print one JSON list `[{"text": ..., "embedding": [...]}, ...]`.
     #[arg(long)]
     pub json: bool,
+    /// Run the encoder as a compiled graph (`smelt_frontends::compile`:
+    /// traced once, fused kernels, new lengths reuse a symbolic graph)
+    /// instead of op by op.
+    #[arg(long)]
+    pub compile: bool,
     /// Embed the texts N more times after the first and report the warm
     /// throughput (texts/s) on stderr; the output is printed once.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -50,12 +55,41 @@ pub struct EmbedArgs {
 /// mask) to the last hidden state.
 type EncoderCall = Box<dyn FnMut(&BertModel, &Tensor, &Tensor) -> models::Result<Tensor>>;
 
-/// The one place that decides how the encoder runs: eagerly, op by op.
-/// A compiled forward (`frontends::compile` of `BertModel::forward`) goes
-/// here.
-fn encoder_call(_args: &EmbedArgs) -> CliResult<EncoderCall> {
-    Ok(Box::new(|model: &BertModel, ids: &Tensor, mask: &Tensor| model.forward(ids, mask)))
+/// The one place that decides how the encoder runs: eagerly, op by op, or
+/// (`--compile`) as a graph compiled on the first call from a copy of the
+/// model (its tensors share storage) and replayed after, with the compile
+/// report in `explain`.
+fn encoder_call(args: &EmbedArgs, explain: ExplainSlot) -> CliResult<EncoderCall> {
+    if !args.compile {
+        return Ok(Box::new(|model: &BertModel, ids: &Tensor, mask: &Tensor| {
+            model.forward(ids, mask)
+        }));
+    }
+    let mut compiled: Option<smelt_frontends::Compiled> = None;
+    Ok(Box::new(move |model: &BertModel, ids: &Tensor, mask: &Tensor| {
+        let c = compiled.get_or_insert_with(|| {
+            let model = model.clone();
+            smelt_frontends::compile(move |xs: &[Tensor]| match model.forward(&xs[0], &xs[1]) {
+                Ok(h) => Ok(vec![h]),
+                Err(models::ModelError::Tensor(e)) => Err(e),
+                Err(e) => Err(smelt_runtime::TensorError::Argument {
+                    op: "bert".into(),
+                    detail: e.to_string(),
+                }),
+            })
+        });
+        let out = c
+            .call(&[ids.clone(), mask.clone()])
+            .map_err(|e| models::ModelError::Input(format!("compiled encoder: {e}")))?;
+        *explain.borrow_mut() = Some(c.explain().to_string());
+        out.into_iter().next().ok_or_else(|| {
+            models::ModelError::Input("the compiled encoder returned nothing".into())
+        })
+    }))
 }
+
+/// Where a compiled encoder leaves its latest `explain()` report.
+type ExplainSlot = std::rc::Rc<std::cell::RefCell<Option<String>>>;
 
 /// `smelt embed`: the text for stdout.
 pub fn embed(args: &EmbedArgs) -> CliResult<String> {
@@ -77,7 +111,8 @@ pub fn embed(args: &EmbedArgs) -> CliResult<String> {
     let load_time = start.elapsed();
     progress.finish(load_time, loaded.is_ok());
     let encoder = loaded.map_err(|e| CliError(e.to_string()))?;
-    let mut call = encoder_call(args)?;
+    let explain = ExplainSlot::default();
+    let mut call = encoder_call(args, explain.clone())?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let run = |call: &mut EncoderCall| {
         encoder.embed_with(&texts, &mut **call).map_err(|e| CliError(format!("embedding: {e}")))
@@ -99,6 +134,11 @@ pub fn embed(args: &EmbedArgs) -> CliResult<String> {
             args.repeat,
             texts.len()
         ));
+    }
+    if let Some(report) = explain.borrow().as_ref()
+        && (args.repeat > 0 || std::env::var_os("SMELT_DEBUG").is_some())
+    {
+        note(&format!("compiled: {}", report.lines().next().unwrap_or_default()));
     }
     Ok(if args.json { json(&texts, &embeddings) } else { text(&texts, &embeddings) })
 }

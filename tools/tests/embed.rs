@@ -78,3 +78,27 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn compile_gives_the_eager_embeddings() {
+    let Some(dir) = model_dir() else { return };
+    let texts = ["A man is eating food.", "A JIT fusion compiler, in Rust."];
+    let parse = |out: &str| -> Vec<f64> {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}"));
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|o| o["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    let (code, eager, err) = smelt(&["embed", "--model-dir", &dir, "--json", texts[0], texts[1]]);
+    assert_eq!(code, 0, "{err}");
+    let args = ["embed", "--model-dir", &dir, "--json", "--compile", "--repeat", "2"];
+    let (code, compiled, err) = smelt(&[&args[..], &texts[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("compiled: 1 graph(s), 0 break(s)"), "{err}");
+    let (e, c) = (parse(&eager), parse(&compiled));
+    assert_eq!(e.len(), c.len());
+    let worst = e.iter().zip(&c).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-5, "compiled vs eager: {worst:e}");
+}
