@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use smelt_compiler::ir::{Func, Layout, NodeId, Operand, verify};
+use smelt_compiler::ir::{Func, Layout, NodeId, verify};
 use smelt_runtime::Tensor;
 use smelt_runtime::exec::run_func;
 
@@ -30,16 +30,8 @@ pub(crate) struct Frozen {
 /// Copies the nodes `order` of `src` into `dst`, operands through `map`.
 fn copy_nodes(src: &Func, dst: &mut Func, order: &[NodeId], map: &mut HashMap<NodeId, NodeId>) {
     for &n in order {
-        let node = src.node(n);
-        let ops: Vec<Operand> = node
-            .operands()
-            .iter()
-            .map(|o| match o {
-                Operand::Value(v) => Operand::Value(map[v]),
-                Operand::Lit(s) => Operand::Lit(*s),
-            })
-            .collect();
-        map.insert(n, dst.add_node(node.op.clone(), ops, node.ty.clone()));
+        let new = dst.import_node(src, n, map);
+        map.insert(n, new);
     }
 }
 

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Dim, Func, Layout, NodeId, Op, Operand, Shape, Type};
+use crate::ir::{Dim, Func, Layout, NodeId, Op, Shape, Type};
 use crate::plan::{KernelKind, KernelPlan, Schedule};
 
 /// One kernel of a plan, cut out as its own function.
@@ -62,16 +62,7 @@ pub fn extract(f: &Func, k: &KernelPlan) -> KernelFunc {
         map.insert(input, kf.add_param(format!("in{i}"), n.ty.clone(), layout));
     }
     for &id in &k.nodes {
-        let n = f.node(id);
-        let operands = n
-            .operands()
-            .iter()
-            .map(|o| match o {
-                Operand::Value(v) => Operand::Value(map[v]),
-                Operand::Lit(s) => Operand::Lit(*s),
-            })
-            .collect();
-        let new = kf.add_node(n.op.clone(), operands, n.ty.clone());
+        let new = kf.import_node(f, id, &map);
         map.insert(id, new);
     }
     kf.set_results(k.outputs.iter().map(|o| map[o]).collect());

@@ -165,6 +165,22 @@ impl Func {
         id
     }
 
+    /// Adds a copy of node `n` of `src` (its op and type), each value
+    /// operand renamed through `map`, which must hold every one of them
+    /// (callers copy in program order); returns the new node.
+    pub fn import_node(&mut self, src: &Func, n: NodeId, map: &HashMap<NodeId, NodeId>) -> NodeId {
+        let node = src.node(n);
+        let operands = node
+            .operands()
+            .iter()
+            .map(|o| match o {
+                Operand::Value(v) => Operand::Value(map[v]),
+                Operand::Lit(s) => Operand::Lit(*s),
+            })
+            .collect();
+        self.add_node(node.op.clone(), operands, node.ty.clone())
+    }
+
     /// Adds an instruction whose type the op's type rule infers.
     pub fn add_inferred(&mut self, op: Op, operands: Vec<Operand>) -> Result<NodeId, TypeError> {
         let ty = self.infer_type(&op, &operands, None)?;

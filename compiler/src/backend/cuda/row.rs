@@ -390,27 +390,7 @@ fn row_pass(
             ));
             flat.insert(i, format!("ra{i}"));
         }
-        for &i in outs {
-            let d = lw.f.ty(lw.f.results()[i]).dtype;
-            lw.line(format!("__align__(16) {} ro{i}[{v}];", snippets::storage_type(d)));
-        }
-        lw.line("#pragma unroll");
-        lw.open(format!("for (int v = 0; v < {v}; ++v)"));
-        lw.line(format!("const long long j = jv * {v} + v;"));
-        lw.flat_params = Some(flat);
-        lw.flat_index = Some(rv.index.clone());
-        let r = body(lw);
-        lw.flat_params = None;
-        lw.flat_index = None;
-        r?;
-        lw.close();
-        for &i in outs {
-            let d = lw.f.ty(lw.f.results()[i]).dtype;
-            let vt = snippets::vector_type(v * d.size_bytes());
-            lw.line(format!(
-                "reinterpret_cast<{vt}*>(out{i})[smelt_rowbase / {v} + jv] = *reinterpret_cast<const {vt}*>(ro{i});"
-            ));
-        }
+        vector_step(lw, rv, outs, flat, body)?;
         lw.close();
         lw.close();
         lw.open("else");
@@ -438,6 +418,24 @@ fn persistent_pass(
     lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
     lw.line("const long long jv = threadIdx.x + (long long)c * blockDim.x;");
     lw.open(format!("if (jv < smelt_len / {v})"));
+    let flat = rv.params.iter().map(|&i| (i, format!("rp{i}[c]"))).collect();
+    vector_step(lw, rv, outs, flat, body)?;
+    lw.close();
+    lw.close();
+    Ok(())
+}
+
+/// The work on vector `jv` of the row: `body` for each of its elements,
+/// reading the parameters from the arrays `flat` names (at `[v]`), then
+/// the outputs `outs` stored a vector at a time.
+fn vector_step(
+    lw: &mut Lowerer<'_>,
+    rv: &RowVector,
+    outs: &[usize],
+    flat: HashMap<usize, String>,
+    body: &mut dyn FnMut(&mut Lowerer<'_>) -> Result<(), LowerError>,
+) -> Result<(), LowerError> {
+    let v = rv.vector;
     for &i in outs {
         let d = lw.f.ty(lw.f.results()[i]).dtype;
         lw.line(format!("__align__(16) {} ro{i}[{v}];", snippets::storage_type(d)));
@@ -445,7 +443,7 @@ fn persistent_pass(
     lw.line("#pragma unroll");
     lw.open(format!("for (int v = 0; v < {v}; ++v)"));
     lw.line(format!("const long long j = jv * {v} + v;"));
-    lw.flat_params = Some(rv.params.iter().map(|&i| (i, format!("rp{i}[c]"))).collect());
+    lw.flat_params = Some(flat);
     lw.flat_index = Some(rv.index.clone());
     let r = body(lw);
     lw.flat_params = None;
@@ -459,7 +457,5 @@ fn persistent_pass(
             "reinterpret_cast<{vt}*>(out{i})[smelt_rowbase / {v} + jv] = *reinterpret_cast<const {vt}*>(ro{i});"
         ));
     }
-    lw.close();
-    lw.close();
     Ok(())
 }
