@@ -253,8 +253,13 @@ fn weight_cache_off_or_not_a_weight() {
     autocast(Device::Cpu, None, true, false, || {
         F::linear(&x, &w, None).unwrap();
         assert_eq!(weight_cache_len(), 0, "cache_enabled=false");
+        // An inner scope with the cache on fills it; its exit is not the
+        // outermost one, so the entry stays until the outer scope ends.
+        cpu_amp(|| F::linear(&x, &w, None).unwrap());
+        assert_eq!(weight_cache_len(), 1);
     })
     .unwrap();
+    assert_eq!(weight_cache_len(), 0, "cleared at the outermost exit, whatever its cache flag");
     cpu_amp(|| {
         // A view of a weight is not the weight (new id): not cached.
         let v = w.reshape(&[3, 4]).unwrap();

@@ -83,7 +83,6 @@ struct ScopeGuard {
     device: DeviceType,
     prev: DevState,
     prev_cache: bool,
-    cache_enabled: bool,
 }
 
 impl Drop for ScopeGuard {
@@ -91,7 +90,8 @@ impl Drop for ScopeGuard {
         STATE.with(|s| {
             let mut s = s.borrow_mut();
             s.nesting = s.nesting.saturating_sub(1);
-            if self.cache_enabled && s.nesting == 0 {
+            // Cleared whatever this scope's cache flag (PyTorch's __exit__).
+            if s.nesting == 0 {
                 s.cache.clear();
             }
             *s.dev(self.device) = self.prev;
@@ -128,7 +128,7 @@ pub fn autocast<R>(
         *s.dev(dt) = DevState { enabled, dtype };
         s.cache_enabled = cache_enabled;
         s.nesting += 1;
-        ScopeGuard { device: dt, prev, prev_cache, cache_enabled }
+        ScopeGuard { device: dt, prev, prev_cache }
     });
     let out = f();
     drop(guard);
