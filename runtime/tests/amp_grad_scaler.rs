@@ -171,6 +171,10 @@ fn scale_multiplies_the_loss() {
     let s = sc.scale(&loss).unwrap();
     assert_eq!(s.dtype(), DType::F32);
     assert_eq!(s.to_vec::<f32>().unwrap(), vec![12.0, -16.0]);
+    // A 0-dim bf16 loss times the 0-dim f32 scale is f32 (type promotion).
+    let l16 = Tensor::scalar(0.5, DType::BF16).unwrap();
+    let s16 = sc.scale(&l16).unwrap();
+    assert_eq!((s16.dtype(), s16.item().unwrap()), (DType::F32, 4.0));
 }
 
 #[test]
