@@ -9,6 +9,7 @@
 //! finding or fetching pretrained weights, [`decoders`] CTC decoding
 //! (TorchAudio's API).
 
+pub mod amp;
 pub mod decoders;
 pub mod dispatch;
 pub mod exec;

@@ -38,6 +38,9 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
 
 /// `exp(x) / sum(exp(x))` along `dim`, with the max subtracted first.
 pub fn softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
+    if let Some(a) = crate::amp::autocast_args("softmax", &[Some(x)])? {
+        return softmax(a.arg(0)?, dim);
+    }
     x.need_float("softmax")?;
     let m = x.max(&[dim], true)?;
     let e = x.sub(&m)?.exp()?;
@@ -46,6 +49,9 @@ pub fn softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
 
 /// `log(softmax(x))` along `dim`, computed as `x - m - log(sum(exp(x - m)))`.
 pub fn log_softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
+    if let Some(a) = crate::amp::autocast_args("log_softmax", &[Some(x)])? {
+        return log_softmax(a.arg(0)?, dim);
+    }
     x.need_float("log_softmax")?;
     let m = x.max(&[dim], true)?;
     let xm = x.sub(&m)?;

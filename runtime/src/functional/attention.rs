@@ -17,6 +17,11 @@ pub fn scaled_dot_product_attention(
     is_causal: bool,
     scale: Option<f64>,
 ) -> Result<Tensor> {
+    let args = [Some(q), Some(k), Some(v), attn_mask];
+    if let Some(a) = crate::amp::autocast_args("scaled_dot_product_attention", &args)? {
+        let (q, k, v) = (a.arg(0)?, a.arg(1)?, a.arg(2)?);
+        return scaled_dot_product_attention(q, k, v, a.opt(3), is_causal, scale);
+    }
     if q.rank() < 2 || k.rank() < 2 || v.rank() < 2 {
         return Err(shape_err(
             "scaled_dot_product_attention",

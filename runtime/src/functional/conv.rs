@@ -18,6 +18,9 @@ pub fn conv2d(
     dilation: [usize; 2],
     groups: usize,
 ) -> Result<Tensor> {
+    if let Some(a) = crate::amp::autocast_args("conv2d", &[Some(x), Some(weight), bias])? {
+        return conv2d(a.arg(0)?, a.arg(1)?, a.opt(2), stride, padding, dilation, groups);
+    }
     if x.rank() != 4 || weight.rank() != 4 {
         return Err(shape_err(
             "conv2d",

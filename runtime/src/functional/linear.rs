@@ -4,6 +4,9 @@ use crate::tensor::{Result, Tensor, dtype_err, shape_err};
 
 /// `x @ weight.T + bias` (`weight`: `[out, in]`, `bias`: `[out]`).
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if let Some(a) = crate::amp::autocast_args("linear", &[Some(x), Some(weight), bias])? {
+        return linear(a.arg(0)?, a.arg(1)?, a.opt(2));
+    }
     if weight.rank() != 2 || x.rank() == 0 || x.shape()[x.rank() - 1] != weight.shape()[1] {
         return Err(shape_err(
             "linear",

@@ -27,6 +27,9 @@ fn reduce(x: Tensor, r: Reduction) -> Result<Tensor> {
 /// indices (integer `[N, …]` or `[]`) or class probabilities (float, the
 /// input's shape): `-log_softmax(input)[target]` per element.
 pub fn cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    if let Some(a) = crate::amp::autocast_args("cross_entropy", &[Some(input), Some(target)])? {
+        return cross_entropy(a.arg(0)?, a.arg(1)?, reduction);
+    }
     input.need_float("cross_entropy")?;
     let cdim: isize = if input.rank() == 1 { 0 } else { 1 };
     let logp = log_softmax(input, cdim)?;
@@ -67,6 +70,9 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> R
 
 /// Mean squared error `(input - target)^2` (broadcast shapes must agree).
 pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    if let Some(a) = crate::amp::autocast_args("mse_loss", &[Some(input), Some(target)])? {
+        return mse_loss(a.arg(0)?, a.arg(1)?, reduction);
+    }
     if input.shape() != target.shape() {
         return Err(shape_err(
             "mse_loss",

@@ -12,6 +12,9 @@ pub fn layer_norm(
     eps: f64,
 ) -> Result<Tensor> {
     x.need_float("layer_norm")?;
+    if let Some(a) = crate::amp::autocast_args("layer_norm", &[Some(x), weight, bias])? {
+        return layer_norm(a.arg(0)?, normalized_shape, a.opt(1), a.opt(2), eps);
+    }
     let k = normalized_shape.len();
     if k == 0 || k > x.rank() || &x.shape()[x.rank() - k..] != normalized_shape {
         return Err(shape_err(
@@ -154,6 +157,9 @@ pub fn group_norm(
     eps: f64,
 ) -> Result<Tensor> {
     x.need_float("group_norm")?;
+    if let Some(a) = crate::amp::autocast_args("group_norm", &[Some(x), weight, bias])? {
+        return group_norm(a.arg(0)?, groups, a.opt(1), a.opt(2), eps);
+    }
     if x.rank() < 2 || groups == 0 || x.shape()[1] % groups != 0 {
         return Err(shape_err(
             "group_norm",

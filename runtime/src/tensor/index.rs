@@ -94,6 +94,10 @@ impl Tensor {
 
     /// Joins tensors along `dim` (`torch.cat`), after type promotion.
     pub fn cat(tensors: &[&Tensor], dim: isize) -> Result<Tensor> {
+        let args: Vec<Option<&Tensor>> = tensors.iter().map(|t| Some(*t)).collect();
+        if let Some(a) = crate::amp::autocast_args("cat", &args)? {
+            return Tensor::cat(&a.tensors(), dim);
+        }
         let Some(first) = tensors.first() else {
             return Err(arg_err("cat", "needs at least one tensor"));
         };

@@ -11,6 +11,9 @@ use crate::dispatch::{ArgRef, apply};
 impl Tensor {
     /// Matrix product (`torch.matmul`), after type promotion.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        if let Some(a) = crate::amp::autocast_args("matmul", &[Some(self), Some(other)])? {
+            return a.arg(0)?.matmul(a.arg(1)?);
+        }
         let (a, b) = (self.shape(), other.shape());
         if a.is_empty() || b.is_empty() {
             return Err(shape_err(

@@ -48,6 +48,9 @@ impl Tensor {
 
     /// Sum over `dims` (all when empty); integers and bools sum as i64.
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        if let Some(a) = crate::amp::autocast_args("sum", &[Some(self)])? {
+            return a.arg(0)?.sum(dims, keepdim);
+        }
         let d = self.reduce_dims("sum", dims)?;
         let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::I64)? };
         x.reduce(ReduceKind::Sum, d, keepdim)
@@ -55,6 +58,9 @@ impl Tensor {
 
     /// Product over `dims`; integers and bools multiply as i64.
     pub fn prod(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        if let Some(a) = crate::amp::autocast_args("prod", &[Some(self)])? {
+            return a.arg(0)?.prod(dims, keepdim);
+        }
         let d = self.reduce_dims("prod", dims)?;
         let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::I64)? };
         x.reduce(ReduceKind::Prod, d, keepdim)
@@ -140,6 +146,9 @@ impl Tensor {
     /// `log(sum(exp(x)))` over `dims`, computed stably (the max is taken out
     /// first; infinite maxima are replaced by 0 so they pass through).
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        if let Some(a) = crate::amp::autocast_args("logsumexp", &[Some(self)])? {
+            return a.arg(0)?.logsumexp(dims, keepdim);
+        }
         self.need_float("logsumexp")?;
         let d = self.reduce_dims("logsumexp", dims)?;
         let idims: Vec<isize> = d.iter().map(|&k| k as isize).collect();
