@@ -7,8 +7,10 @@
 //! safetensors formats, [`models`] pretrained models written in tensor ops
 //! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
 //! finding or fetching pretrained weights, [`decoders`] CTC decoding
-//! (TorchAudio's API).
+//! (TorchAudio's API); [`autograd`] reverse-mode gradients over the
+//! primitive ops dispatch records.
 
+pub mod autograd;
 pub mod decoders;
 pub mod dispatch;
 pub mod exec;
