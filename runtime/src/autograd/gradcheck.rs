@@ -85,7 +85,9 @@ pub fn gradcheck(
             };
             let numeric = (at(opts.eps)? - at(-opts.eps)?) / (2.0 * opts.eps);
             let a = analytic[j];
-            if !((a - numeric).abs() <= opts.atol + opts.rtol * numeric.abs()) {
+            // NaN on either side fails too.
+            let close = (a - numeric).abs() <= opts.atol + opts.rtol * numeric.abs();
+            if !close {
                 return Err(arg_err(
                     "gradcheck",
                     format!(
