@@ -9,7 +9,7 @@ use std::f64::consts::{LN_2, PI};
 use smelt_compiler::ir::{Binary, DType, Op, ReduceKind, Unary};
 
 use super::graph::{Saved, SavedArg};
-use super::movement;
+use super::{library, movement};
 use crate::tensor::{Result, Rhs, Tensor, arg_err, where_cond};
 
 /// The operand gradients of `op`, given the result's gradient `g`; `needs[i]`
@@ -38,16 +38,14 @@ pub(crate) fn backward(
         | Op::Slice { .. }
         | Op::Concat { .. }
         | Op::Gather { .. } => movement::backward(op, s, g)?,
-        Op::Conv2d(_)
-        | Op::MaxPool2d(_)
-        | Op::AvgPool2d(_)
-        | Op::Iota { .. }
-        | Op::Const { .. }
-        | Op::Param { .. } => {
+        Op::Conv2d(a) => library::conv2d(a, s, g, needs)?,
+        Op::MaxPool2d(p) => vec![Some(library::max_pool2d(p, s, g)?)],
+        Op::AvgPool2d(p) => vec![Some(library::avg_pool2d(p, s, g)?)],
+        Op::Iota { .. } | Op::Const { .. } | Op::Param { .. } => {
             return Err(arg_err(
                 "backward",
                 format!(
-                    "the backward of `{}` is not supported yet (result {:?})",
+                    "`{}` has no operands to differentiate (result {:?})",
                     op.name(),
                     s.out.shape()
                 ),

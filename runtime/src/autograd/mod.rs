@@ -6,19 +6,20 @@
 //!
 //! Files: `mod.rs` the per-tensor state and the public API (`requires_grad_`,
 //! `grad`, `backward`, `detach`, [`no_grad`]), `graph.rs` the nodes and the
-//! backward engine, `formulas.rs` the elementwise/reduce/library backward
-//! formulas, `movement.rs` those of the movement ops, `gradcheck.rs` the
-//! finite-difference check.
+//! backward engine, `formulas.rs` the elementwise/reduce/matmul backward
+//! formulas, `movement.rs` those of the movement ops, `library.rs` conv2d
+//! and the pools, `gradcheck.rs` the finite-difference check.
 //!
 //! Invariants: a node is attached only while grad mode is on, to a float
 //! result of an op with at least one input that requires grad; formulas run
-//! with grad mode off (no higher-order gradients yet); an op without a
-//! formula (conv2d, pools) still gets a node, whose backward is an error
-//! naming the op, so a gradient is never silently wrong or missing.
+//! with grad mode off (no higher-order gradients yet); a formula that cannot
+//! handle its case (prod over zeros) is an error naming the op, so a
+//! gradient is never silently wrong or missing.
 
 mod formulas;
 mod gradcheck;
 mod graph;
+mod library;
 mod movement;
 
 use std::cell::Cell;

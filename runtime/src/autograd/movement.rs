@@ -58,7 +58,12 @@ fn zeros_like_dim(like: &Tensor, dim: usize, n: usize) -> Result<Tensor> {
 }
 
 /// The gradient of `x[starts::steps]` (per dim) for an `x` of `shape`.
-fn unslice(g: &Tensor, shape: &[usize], starts: &[u64], steps: &[u64]) -> Result<Tensor> {
+pub(crate) fn unslice(
+    g: &Tensor,
+    shape: &[usize],
+    starts: &[u64],
+    steps: &[u64],
+) -> Result<Tensor> {
     let mut cur = g.clone();
     for (k, &size) in shape.iter().enumerate() {
         let n = cur.shape()[k];
