@@ -135,8 +135,10 @@ pub(crate) fn record_view(input: &Tensor, out: &Tensor, op: impl FnOnce() -> Op)
 }
 
 /// Tells the recorder (if any) that a computation with no IR form ran.
+/// Outputs of inputs that require grad get a node whose backward is an error.
 pub(crate) fn record_opaque(name: &str, inputs: &[&Tensor], outputs: &[&Tensor]) {
     notify(|r| r.opaque(name, inputs, outputs));
+    crate::autograd::attach_opaque(name, inputs, outputs);
 }
 
 /// One operand of a signature. A literal is keyed by its dtype only: it

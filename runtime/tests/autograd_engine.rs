@@ -69,7 +69,7 @@ fn no_grad_and_detach_cut_the_graph() {
     assert!(!d.requires_grad());
     assert!(d.shares_storage(&x));
     let z = x.mul(&d).unwrap();
-    assert_eq!(z.grad_fn_name(), Some("mul"));
+    assert_eq!(z.grad_fn_name().as_deref(), Some("mul"));
     z.sum(&[], false).unwrap().backward().unwrap();
     // Only the non-detached factor carries a gradient: dz/dx = d.
     assert_eq!(x.grad().unwrap().to_f64_vec(), x.to_f64_vec());
@@ -148,4 +148,21 @@ fn gradcheck_catches_a_wrong_gradient() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("analytic") && err.contains("numeric"), "{err}");
+}
+
+#[test]
+fn compiled_functions_refuse_backward() {
+    use smelt_compiler::ir::{Func, Layout, Op, Operand, Shape, Type, Unary};
+    let mut f = Func::new("e");
+    let p = f.add_param("x", Type::new(DType::F64, Shape::of(&[3])), Layout::RowMajor);
+    let e = f.add_inferred(Op::Unary { kind: Unary::Exp }, vec![Operand::Value(p)]).unwrap();
+    f.set_results(vec![e]);
+    let x = leaf(&[3], 26);
+    let y = smelt_runtime::exec::run_func(&f, std::slice::from_ref(&x)).unwrap().remove(0);
+    assert!(y.requires_grad());
+    let err = y.sum(&[], false).unwrap().backward().unwrap_err().to_string();
+    assert!(err.contains("run_func") && err.contains("not supported yet"), "{err}");
+    // Under no_grad nothing is attached.
+    let z = no_grad(|| smelt_runtime::exec::run_func(&f, std::slice::from_ref(&x))).unwrap();
+    assert!(!z[0].requires_grad());
 }

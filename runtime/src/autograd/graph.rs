@@ -35,9 +35,18 @@ pub(crate) struct Saved {
     pub(crate) out: Tensor,
 }
 
+/// What made a node's result.
+enum Kind {
+    /// A primitive IR op (it has a backward formula).
+    Op(Op),
+    /// A computation with no IR form (a host-side op, a compiled function);
+    /// its backward is an error naming it.
+    Opaque(String),
+}
+
 /// The record of one op applied to inputs that require grad.
 pub(crate) struct Node {
-    op: Op,
+    kind: Kind,
     /// Per operand: its autograd state when gradients flow to it.
     edges: Vec<Option<Arc<Meta>>>,
     /// `None` once freed by a backward without `retain_graph`.
@@ -61,12 +70,29 @@ impl Node {
                 ArgRef::Lit(s) => SavedArg::Lit(*s),
             })
             .collect();
-        Node { op, edges, saved: Mutex::new(Some(Saved { args, out: out.detach() })) }
+        Node {
+            kind: Kind::Op(op),
+            edges,
+            saved: Mutex::new(Some(Saved { args, out: out.detach() })),
+        }
+    }
+
+    /// The node of an opaque computation `name` on `inputs` giving `out`.
+    pub(crate) fn opaque(name: &str, inputs: &[&Tensor], out: &Tensor) -> Node {
+        let edges = inputs
+            .iter()
+            .map(|t| t.autograd_meta().tracks().then(|| t.autograd_meta().clone()))
+            .collect();
+        let saved = Saved { args: Vec::new(), out: out.detach() };
+        Node { kind: Kind::Opaque(name.to_string()), edges, saved: Mutex::new(Some(saved)) }
     }
 
     /// The op's name.
-    pub(crate) fn name(&self) -> &'static str {
-        self.op.name()
+    pub(crate) fn name(&self) -> &str {
+        match &self.kind {
+            Kind::Op(op) => op.name(),
+            Kind::Opaque(name) => name,
+        }
     }
 }
 
@@ -137,9 +163,18 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor, retain_graph: bool) -> R
             let needs: Vec<bool> = node.edges.iter().map(Option::is_some).collect();
             let input_grads = {
                 let saved = lock(&node.saved);
-                match saved.as_ref() {
-                    Some(s) => formulas::backward(&node.op, s, &g, &needs)?,
-                    None => return Err(arg_err("backward", "graph freed during backward")),
+                match (saved.as_ref(), &node.kind) {
+                    (Some(s), Kind::Op(op)) => formulas::backward(op, s, &g, &needs)?,
+                    (Some(s), Kind::Opaque(name)) => {
+                        return Err(arg_err(
+                            "backward",
+                            format!(
+                                "`{name}` (result {:?}) has no IR form and no backward; gradients through it are not supported yet",
+                                s.out.shape()
+                            ),
+                        ));
+                    }
+                    (None, _) => return Err(arg_err("backward", "graph freed during backward")),
                 }
             };
             for (edge, gi) in node.edges.iter().zip(input_grads) {

@@ -105,6 +105,18 @@ pub(crate) fn attach(op: &Op, args: &[ArgRef<'_>], out: &Tensor) {
     }
 }
 
+/// The hook for computations with no IR form (`record_opaque`, compiled
+/// functions): when an input requires grad, each output gets a node whose
+/// backward is an error naming `name`, so the gradient is never silently cut.
+pub(crate) fn attach_opaque(name: &str, inputs: &[&Tensor], outputs: &[&Tensor]) {
+    let args: Vec<ArgRef<'_>> = inputs.iter().map(|t| ArgRef::Tensor(t)).collect();
+    for out in outputs {
+        if wants_node(&args, out) {
+            *lock(&out.autograd_meta().grad_fn) = Some(Arc::new(Node::opaque(name, inputs, out)));
+        }
+    }
+}
+
 impl Tensor {
     /// Marks this leaf as requiring grad (or not) and returns it (the same
     /// value: clones share the flag). Only float tensors can require grad,
@@ -146,8 +158,8 @@ impl Tensor {
     }
 
     /// The name of the op whose node made this tensor (`"mul"`, `"reshape"`), if any.
-    pub fn grad_fn_name(&self) -> Option<&'static str> {
-        self.autograd_meta().grad_fn().map(|n| n.name())
+    pub fn grad_fn_name(&self) -> Option<String> {
+        self.autograd_meta().grad_fn().map(|n| n.name().to_string())
     }
 
     /// The gradient accumulated into this leaf by `backward`.
