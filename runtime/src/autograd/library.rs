@@ -101,6 +101,17 @@ pub(crate) fn conv2d(
 ) -> Result<Vec<Option<Tensor>>> {
     let (x, w) = (tensor(s, 0)?, tensor(s, 1)?);
     let want = |i: usize| needs.get(i).copied().unwrap_or(false);
+    if g.numel() == 0 {
+        // An empty result: nothing flows back.
+        let mut out = vec![
+            Some(Tensor::zeros(x.shape(), x.dtype())?),
+            Some(Tensor::zeros(w.shape(), w.dtype())?),
+        ];
+        if let Some(SavedArg::Tensor(b)) = s.args.get(2) {
+            out.push(Some(Tensor::zeros(b.shape(), b.dtype())?));
+        }
+        return Ok(out);
+    }
     let gx = if want(0) { Some(conv_input_grad(g, w, x.shape(), a)?) } else { None };
     let gw = if want(1) { Some(conv_weight_grad(g, x, w.shape(), a)?) } else { None };
     let mut out = vec![gx, gw];
@@ -118,6 +129,9 @@ fn pool_conv(p: &PoolAttrs, c: usize) -> Conv2dAttrs {
 /// Input gradient of avg_pool2d.
 pub(crate) fn avg_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor> {
     let x = tensor(s, 0)?;
+    if g.numel() == 0 {
+        return Tensor::zeros(x.shape(), x.dtype());
+    }
     let (c, kh, kw) = (x.shape()[1], p.kernel[0] as usize, p.kernel[1] as usize);
     let d = g.dtype();
     let counts = if p.count_include_pad {
@@ -135,6 +149,9 @@ pub(crate) fn avg_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor>
 /// Input gradient of max_pool2d: each window's gradient to its first maximum.
 pub(crate) fn max_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor> {
     let (x, y) = (tensor(s, 0)?, &s.out);
+    if g.numel() == 0 {
+        return Tensor::zeros(x.shape(), x.dtype());
+    }
     let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (ph, pw) = (p.padding[0] as usize, p.padding[1] as usize);
     let d = x.dtype();
