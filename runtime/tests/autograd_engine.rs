@@ -166,3 +166,26 @@ fn compiled_functions_refuse_backward() {
     let z = no_grad(|| smelt_runtime::exec::run_func(&f, std::slice::from_ref(&x))).unwrap();
     assert!(!z[0].requires_grad());
 }
+
+#[test]
+fn a_recorder_sees_the_backward_ops() {
+    // The backward formulas are runtime ops, so a tracer observes them
+    // (what compiling forward and backward together builds on).
+    use smelt_runtime::dispatch::{ArgRef, Recorder, with_recorder};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    struct Names(RefCell<Vec<String>>);
+    impl Recorder for Names {
+        fn op(&self, op: &smelt_compiler::ir::Op, _: &[ArgRef<'_>], _: &Tensor) {
+            self.0.borrow_mut().push(op.name().to_string());
+        }
+        fn opaque(&self, _: &str, _: &[&Tensor], _: &[&Tensor]) {}
+    }
+    let x = leaf(&[3], 27);
+    let loss = x.sin().unwrap().sum(&[], false).unwrap();
+    let rec = Rc::new(Names(RefCell::new(Vec::new())));
+    with_recorder(rec.clone(), || loss.backward()).unwrap();
+    let names = rec.0.borrow();
+    assert!(names.iter().any(|n| n == "cos"), "{names:?}");
+    assert!(names.iter().any(|n| n == "broadcast"), "{names:?}");
+}
