@@ -189,3 +189,19 @@ fn a_recorder_sees_the_backward_ops() {
     assert!(names.iter().any(|n| n == "cos"), "{names:?}");
     assert!(names.iter().any(|n| n == "broadcast"), "{names:?}");
 }
+
+#[test]
+fn functional_grad_leaves_grads_alone() {
+    let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap().requires_grad_(true).unwrap();
+    let w = Tensor::from_vec(vec![3.0f64, 4.0], &[2]).unwrap().requires_grad_(true).unwrap();
+    let h = x.mul(&w).unwrap();
+    let loss = h.mul(&h).unwrap().sum(&[], false).unwrap();
+    let gs = smelt_runtime::autograd::grad(&loss, &[&x, &h], None, false).unwrap();
+    // d/dx sum((x w)^2) = 2 x w^2; d/dh = 2h.
+    assert_eq!(gs[0].as_ref().unwrap().to_f64_vec(), vec![18.0, 64.0]);
+    assert_eq!(gs[1].as_ref().unwrap().to_f64_vec(), vec![6.0, 16.0]);
+    assert!(x.grad().is_none() && w.grad().is_none());
+    let y = leaf(&[2], 28);
+    let unrelated = smelt_runtime::autograd::grad(&y.sum(&[], false).unwrap(), &[&x], None, false);
+    assert!(unrelated.unwrap()[0].is_none());
+}

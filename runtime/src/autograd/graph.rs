@@ -129,8 +129,16 @@ fn order(root: &Arc<Meta>) -> Vec<Arc<Meta>> {
     post
 }
 
-/// Backpropagates `seed` (the gradient of `root`) through the graph.
-pub(crate) fn run_backward(root: &Tensor, seed: Tensor, retain_graph: bool) -> Result<()> {
+/// Backpropagates `seed` (the gradient of `root`) through the graph. With
+/// `capture`, returns the gradient reaching each of those tensors and
+/// accumulates into no leaf (`torch.autograd.grad`); else accumulates into
+/// the leaves' `grad` and returns nothing.
+pub(crate) fn run_backward(
+    root: &Tensor,
+    seed: Tensor,
+    retain_graph: bool,
+    capture: Option<&[&Tensor]>,
+) -> Result<Vec<Option<Tensor>>> {
     let nodes = order(root.autograd_meta());
     // Refuse before touching anything if part of the graph was freed.
     for m in &nodes {
@@ -152,10 +160,16 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor, retain_graph: bool) -> R
         // Compute every gradient first, then accumulate into leaves, so an
         // error (an op without a formula) leaves every `grad` untouched.
         let mut leaves: Vec<(Arc<Meta>, Tensor)> = Vec::new();
+        let mut captured: Vec<Option<Tensor>> = vec![None; capture.map_or(0, <[_]>::len)];
         for m in &nodes {
             let Some(g) = grads.remove(&key(m)) else { continue };
+            for (slot, t) in captured.iter_mut().zip(capture.unwrap_or(&[])) {
+                if key(t.autograd_meta()) == key(m) {
+                    *slot = Some(g.clone());
+                }
+            }
             let Some(node) = m.grad_fn() else {
-                if m.requires_grad.load(std::sync::atomic::Ordering::Relaxed) {
+                if capture.is_none() && m.requires_grad.load(std::sync::atomic::Ordering::Relaxed) {
                     leaves.push((m.clone(), g));
                 }
                 continue;
@@ -201,6 +215,6 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor, retain_graph: bool) -> R
                 }
             }
         }
-        Ok(())
+        Ok(captured)
     })
 }

@@ -61,6 +61,20 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     set_grad_enabled(false, f)
 }
 
+/// The gradients of `output` with respect to `inputs` (`torch.autograd.grad`),
+/// without touching any `grad`: `None` for an input no gradient reaches.
+/// `grad_output` as in [`Tensor::backward_opts`]; the graph is freed unless
+/// `retain_graph`.
+pub fn grad(
+    output: &Tensor,
+    inputs: &[&Tensor],
+    grad_output: Option<&Tensor>,
+    retain_graph: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let seed = output.seed(grad_output)?;
+    graph::run_backward(output, seed, retain_graph, Some(inputs))
+}
+
 /// A tensor's autograd state, shared by its clones.
 #[derive(Default)]
 pub(crate) struct Meta {
@@ -209,6 +223,12 @@ impl Tensor {
     /// a one-element tensor) and `retain_graph`: when false, the graph's
     /// saved values are freed and a second backward through it is an error.
     pub fn backward_opts(&self, grad: Option<&Tensor>, retain_graph: bool) -> Result<()> {
+        let seed = self.seed(grad)?;
+        graph::run_backward(self, seed, retain_graph, None).map(drop)
+    }
+
+    /// The gradient that starts a backward from this tensor.
+    fn seed(&self, grad: Option<&Tensor>) -> Result<Tensor> {
         if !self.requires_grad() {
             return Err(arg_err(
                 "backward",
@@ -246,6 +266,6 @@ impl Tensor {
                 Tensor::ones(self.shape(), self.dtype())?
             }
         };
-        graph::run_backward(self, seed, retain_graph)
+        Ok(seed)
     }
 }
