@@ -116,22 +116,29 @@ impl Drop for Quiet {
 }
 
 /// Tells the recorder (if any) that `op` made `out` from `args`.
+/// Also gives `out` its autograd node when an input requires grad.
 pub(crate) fn record(op: &Op, args: &[ArgRef<'_>], out: &Tensor) {
     notify(|r| r.op(op, args, out));
+    crate::autograd::attach(op, args, out);
 }
 
 /// Tells the recorder (if any) that a view op made `out` from `input`; the
 /// op is built only when someone listens.
+/// Also gives `out` its autograd node when `input` requires grad.
 pub(crate) fn record_view(input: &Tensor, out: &Tensor, op: impl FnOnce() -> Op) {
-    if is_recording() {
+    let grad = crate::autograd::wants_node(&[ArgRef::Tensor(input)], out);
+    if is_recording() || grad {
         let op = op();
         notify(|r| r.op(&op, &[ArgRef::Tensor(input)], out));
+        crate::autograd::attach(&op, &[ArgRef::Tensor(input)], out);
     }
 }
 
 /// Tells the recorder (if any) that a computation with no IR form ran.
+/// Outputs of inputs that require grad get a node whose backward is an error.
 pub(crate) fn record_opaque(name: &str, inputs: &[&Tensor], outputs: &[&Tensor]) {
     notify(|r| r.opaque(name, inputs, outputs));
+    crate::autograd::attach_opaque(name, inputs, outputs);
 }
 
 /// One operand of a signature. A literal is keyed by its dtype only: it

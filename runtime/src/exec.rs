@@ -89,7 +89,11 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .collect();
     let outs = with_backend(|b| b.run_views(func, &views, &syms))
         .map_err(|e| TensorError::Backend { op, message: e.to_string() })?;
-    Ok(outs.into_iter().map(Tensor::from_buffer).collect())
+    let outs: Vec<Tensor> = outs.into_iter().map(Tensor::from_buffer).collect();
+    // No backward through a whole function yet: an error, not a cut graph.
+    let ins: Vec<&Tensor> = inputs.iter().collect();
+    crate::autograd::attach_opaque("run_func", &ins, &outs.iter().collect::<Vec<_>>());
+    Ok(outs)
 }
 
 /// Kernels compiled so far by this thread's backend (cache-miss counter).

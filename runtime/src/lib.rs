@@ -7,9 +7,12 @@
 //! safetensors formats, [`models`] pretrained models written in tensor ops
 //! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
 //! finding or fetching pretrained weights, [`decoders`] CTC decoding
-//! (TorchAudio's API).
+//! (TorchAudio's API); [`autograd`] reverse-mode gradients over the
+//! primitive ops dispatch records; [`amp`] autocast scopes, `GradScaler`
+//! and the TF32 switch (PyTorch's torch.amp).
 
 pub mod amp;
+pub mod autograd;
 pub mod decoders;
 pub mod dispatch;
 pub mod exec;

@@ -56,26 +56,29 @@ thread_local! {
 }
 
 /// Whether a tensor is a model weight whose casts may be cached: a leaf
-/// that requires grad and is not a view. Set by the autograd code (which
-/// knows those properties) through [`set_leaf_predicate`].
+/// that requires grad and is not a view. The default is autograd's
+/// `requires_grad() && is_leaf()` (a view of a tensor that requires grad is
+/// not a leaf: its view op has a backward node); tests may install another
+/// through [`set_leaf_predicate`].
 type LeafPredicate = fn(&Tensor) -> bool;
 
 static LEAF_PREDICATE: RwLock<Option<LeafPredicate>> = RwLock::new(None);
 
 /// Installs the predicate behind [`is_leaf_requiring_grad`] (process-wide;
-/// `None` restores the default). The runtime has no autograd yet, so the
-/// default answers false and nothing is cached; autograd installs
-/// `|t| t.requires_grad() && t.is_leaf() && !t.is_view()`.
+/// `None` restores the default, autograd's leaf-that-requires-grad rule).
 pub fn set_leaf_predicate(pred: Option<LeafPredicate>) {
     // A poisoned lock only means a panic elsewhere; the value is still a fn pointer.
     *LEAF_PREDICATE.write().unwrap_or_else(|e| e.into_inner()) = pred;
 }
 
 /// True if `t` is a leaf tensor that requires grad and is not a view (the
-/// weight-cache condition). False until autograd installs a predicate.
+/// weight-cache condition).
 pub fn is_leaf_requiring_grad(t: &Tensor) -> bool {
     let pred = *LEAF_PREDICATE.read().unwrap_or_else(|e| e.into_inner());
-    pred.is_some_and(|p| p(t))
+    match pred {
+        Some(p) => p(t),
+        None => t.requires_grad() && t.is_leaf(),
+    }
 }
 
 /// Restores the saved state when the scope ends (also on unwinding).

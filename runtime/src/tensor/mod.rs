@@ -84,6 +84,9 @@ pub struct Tensor {
     offset: usize,
     device: Device,
     id: TensorId,
+    /// Autograd state (requires_grad, grad, grad_fn), shared by clones
+    /// (a clone is the same value); see [`crate::autograd`].
+    autograd: Arc<crate::autograd::Meta>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -119,6 +122,7 @@ impl Tensor {
             offset: 0,
             device: Device::Cpu,
             id: TensorId::fresh(),
+            autograd: Arc::default(),
         }
     }
 
@@ -132,7 +136,13 @@ impl Tensor {
             offset,
             device: self.device,
             id: TensorId::fresh(),
+            autograd: Arc::default(),
         }
+    }
+
+    /// This value's autograd state.
+    pub(crate) fn autograd_meta(&self) -> &Arc<crate::autograd::Meta> {
+        &self.autograd
     }
 
     /// This value's id.
