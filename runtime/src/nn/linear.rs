@@ -1,0 +1,64 @@
+//! `nn.Linear`: `y = x Wᵀ + b`, parameters `weight` `[out, in]`, `bias` `[out]`.
+
+use super::{Kind, Module, Slot, init};
+use crate::functional;
+use crate::tensor::{Generator, Result, Tensor};
+
+/// A fully connected layer (`torch.nn.Linear`).
+pub struct Linear {
+    /// `[out_features, in_features]`, kaiming-uniform(a=√5).
+    pub weight: Tensor,
+    /// `[out_features]`, uniform in `±1/√in_features`; `None` without bias.
+    pub bias: Option<Tensor>,
+    training: bool,
+}
+
+impl Linear {
+    /// A layer initialised as PyTorch's default, drawing from `rng`
+    /// (weight first, then bias).
+    pub fn new(
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        rng: &mut Generator,
+    ) -> Result<Linear> {
+        let weight = init::kaiming_uniform(&[out_features, in_features], rng)?;
+        let bias = if bias {
+            Some(init::uniform(&[out_features], init::bound_for(in_features), rng)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias, training: true })
+    }
+}
+
+impl Module for Linear {
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        functional::linear(x, &self.weight, self.bias.as_ref())
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
+        let mut v = vec![("weight".to_string(), Kind::Parameter, self.weight.clone())];
+        if let Some(b) = &self.bias {
+            v.push(("bias".to_string(), Kind::Parameter, b.clone()));
+        }
+        v
+    }
+
+    fn slots(&mut self) -> Vec<Slot<'_>> {
+        let mut v =
+            vec![Slot { name: "weight".into(), kind: Kind::Parameter, tensor: &mut self.weight }];
+        if let Some(b) = &mut self.bias {
+            v.push(Slot { name: "bias".into(), kind: Kind::Parameter, tensor: b });
+        }
+        v
+    }
+
+    fn train(&mut self, mode: bool) {
+        self.training = mode;
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}
