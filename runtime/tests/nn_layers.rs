@@ -195,16 +195,7 @@ fn gradients_reach_every_parameter_through_a_sequential() {
 }
 
 /// Naive f64 multi-head self-attention over `[L, E]` for one batch element.
-fn reference_mha(
-    x: &[f64],
-    l: usize,
-    e: usize,
-    h: usize,
-    w: &[f64],
-    b: &[f64],
-    ow: &[f64],
-    ob: &[f64],
-) -> Vec<f64> {
+fn reference_mha(x: &[f64], [l, e, h]: [usize; 3], [w, b, ow, ob]: [&[f64]; 4]) -> Vec<f64> {
     let proj = |wm: &[f64], bm: &[f64], rows: usize, row0: usize, xin: &[f64]| -> Vec<f64> {
         (0..l)
             .flat_map(|i| {
@@ -252,7 +243,7 @@ fn multihead_attention_matches_a_naive_reference() {
         (mha.out_proj.weight.to_f64_vec(), mha.out_proj.bias.as_ref().unwrap().to_f64_vec());
     for n in 0..2 {
         let xn = x.select(1, n as isize).unwrap().to_f64_vec();
-        let want = reference_mha(&xn, l, e, h, &w, &b, &ow, &ob);
+        let want = reference_mha(&xn, [l, e, h], [&w, &b, &ow, &ob]);
         let got = y.select(1, n as isize).unwrap().to_f64_vec();
         close("mha", &got, &want, 1e-5);
     }
