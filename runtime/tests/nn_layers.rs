@@ -54,6 +54,8 @@ fn forwards_equal_the_functional_calls() {
     let want = functional::gelu(&x, Approximate::Tanh).unwrap();
     assert_eq!(gelu.forward(&x).unwrap().to_f64_vec(), want.to_f64_vec());
 
+    let bad_id = Tensor::from_vec(vec![7i64], &[1]).unwrap();
+    assert!(emb.forward(&bad_id).is_err(), "id 7 of a 7-row table");
     let e = lin.forward(&randn(&[2, 4], 1)).unwrap_err().to_string();
     assert!(e.contains("linear") && e.contains("[2, 4]"), "{e}");
     let e = BatchNorm2d::new(4).unwrap().forward(&x).unwrap_err().to_string();
@@ -181,6 +183,8 @@ fn gradients_reach_every_parameter_through_a_sequential() {
     }
     // d(sum y)/d(bias of the last layer) is the batch size for every output.
     assert_eq!(params[3].1.grad().unwrap().to_f64_vec(), vec![5.0; 3]);
+    mlp.zero_grad();
+    assert!(mlp.parameters().iter().all(|p| p.grad().is_none()));
 
     let mut cnn = Sequential::default()
         .with(Conv2d::new(2, 3, [3, 3], Conv2dOptions::default(), &mut rng).unwrap())

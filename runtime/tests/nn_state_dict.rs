@@ -119,6 +119,8 @@ fn default_initialisation_follows_pytorchs_bounds() {
     assert_eq!(mha.out_proj.bias.unwrap().to_f64_vec(), vec![0.0; 8]);
     let xb = (6.0f64 / 32.0).sqrt();
     assert!(mha.in_proj_weight.to_f64_vec().iter().all(|x| x.abs() <= xb));
+    let nobias = Linear::new(3, 2, false, &mut rng).unwrap();
+    assert_eq!(names_shapes(nobias.named_parameters()), owned(&[("weight", &[2, 3])]));
     let e = Embedding::new(100, 10, &mut rng).unwrap().weight.to_f64_vec();
     let var = e.iter().map(|x| x * x).sum::<f64>() / e.len() as f64;
     assert!((0.8..1.2).contains(&var), "N(0,1) variance {var}");

@@ -71,6 +71,23 @@ pub struct LoadReport {
 
 /// A layer (`torch.nn.Module`): a forward function plus named parameters
 /// and buffers in PyTorch's registration order.
+///
+/// ```
+/// use smelt_compiler::ir::DType;
+/// use smelt_runtime::nn::{Linear, Module, Relu, Sequential};
+/// use smelt_runtime::tensor::{Generator, Tensor};
+///
+/// let mut rng = Generator::new(0);
+/// let mut mlp = Sequential::default()
+///     .with(Linear::new(4, 8, true, &mut rng)?)
+///     .with(Relu::new())
+///     .with(Linear::new(8, 2, true, &mut rng)?);
+/// let y = mlp.forward(&Tensor::ones(&[3, 4], DType::F32)?)?;
+/// y.sum(&[], false)?.backward()?;
+/// assert!(mlp.parameters().iter().all(|p| p.grad().is_some()));
+/// assert!(mlp.state_dict().contains_key("2.bias"));
+/// # Ok::<(), smelt_runtime::TensorError>(())
+/// ```
 pub trait Module {
     /// Applies the module to `x` (may update buffers in training mode).
     fn forward(&mut self, x: &Tensor) -> Result<Tensor>;
@@ -101,6 +118,13 @@ pub trait Module {
     /// The parameters in PyTorch's order (what an optimizer takes).
     fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Clears every parameter's gradient (`zero_grad(set_to_none=True)`).
+    fn zero_grad(&self) {
+        for p in self.parameters() {
+            p.zero_grad();
+        }
     }
 
     /// `(name, buffer)` pairs (`named_buffers()`).
