@@ -9,7 +9,8 @@
 //! finding or fetching pretrained weights, [`decoders`] CTC decoding
 //! (TorchAudio's API); [`autograd`] reverse-mode gradients over the
 //! primitive ops dispatch records; [`amp`] autocast scopes, `GradScaler`
-//! and the TF32 switch (PyTorch's torch.amp).
+//! and the TF32 switch (PyTorch's torch.amp); [`nn`] modules with
+//! PyTorch-named parameters, buffers and state dicts (torch.nn).
 
 pub mod amp;
 pub mod autograd;
