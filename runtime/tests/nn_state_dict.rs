@@ -204,3 +204,20 @@ fn load_state_dict_casts_to_the_modules_dtypes() {
     let y = m.forward(&Tensor::from_vec(vec![1.0f32, 1.0], &[1, 2]).unwrap()).unwrap();
     assert_eq!(y.to_f64_vec(), vec![3.5, 6.5]);
 }
+
+#[test]
+fn gradients_reach_every_transformer_parameter() {
+    let mut m = transformer(4);
+    let ids = Tensor::from_vec(vec![1i64, 4, 9, 0, 2, 2], &[2, 3]).unwrap();
+    let y = m.forward(&ids).unwrap();
+    assert_eq!(y.shape(), &[2, 3, 5]);
+    y.mul(&y).unwrap().sum(&[], false).unwrap().backward().unwrap();
+    for (name, p) in m.named_parameters() {
+        let g = p.grad().unwrap_or_else(|| panic!("no gradient for {name}"));
+        assert_eq!(g.shape(), p.shape(), "{name}");
+    }
+    // Only the looked-up rows of the embedding get a gradient.
+    let g = m.named_parameters()[0].1.grad().unwrap().to_f64_vec();
+    assert!(g[3 * 8..4 * 8].iter().all(|v| *v == 0.0), "row 3 is never looked up");
+    assert!(g[8..2 * 8].iter().any(|v| *v != 0.0));
+}
