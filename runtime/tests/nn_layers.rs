@@ -287,6 +287,16 @@ fn multihead_attention_masks_hide_keys() {
             .unwrap();
     let f = mha.attend(&q, &kv, &kv, None, Some(&fm)).unwrap();
     close("float attn_mask", &f.to_f64_vec(), &a.to_f64_vec(), 1e-6);
+    // The averaged weights: rows sum to one, the padded key gets none, and
+    // the output is attend's.
+    let (o, w) = mha.attend_with_weights(&q, &kv, &kv, Some(&pad), None).unwrap();
+    close("weights output", &o.to_f64_vec(), &a.to_f64_vec(), 1e-6);
+    assert_eq!(w.shape(), &[1, 2, 3]);
+    let wv = w.to_f64_vec();
+    for row in wv.chunks(3) {
+        assert_eq!(row[2], 0.0);
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{row:?}");
+    }
     let e1 = mha.attend(&q, &kv, &kv, Some(&am), None).unwrap_err().to_string();
     assert!(e1.contains("key_padding_mask") && e1.contains("[2, 3]"), "{e1}");
     let e2 = mha.attend(&q, &randn(&[1, 3, 5], 0), &kv, None, None).unwrap_err().to_string();

@@ -1,8 +1,8 @@
 //! `nn.MultiheadAttention`: packed input projection `in_proj_weight`
 //! `[3E, E]` / `in_proj_bias` `[3E]`, output projection `out_proj.weight` /
 //! `out_proj.bias`, attention through `F.scaled_dot_product_attention`.
-//! Not yet supported: attention dropout, separate k/v dims, returned
-//! attention weights.
+//! Not yet supported: attention dropout, separate k/v dims, per-head
+//! (unaveraged) attention weights.
 
 use smelt_compiler::ir::DType;
 
@@ -70,6 +70,37 @@ impl MultiheadAttention {
         key_padding_mask: Option<&Tensor>,
         attn_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
+        let masks = [key_padding_mask, attn_mask];
+        Ok(self.run(query, key, value, masks, false)?.0)
+    }
+
+    /// [`MultiheadAttention::attend`] that also returns the attention
+    /// weights averaged over heads (`need_weights=True`,
+    /// `average_attn_weights=True`): `[N, L, S]`, `[L, S]` unbatched.
+    pub fn attend_with_weights(
+        &mut self,
+        query: &Tensor,
+        key: &Tensor,
+        value: &Tensor,
+        key_padding_mask: Option<&Tensor>,
+        attn_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let (o, w) = self.run(query, key, value, [key_padding_mask, attn_mask], true)?;
+        match w {
+            Some(w) => Ok((o, w)),
+            None => Err(arg_err("MultiheadAttention", "attention weights were not computed")),
+        }
+    }
+
+    /// The forward: output and, when `need_weights`, the head-averaged weights.
+    fn run(
+        &mut self,
+        query: &Tensor,
+        key: &Tensor,
+        value: &Tensor,
+        [key_padding_mask, attn_mask]: [Option<&Tensor>; 2],
+        need_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let op = "MultiheadAttention";
         let r = query.rank();
         let e = self.embed_dim;
@@ -111,15 +142,28 @@ impl MultiheadAttention {
         };
         let (qh, kh, vh) = (heads(&q, 0, l)?, heads(&k, 1, s)?, heads(&v, 2, s)?);
         let mask = self.mask(key_padding_mask, attn_mask, [n, h, l, s], r == 2, qh.dtype())?;
-        let o =
-            functional::scaled_dot_product_attention(&qh, &kh, &vh, mask.as_ref(), false, None)?;
+        let (o, weights) = if need_weights {
+            // The same formula as scaled_dot_product_attention, with the
+            // softmax kept to be returned.
+            let mut scores = qh.matmul(&kh.transpose(-2, -1)?)?.mul(1.0 / (d as f64).sqrt())?;
+            if let Some(m) = &mask {
+                scores = scores.add(m)?;
+            }
+            let w = functional::softmax(&scores, -1)?;
+            let avg = w.mean(&[1], false)?;
+            (w.matmul(&vh)?, Some(if r == 2 { avg.squeeze(0)? } else { avg }))
+        } else {
+            let sdpa = functional::scaled_dot_product_attention;
+            (sdpa(&qh, &kh, &vh, mask.as_ref(), false, None)?, None)
+        };
         let o = o.permute(&[0, 2, 1, 3])?.reshape(&[n as isize, l as isize, e as isize])?;
         let o = self.out_proj.forward(&o)?;
-        match (r, self.batch_first) {
-            (2, _) => o.squeeze(0),
-            (_, true) => Ok(o),
-            _ => o.transpose(0, 1),
-        }
+        let o = match (r, self.batch_first) {
+            (2, _) => o.squeeze(0)?,
+            (_, true) => o,
+            _ => o.transpose(0, 1)?,
+        };
+        Ok((o, weights))
     }
 
     /// The additive float mask `[N, H, L, S]` (broadcastable) that the two
