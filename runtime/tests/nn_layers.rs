@@ -302,3 +302,25 @@ fn multihead_attention_masks_hide_keys() {
     let e2 = mha.attend(&q, &randn(&[1, 3, 5], 0), &kv, None, None).unwrap_err().to_string();
     assert!(e2.contains("MultiheadAttention"), "{e2}");
 }
+
+#[test]
+fn multihead_attention_dropout_is_seeded_and_off_in_eval() {
+    let x = randn(&[1, 4, 8], 3);
+    let make = || {
+        MultiheadAttention::new(8, 2, true, true, &mut Generator::new(5))
+            .unwrap()
+            .with_dropout(0.5, 11)
+            .unwrap()
+    };
+    let (mut a, mut b) = (make(), make());
+    let ya = a.forward(&x).unwrap().to_f64_vec();
+    assert_eq!(ya, b.forward(&x).unwrap().to_f64_vec(), "same seed, same masks");
+    let mut plain = MultiheadAttention::new(8, 2, true, true, &mut Generator::new(5)).unwrap();
+    let y0 = plain.forward(&x).unwrap().to_f64_vec();
+    assert_ne!(ya, y0);
+    a.eval();
+    close("eval", &a.forward(&x).unwrap().to_f64_vec(), &y0, 1e-6);
+    let (_, w) = b.attend_with_weights(&x, &x, &x, None, None).unwrap();
+    assert!(w.to_f64_vec().iter().all(|v| v.is_finite()));
+    assert!(make().with_dropout(-0.1, 0).is_err());
+}

@@ -1,7 +1,7 @@
 //! `nn.MultiheadAttention`: packed input projection `in_proj_weight`
 //! `[3E, E]` / `in_proj_bias` `[3E]`, output projection `out_proj.weight` /
 //! `out_proj.bias`, attention through `F.scaled_dot_product_attention`.
-//! Not yet supported: attention dropout, separate k/v dims, per-head
+//! Not yet supported: separate k/v dims, per-head
 //! (unaveraged) attention weights.
 
 use smelt_compiler::ir::DType;
@@ -25,6 +25,10 @@ pub struct MultiheadAttention {
     pub in_proj_bias: Option<Tensor>,
     /// The output projection (`out_proj.weight`, `out_proj.bias` zeros).
     pub out_proj: Linear,
+    /// Dropout probability on the attention weights in training (default 0).
+    pub dropout: f64,
+    /// Where the attention-dropout masks are drawn from.
+    pub rng: Generator,
     training: bool,
 }
 
@@ -54,8 +58,21 @@ impl MultiheadAttention {
             in_proj_weight: init::xavier_uniform(&[3 * embed_dim, embed_dim], rng)?,
             in_proj_bias: if bias { Some(init::constant(&[3 * embed_dim], 0.0)?) } else { None },
             out_proj,
+            dropout: 0.0,
+            rng: Generator::new(0),
             training: true,
         })
+    }
+
+    /// Sets attention dropout (`dropout=p`), masks drawn from
+    /// `Generator::new(seed)`; an error outside `[0, 1]`.
+    pub fn with_dropout(mut self, p: f64, seed: u64) -> Result<MultiheadAttention> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(arg_err("MultiheadAttention", format!("dropout {p} is not in [0, 1]")));
+        }
+        self.dropout = p;
+        self.rng = Generator::new(seed);
+        Ok(self)
     }
 
     /// Attention of `query` over `key`/`value` (`[L, N, E]`, `[N, L, E]` with
@@ -142,14 +159,18 @@ impl MultiheadAttention {
         };
         let (qh, kh, vh) = (heads(&q, 0, l)?, heads(&k, 1, s)?, heads(&v, 2, s)?);
         let mask = self.mask(key_padding_mask, attn_mask, [n, h, l, s], r == 2, qh.dtype())?;
-        let (o, weights) = if need_weights {
+        let drop = self.training && self.dropout > 0.0;
+        let (o, weights) = if need_weights || drop {
             // The same formula as scaled_dot_product_attention, with the
             // softmax kept to be returned.
             let mut scores = qh.matmul(&kh.transpose(-2, -1)?)?.mul(1.0 / (d as f64).sqrt())?;
             if let Some(m) = &mask {
                 scores = scores.add(m)?;
             }
-            let w = functional::softmax(&scores, -1)?;
+            let mut w = functional::softmax(&scores, -1)?;
+            if drop {
+                w = functional::dropout(&w, self.dropout, true, &mut self.rng)?;
+            }
             let avg = w.mean(&[1], false)?;
             (w.matmul(&vh)?, Some(if r == 2 { avg.squeeze(0)? } else { avg }))
         } else {
