@@ -20,6 +20,7 @@ pub mod functional;
 pub mod hub;
 pub mod io;
 pub mod models;
+pub mod optim;
 pub mod tensor;
 pub mod text;
 
