@@ -4,7 +4,7 @@
 
 use smelt_compiler::ir::DType;
 use smelt_compiler::plan::plan;
-use smelt_runtime::optim::{Adam, AdamConfig};
+use smelt_runtime::optim::{Adam, AdamConfig, Fusion};
 use smelt_runtime::tensor::{Generator, Tensor};
 
 const SHAPES: &[&[usize]] = &[&[3, 5], &[7], &[2, 3, 4], &[1], &[33]];
@@ -24,8 +24,8 @@ impl Ref {
         let bc1 = 1.0 - c.betas.0.powi(self.t);
         let bc2 = 1.0 - c.betas.1.powi(self.t);
         let step_size = c.lr / bc1;
-        for i in 0..self.p.len() {
-            let mut g = if c.maximize { -grad[i] } else { grad[i] };
+        for (i, &gr) in grad.iter().enumerate() {
+            let mut g = if c.maximize { -gr } else { gr };
             if c.weight_decay != 0.0 {
                 if c.decoupled {
                     self.p[i] *= 1.0 - c.lr * c.weight_decay;
@@ -75,7 +75,7 @@ fn configs() -> Vec<AdamConfig> {
     out
 }
 
-fn run_case(c: &AdamConfig, dtype: DType, tol: f64) {
+fn run_case(c: &AdamConfig, dtype: DType, tol: f64, fusion: Fusion) {
     let mut rng = Generator::new(7);
     let mut params: Vec<Tensor> =
         SHAPES.iter().map(|s| Tensor::randn(s, dtype, &mut rng).unwrap()).collect();
@@ -86,7 +86,7 @@ fn run_case(c: &AdamConfig, dtype: DType, tol: f64) {
             Ref { p: p.to_f64_vec(), m: vec![0.0; n], v: vec![0.0; n], vmax: vec![0.0; n], t: 0 }
         })
         .collect();
-    let mut opt = Adam::new(c.clone()).unwrap();
+    let mut opt = Adam::new(c.clone()).unwrap().with_fusion(fusion);
     for _ in 0..5 {
         let grads: Vec<Tensor> =
             SHAPES.iter().map(|s| Tensor::randn(s, dtype, &mut rng).unwrap()).collect();
@@ -116,34 +116,39 @@ fn run_case(c: &AdamConfig, dtype: DType, tol: f64) {
 #[test]
 fn matches_reference_f64() {
     for c in configs() {
-        run_case(&c, DType::F64, 1e-12);
+        run_case(&c, DType::F64, 1e-12, Fusion::PerTensor);
+        run_case(&c, DType::F64, 1e-12, Fusion::PerDtype);
     }
 }
 
 #[test]
 fn matches_reference_f32() {
     for c in configs() {
-        run_case(&c, DType::F32, 1e-4);
+        run_case(&c, DType::F32, 1e-4, Fusion::PerTensor);
+        run_case(&c, DType::F32, 1e-4, Fusion::PerDtype);
     }
 }
 
 #[test]
-fn eight_params_fuse_into_one_kernel() {
+fn eight_params_kernel_counts() {
     let mut rng = Generator::new(1);
     let shapes: [&[usize]; 8] =
         [&[16, 8], &[8], &[4, 4, 3], &[100], &[3, 7], &[1], &[64, 2], &[5, 5, 5]];
     let params: Vec<Tensor> =
         shapes.iter().map(|s| Tensor::randn(s, DType::F32, &mut rng).unwrap()).collect();
     for amsgrad in [false, true] {
-        let mut opt = Adam::new(AdamConfig { amsgrad, ..AdamConfig::adamw(1e-3) }).unwrap();
+        let c = AdamConfig { amsgrad, ..AdamConfig::adamw(1e-3) };
+        let mut opt = Adam::new(c.clone()).unwrap().with_fusion(Fusion::PerDtype);
         let n = plan(opt.step_func(&params).unwrap()).unwrap().kernels.len();
         assert!(n <= 2, "the AdamW step of 8 f32 params plans into {n} kernels");
         assert_eq!(n, 1, "amsgrad={amsgrad}");
+        let mut opt = Adam::new(c).unwrap();
+        assert_eq!(plan(opt.step_func(&params).unwrap()).unwrap().kernels.len(), 8);
     }
     // Two dtypes: one kernel each.
     let mut mixed = params.clone();
     mixed[3] = mixed[3].to_dtype(DType::F64).unwrap();
-    let mut opt = Adam::new(AdamConfig::adam(1e-3)).unwrap();
+    let mut opt = Adam::new(AdamConfig::adam(1e-3)).unwrap().with_fusion(Fusion::PerDtype);
     assert_eq!(plan(opt.step_func(&mixed).unwrap()).unwrap().kernels.len(), 2);
 }
 
@@ -229,12 +234,15 @@ fn bad_hyperparameters_and_inputs_are_errors() {
     let mut opt = Adam::new(base).unwrap();
     assert!(opt.set_lr(-0.5).is_err());
     let p = Tensor::ones(&[3], DType::F32).unwrap();
-    let err = opt.step(&[p.clone()], &[Tensor::ones(&[4], DType::F32).unwrap()]).unwrap_err();
+    let err =
+        opt.step(std::slice::from_ref(&p), &[Tensor::ones(&[4], DType::F32).unwrap()]).unwrap_err();
     assert!(err.to_string().contains("[3]"), "{err}");
-    assert!(opt.step(&[p.clone()], &[]).is_err());
-    assert!(opt.step(&[p.clone()], &[Tensor::ones(&[3], DType::F64).unwrap()]).is_err());
+    assert!(opt.step(std::slice::from_ref(&p), &[]).is_err());
+    assert!(
+        opt.step(std::slice::from_ref(&p), &[Tensor::ones(&[3], DType::F64).unwrap()]).is_err()
+    );
     let i = Tensor::from_vec(vec![1i64, 2], &[2]).unwrap();
-    assert!(opt.step(&[i.clone()], &[i]).is_err());
-    opt.step(&[p.clone()], &[p.clone()]).unwrap();
+    assert!(opt.step(std::slice::from_ref(&i), std::slice::from_ref(&i)).is_err());
+    opt.step(std::slice::from_ref(&p), std::slice::from_ref(&p)).unwrap();
     assert!(opt.step(&[p.clone(), p.clone()], &[p.clone(), p]).is_err(), "params changed");
 }

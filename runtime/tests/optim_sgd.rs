@@ -5,7 +5,7 @@
 
 use smelt_compiler::ir::DType;
 use smelt_compiler::plan::plan;
-use smelt_runtime::optim::{Sgd, SgdConfig, zero_grad};
+use smelt_runtime::optim::{Fusion, Sgd, SgdConfig, zero_grad};
 use smelt_runtime::tensor::{Generator, Tensor};
 
 const SHAPES: &[&[usize]] = &[&[3, 5], &[7], &[2, 3, 4], &[1]];
@@ -27,7 +27,11 @@ impl Ref {
         if c.momentum != 0.0 {
             let buf = match self.buf.take() {
                 None => g.clone(),
-                Some(b) => b.iter().zip(&g).map(|(b, g)| b * c.momentum + (1.0 - c.dampening) * g).collect(),
+                Some(b) => b
+                    .iter()
+                    .zip(&g)
+                    .map(|(b, g)| b * c.momentum + (1.0 - c.dampening) * g)
+                    .collect(),
             };
             if c.nesterov {
                 for (gi, bi) in g.iter_mut().zip(&buf) {
@@ -58,7 +62,14 @@ fn configs() -> Vec<SgdConfig> {
             for nesterov in [false, true] {
                 for weight_decay in [0.0, 0.05] {
                     for maximize in [false, true] {
-                        let c = SgdConfig { lr: 0.1, momentum, dampening, weight_decay, nesterov, maximize };
+                        let c = SgdConfig {
+                            lr: 0.1,
+                            momentum,
+                            dampening,
+                            weight_decay,
+                            nesterov,
+                            maximize,
+                        };
                         if !(nesterov && (momentum == 0.0 || dampening != 0.0)) {
                             out.push(c);
                         }
@@ -70,13 +81,15 @@ fn configs() -> Vec<SgdConfig> {
     out
 }
 
-fn run_case(c: &SgdConfig, dtype: DType, tol: f64) {
+fn run_case(c: &SgdConfig, dtype: DType, tol: f64, fusion: Fusion) {
     let mut rng = Generator::new(5);
-    let mut params: Vec<Tensor> = SHAPES.iter().map(|s| Tensor::randn(s, dtype, &mut rng).unwrap()).collect();
+    let mut params: Vec<Tensor> =
+        SHAPES.iter().map(|s| Tensor::randn(s, dtype, &mut rng).unwrap()).collect();
     let mut refs: Vec<Ref> = params.iter().map(|p| Ref { p: p.to_f64_vec(), buf: None }).collect();
-    let mut opt = Sgd::new(c.clone()).unwrap();
+    let mut opt = Sgd::new(c.clone()).unwrap().with_fusion(fusion);
     for _ in 0..5 {
-        let grads: Vec<Tensor> = SHAPES.iter().map(|s| Tensor::randn(s, dtype, &mut rng).unwrap()).collect();
+        let grads: Vec<Tensor> =
+            SHAPES.iter().map(|s| Tensor::randn(s, dtype, &mut rng).unwrap()).collect();
         params = opt.step(&params, &grads).unwrap();
         for (r, g) in refs.iter_mut().zip(&grads) {
             r.step(c, &g.to_f64_vec());
@@ -87,7 +100,9 @@ fn run_case(c: &SgdConfig, dtype: DType, tol: f64) {
         assert_eq!(p.shape(), SHAPES[i]);
         close(&p.to_f64_vec(), &r.p, tol, &format!("{c:?} param {i}"));
         match &r.buf {
-            Some(b) => close(&sd.state[&i]["momentum_buffer"].to_f64_vec(), b, tol, "momentum_buffer"),
+            Some(b) => {
+                close(&sd.state[&i]["momentum_buffer"].to_f64_vec(), b, tol, "momentum_buffer")
+            }
             None => assert!(!sd.state.contains_key(&i)),
         }
     }
@@ -98,26 +113,33 @@ fn matches_reference() {
     let cs = configs();
     assert_eq!(cs.len(), 20);
     for c in &cs {
-        run_case(c, DType::F64, 1e-12);
-        run_case(c, DType::F32, 1e-5);
+        for fusion in [Fusion::PerTensor, Fusion::PerDtype] {
+            run_case(c, DType::F64, 1e-12, fusion);
+            run_case(c, DType::F32, 1e-5, fusion);
+        }
     }
 }
 
 #[test]
-fn eight_params_fuse_into_one_kernel() {
+fn eight_params_kernel_counts() {
     let mut rng = Generator::new(1);
-    let shapes: [&[usize]; 8] = [&[16, 8], &[8], &[4, 4, 3], &[100], &[3, 7], &[1], &[64, 2], &[5, 5, 5]];
-    let params: Vec<Tensor> = shapes.iter().map(|s| Tensor::randn(s, DType::F32, &mut rng).unwrap()).collect();
+    let shapes: [&[usize]; 8] =
+        [&[16, 8], &[8], &[4, 4, 3], &[100], &[3, 7], &[1], &[64, 2], &[5, 5, 5]];
+    let params: Vec<Tensor> =
+        shapes.iter().map(|s| Tensor::randn(s, DType::F32, &mut rng).unwrap()).collect();
     let c = SgdConfig { momentum: 0.9, nesterov: true, weight_decay: 0.1, ..SgdConfig::new(0.1) };
-    let mut opt = Sgd::new(c).unwrap();
+    let mut opt = Sgd::new(c.clone()).unwrap().with_fusion(Fusion::PerDtype);
     assert_eq!(plan(opt.step_func(&params).unwrap()).unwrap().kernels.len(), 1);
+    let mut opt = Sgd::new(c).unwrap();
+    assert_eq!(plan(opt.step_func(&params).unwrap()).unwrap().kernels.len(), 8);
 }
 
 #[test]
 fn state_dict_round_trip_continues_identically() {
     let c = SgdConfig { momentum: 0.8, dampening: 0.1, weight_decay: 0.01, ..SgdConfig::new(0.05) };
     let mut rng = Generator::new(2);
-    let mut params: Vec<Tensor> = SHAPES.iter().map(|s| Tensor::randn(s, DType::F32, &mut rng).unwrap()).collect();
+    let mut params: Vec<Tensor> =
+        SHAPES.iter().map(|s| Tensor::randn(s, DType::F32, &mut rng).unwrap()).collect();
     let grads: Vec<Vec<Tensor>> = (0..5)
         .map(|_| SHAPES.iter().map(|s| Tensor::randn(s, DType::F32, &mut rng).unwrap()).collect())
         .collect();

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use smelt_compiler::ir::{Binary, DType, Unary};
 
-use super::fused::{FusedStep, Signature, signature};
+use super::fused::{FusedStep, Fusion, Signature, signature};
 use super::{HyperParam, StateDict, check_pairs, hp_bool, hp_float, keep_requires_grad, one_group};
 use crate::autograd::no_grad;
 use crate::tensor::{Result, Tensor, arg_err};
@@ -83,6 +83,7 @@ pub struct Adam {
     step: u64,
     /// `exp_avg`, `exp_avg_sq` and (amsgrad) `max_exp_avg_sq`, per parameter.
     buffers: Vec<Vec<Tensor>>,
+    fusion: Fusion,
     cache: HashMap<Signature, FusedStep>,
 }
 
@@ -90,11 +91,25 @@ impl Adam {
     /// An optimizer with `config`; errors name a bad hyperparameter as PyTorch does.
     pub fn new(config: AdamConfig) -> Result<Adam> {
         config.validate(Self::op_of(&config))?;
-        Ok(Adam { config, step: 0, buffers: Vec::new(), cache: HashMap::new() })
+        Ok(Adam {
+            config,
+            step: 0,
+            buffers: Vec::new(),
+            fusion: Fusion::default(),
+            cache: HashMap::new(),
+        })
     }
 
     fn op_of(config: &AdamConfig) -> &'static str {
         if config.decoupled { "AdamW" } else { "Adam" }
+    }
+
+    /// Chooses how the step is split into kernels (default
+    /// [`Fusion::PerTensor`]); the numbers do not change.
+    pub fn with_fusion(mut self, fusion: Fusion) -> Adam {
+        self.fusion = fusion;
+        self.cache.clear();
+        self
     }
 
     /// The hyperparameters.
@@ -143,7 +158,7 @@ impl Adam {
             ));
         }
         if !self.cache.contains_key(&sig) {
-            let fs = build(op, &self.config, &sig)?;
+            let fs = build(op, &self.config, &sig, self.fusion)?;
             self.cache.insert(sig.clone(), fs);
         }
         let c = &self.config;
@@ -163,7 +178,7 @@ impl Adam {
     pub fn step_func(&mut self, params: &[Tensor]) -> Result<&smelt_compiler::ir::Func> {
         let sig = signature(params);
         if !self.cache.contains_key(&sig) {
-            let fs = build(Self::op_of(&self.config), &self.config, &sig)?;
+            let fs = build(Self::op_of(&self.config), &self.config, &sig, self.fusion)?;
             self.cache.insert(sig.clone(), fs);
         }
         Ok(&self.cache[&sig].func)
@@ -256,10 +271,10 @@ impl Adam {
 
 /// Writes the fused Adam/AdamW step for `sig`. Scalars: step size
 /// `lr/bc1`, `sqrt(bc2)`, the decoupled decay factor `1 − lr·wd`.
-fn build(op: &str, c: &AdamConfig, sig: &Signature) -> Result<FusedStep> {
+fn build(op: &str, c: &AdamConfig, sig: &Signature, fusion: Fusion) -> Result<FusedStep> {
     let c = c.clone();
     let n_states = if c.amsgrad { 3 } else { 2 };
-    FusedStep::build(op, sig, 3, n_states, move |b, x| {
+    FusedStep::build(op, sig, fusion, 3, n_states, move |b, x| {
         let (step_size, bc2_sqrt, decay) = (x.scalars[0], x.scalars[1], x.scalars[2]);
         let mut g = if c.maximize { b.un(Unary::Neg, x.g)? } else { x.g };
         let mut p = x.p;

@@ -1,14 +1,12 @@
 //! The fused step: one IR function updating every parameter of a group,
 //! built once per signature (dtype and shape of each parameter) and cached.
 //!
-//! Parameters are grouped by dtype into buckets. Inside the function each
-//! bucket's per-parameter inputs (flattened to 1-D views by the caller, so
-//! no copy) are concatenated into one flat domain, and the update is
-//! written once over that domain: the planner then fuses the whole bucket
-//! into a single multi-output pointwise kernel, whatever the number and
-//! shapes of the parameters (PyTorch's fused/foreach AdamW does the same
-//! with a multi-tensor launch). The results are flat; the caller hands out
-//! per-parameter views of them.
+//! Parameters are grouped into buckets ([`Fusion`]). Inside the function
+//! each bucket's per-parameter inputs (flattened to 1-D views by the
+//! caller, so no copy) are concatenated into one flat domain, and the
+//! update is written once over that domain: the planner fuses each bucket
+//! into one multi-output pointwise kernel (p, state buffers). The results
+//! are flat; the caller hands out per-parameter views of them.
 
 use smelt_compiler::ir::{
     Binary, DType, Dim, Func, Layout, NodeId, Op, Operand, Scalar, Shape, Type, Unary,
@@ -16,6 +14,20 @@ use smelt_compiler::ir::{
 
 use crate::exec::run_func;
 use crate::tensor::{Result, Tensor, arg_err};
+
+/// How the parameters of a step are grouped into kernels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fusion {
+    /// One kernel per parameter (all of one shape class share compiled
+    /// code): the fast one today, near the copy ceiling.
+    #[default]
+    PerTensor,
+    /// One kernel per dtype over the concatenation of all parameters (like
+    /// PyTorch's fused AdamW's single launch). Correct, but today's CPU
+    /// lowering of a concat along the vector lane is scalar and branchy,
+    /// so this runs far slower than [`Fusion::PerTensor`].
+    PerDtype,
+}
 
 /// The dtype and shape of every parameter, in order: the cache key.
 pub(crate) type Signature = Vec<(DType, Vec<usize>)>;
@@ -83,22 +95,27 @@ impl FusedStep {
     pub fn build(
         op: &str,
         sig: &Signature,
+        fusion: Fusion,
         n_scalars: usize,
         n_states: usize,
         body: impl Fn(&mut Builder<'_>, &BucketIn) -> Result<(NodeId, Vec<NodeId>)>,
     ) -> Result<FusedStep> {
-        let mut dtypes: Vec<DType> = Vec::new();
-        for (d, _) in sig {
-            if !dtypes.contains(d) {
-                dtypes.push(*d);
+        let key = |i: usize| match fusion {
+            Fusion::PerTensor => (sig[i].0, i),
+            Fusion::PerDtype => (sig[i].0, 0),
+        };
+        let mut keys: Vec<(DType, usize)> = Vec::new();
+        for i in 0..sig.len() {
+            if !keys.contains(&key(i)) {
+                keys.push(key(i));
             }
         }
         let buckets: Vec<Vec<usize>> =
-            dtypes.iter().map(|d| (0..sig.len()).filter(|&i| sig[i].0 == *d).collect()).collect();
+            keys.iter().map(|k| (0..sig.len()).filter(|&i| key(i) == *k).collect()).collect();
         let mut f = Func::new(op.replace('.', "_"));
         let mut results = Vec::new();
         for (b, idx) in buckets.iter().enumerate() {
-            let dt = dtypes[b];
+            let dt = keys[b].0;
             let scalars = (0..n_scalars)
                 .map(|s| f.add_param(format!("h{b}_{s}"), Type::scalar(dt), Layout::RowMajor))
                 .collect();

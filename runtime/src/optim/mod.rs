@@ -8,8 +8,9 @@
 //! parameter updates come later.
 //!
 //! The whole step of a group is one IR function ([`fused`]), built once per
-//! signature (dtype and shape of every parameter) and cached, which the
-//! planner fuses into one pointwise kernel per parameter dtype.
+//! signature (dtype and shape of every parameter) and cached; [`Fusion`]
+//! picks one kernel per parameter (default, sharing compiled code) or one
+//! per dtype over the concatenated parameters.
 
 pub mod adam;
 mod fused;
@@ -18,6 +19,7 @@ pub mod sgd;
 use std::collections::BTreeMap;
 
 pub use adam::{Adam, AdamConfig};
+pub use fused::Fusion;
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::tensor::{Result, Tensor, arg_err, dtype_err, shape_err};

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use smelt_compiler::ir::{Binary, Unary};
 
-use super::fused::{FusedStep, Signature, signature};
+use super::fused::{FusedStep, Fusion, Signature, signature};
 use super::{HyperParam, StateDict, check_pairs, hp_bool, hp_float, keep_requires_grad, one_group};
 use crate::autograd::no_grad;
 use crate::tensor::{Result, Tensor, arg_err};
@@ -70,6 +70,7 @@ pub struct Sgd {
     config: SgdConfig,
     /// Momentum buffers per parameter (empty before the first step or without momentum).
     buffers: Vec<Tensor>,
+    fusion: Fusion,
     cache: HashMap<Signature, FusedStep>,
 }
 
@@ -77,7 +78,15 @@ impl Sgd {
     /// An optimizer with `config`; errors name a bad hyperparameter as PyTorch does.
     pub fn new(config: SgdConfig) -> Result<Sgd> {
         config.validate("SGD")?;
-        Ok(Sgd { config, buffers: Vec::new(), cache: HashMap::new() })
+        Ok(Sgd { config, buffers: Vec::new(), fusion: Fusion::default(), cache: HashMap::new() })
+    }
+
+    /// Chooses how the step is split into kernels (default
+    /// [`Fusion::PerTensor`]); the numbers do not change.
+    pub fn with_fusion(mut self, fusion: Fusion) -> Sgd {
+        self.fusion = fusion;
+        self.cache.clear();
+        self
     }
 
     /// The hyperparameters.
@@ -116,7 +125,7 @@ impl Sgd {
         }
         let sig = signature(params);
         if !self.cache.contains_key(&sig) {
-            let fs = build(&self.config, &sig)?;
+            let fs = build(&self.config, &sig, self.fusion)?;
             self.cache.insert(sig.clone(), fs);
         }
         let c = &self.config;
@@ -146,7 +155,7 @@ impl Sgd {
     pub fn step_func(&mut self, params: &[Tensor]) -> Result<&smelt_compiler::ir::Func> {
         let sig = signature(params);
         if !self.cache.contains_key(&sig) {
-            let fs = build(&self.config, &sig)?;
+            let fs = build(&self.config, &sig, self.fusion)?;
             self.cache.insert(sig.clone(), fs);
         }
         Ok(&self.cache[&sig].func)
@@ -205,10 +214,10 @@ impl Sgd {
 
 /// Writes the fused SGD step for `sig`. Scalars: the buffer's and the
 /// gradient's coefficients in the momentum update, and `lr`.
-fn build(c: &SgdConfig, sig: &Signature) -> Result<FusedStep> {
+fn build(c: &SgdConfig, sig: &Signature, fusion: Fusion) -> Result<FusedStep> {
     let c = c.clone();
     let n_states = usize::from(c.momentum != 0.0);
-    FusedStep::build("SGD", sig, 3, n_states, move |b, x| {
+    FusedStep::build("SGD", sig, fusion, 3, n_states, move |b, x| {
         let (cb, cg, lr) = (x.scalars[0], x.scalars[1], x.scalars[2]);
         let mut g = if c.maximize { b.un(Unary::Neg, x.g)? } else { x.g };
         if c.weight_decay != 0.0 {
