@@ -161,6 +161,11 @@ fn state_dict_round_trip_continues_identically() {
 }
 
 #[test]
+fn no_parameters_is_a_no_op() {
+    assert!(Sgd::new(SgdConfig::new(0.1)).unwrap().step(&[], &[]).unwrap().is_empty());
+}
+
+#[test]
 fn bad_hyperparameters_are_errors() {
     let base = SgdConfig::new(0.1);
     for c in [

@@ -141,6 +141,9 @@ impl Adam {
     pub fn step(&mut self, params: &[Tensor], grads: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = Self::op_of(&self.config);
         check_pairs(op, params, grads)?;
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
         let sig = signature(params);
         if self.buffers.is_empty() {
             self.buffers = (0..self.n_states())

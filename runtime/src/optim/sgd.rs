@@ -108,6 +108,9 @@ impl Sgd {
     /// positions, shapes and dtypes from step to step.
     pub fn step(&mut self, params: &[Tensor], grads: &[Tensor]) -> Result<Vec<Tensor>> {
         check_pairs("SGD", params, grads)?;
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
         let with_buf = self.config.momentum != 0.0;
         let first = self.buffers.is_empty();
         if !first
