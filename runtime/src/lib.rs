@@ -10,7 +10,8 @@
 //! (TorchAudio's API); [`autograd`] reverse-mode gradients over the
 //! primitive ops dispatch records; [`amp`] autocast scopes, `GradScaler`
 //! and the TF32 switch (PyTorch's torch.amp); [`nn`] modules with
-//! PyTorch-named parameters, buffers and state dicts (torch.nn).
+//! PyTorch-named parameters, buffers and state dicts (torch.nn); [`optim`]
+//! SGD and Adam/AdamW as fused IR steps (torch.optim).
 
 pub mod amp;
 pub mod autograd;
@@ -22,6 +23,7 @@ pub mod hub;
 pub mod io;
 pub mod models;
 pub mod nn;
+pub mod optim;
 pub mod tensor;
 pub mod text;
 
