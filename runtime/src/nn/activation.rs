@@ -57,6 +57,7 @@ macro_rules! stateless {
         }
     };
 }
+pub(crate) use stateless;
 
 impl Module for Relu {
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {

@@ -31,19 +31,5 @@ impl Module for Dropout {
         functional::dropout(x, self.p, self.training, &mut self.rng)
     }
 
-    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
-        Vec::new()
-    }
-
-    fn slots(&mut self) -> Vec<Slot<'_>> {
-        Vec::new()
-    }
-
-    fn train(&mut self, mode: bool) {
-        self.training = mode;
-    }
-
-    fn is_training(&self) -> bool {
-        self.training
-    }
+    super::activation::stateless!();
 }

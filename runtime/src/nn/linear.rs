@@ -38,20 +38,11 @@ impl Module for Linear {
     }
 
     fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
-        let mut v = vec![("weight".to_string(), Kind::Parameter, self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), Kind::Parameter, b.clone()));
-        }
-        v
+        super::weight_bias_tensors(&self.weight, self.bias.as_ref())
     }
 
     fn slots(&mut self) -> Vec<Slot<'_>> {
-        let mut v =
-            vec![Slot { name: "weight".into(), kind: Kind::Parameter, tensor: &mut self.weight }];
-        if let Some(b) = &mut self.bias {
-            v.push(Slot { name: "bias".into(), kind: Kind::Parameter, tensor: b });
-        }
-        v
+        super::weight_bias_slots(&mut self.weight, self.bias.as_mut())
     }
 
     fn train(&mut self, mode: bool) {

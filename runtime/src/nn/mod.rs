@@ -230,3 +230,27 @@ pub(crate) fn prefixed_slots<'a>(
 ) -> impl Iterator<Item = Slot<'a>> {
     slots.into_iter().map(move |s| Slot { name: format!("{p}.{}", s.name), ..s })
 }
+
+/// `weight` and an optional `bias` as a module lists them (Linear, Conv2d).
+pub(crate) fn weight_bias_tensors(
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Vec<(String, Kind, Tensor)> {
+    let mut v = vec![("weight".to_string(), Kind::Parameter, weight.clone())];
+    if let Some(b) = bias {
+        v.push(("bias".to_string(), Kind::Parameter, b.clone()));
+    }
+    v
+}
+
+/// The load slots of `weight` and an optional `bias` (Linear, Conv2d).
+pub(crate) fn weight_bias_slots<'a>(
+    weight: &'a mut Tensor,
+    bias: Option<&'a mut Tensor>,
+) -> Vec<Slot<'a>> {
+    let mut v = vec![Slot { name: "weight".into(), kind: Kind::Parameter, tensor: weight }];
+    if let Some(b) = bias {
+        v.push(Slot { name: "bias".into(), kind: Kind::Parameter, tensor: b });
+    }
+    v
+}
