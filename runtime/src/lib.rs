@@ -26,5 +26,6 @@ pub mod nn;
 pub mod optim;
 pub mod tensor;
 pub mod text;
+pub mod zoo;
 
 pub use tensor::{Device, Generator, Tensor, TensorError, TensorId};

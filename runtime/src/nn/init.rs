@@ -4,13 +4,49 @@
 
 use smelt_compiler::ir::DType;
 
+use std::cell::Cell;
+
 use crate::tensor::{Generator, Result, Tensor, arg_err};
+
+thread_local! {
+    static SKIP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with random initialisation skipped on this thread: every
+/// parameter the initialisers of this module make is zero-filled instead of
+/// drawn (like `torch.nn.utils.skip_init`). For building a model only to
+/// count or then load its parameters, where drawing hundreds of millions of
+/// numbers would be wasted. Nests; the previous mode is restored after `f`.
+pub fn skip_init<R>(f: impl FnOnce() -> R) -> R {
+    let prev = SKIP.with(|s| s.replace(true));
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SKIP.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(prev);
+    f()
+}
+
+/// True inside [`skip_init`]: initialisers return zeros instead of drawing.
+pub fn skipping_init() -> bool {
+    SKIP.with(|s| s.get())
+}
+
+/// A zero-filled leaf f32 parameter (what initialisers return under [`skip_init`]).
+fn skipped(shape: &[usize]) -> Result<Tensor> {
+    Tensor::zeros(shape, DType::F32)?.requires_grad_(true)
+}
 
 /// A leaf f32 tensor of `shape` with values uniform in `[-bound, bound)`
 /// that requires grad (`init.uniform_(t, -bound, bound)`).
 pub fn uniform(shape: &[usize], bound: f64, rng: &mut Generator) -> Result<Tensor> {
     if !bound.is_finite() || bound < 0.0 {
         return Err(arg_err("init.uniform", format!("bound {bound} must be finite and >= 0")));
+    }
+    if skipping_init() {
+        return skipped(shape);
     }
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n).map(|_| ((rng.uniform_f32() * 2.0 - 1.0) * bound) as f32).collect();
@@ -57,6 +93,9 @@ pub(crate) fn constant(shape: &[usize], value: f64) -> Result<Tensor> {
 
 /// A leaf f32 tensor of standard normal values that requires grad.
 pub(crate) fn normal(shape: &[usize], rng: &mut Generator) -> Result<Tensor> {
+    if skipping_init() {
+        return skipped(shape);
+    }
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
     Tensor::from_vec(v, shape)?.requires_grad_(true)

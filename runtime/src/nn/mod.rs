@@ -36,7 +36,7 @@ pub use attention::MultiheadAttention;
 pub use conv::{Conv2d, Conv2dOptions};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
-pub use init::{kaiming_uniform, uniform, xavier_uniform};
+pub use init::{kaiming_uniform, skip_init, skipping_init, uniform, xavier_uniform};
 pub use linear::Linear;
 pub use norm::{BatchNorm2d, LayerNorm};
 pub use sequential::Sequential;

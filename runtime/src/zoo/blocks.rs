@@ -1,0 +1,213 @@
+//! Building blocks shared by the zoo's families: [`Lambda`] (a
+//! parameter-free layer from a function, for activations, pooling and
+//! flattening), [`Activation`] (the activations TorchVision's models use),
+//! [`Named`] (children with TorchVision's attribute names) and
+//! [`conv_norm_act`] (TorchVision's `Conv2dNormActivation`).
+
+use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Kind, Module, Sequential, Slot};
+use crate::tensor::{Generator, Result, Tensor, arg_err};
+
+/// A layer with no parameters whose forward is a function (`nn.ReLU6`,
+/// `nn.Flatten`, `nn.AdaptiveAvgPool2d(1)`, …). It takes an index in a
+/// [`Sequential`] without adding tensors, as those layers do in PyTorch.
+pub struct Lambda {
+    name: &'static str,
+    f: Box<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>,
+    training: bool,
+}
+
+impl Lambda {
+    /// A layer called `name` (for messages) applying `f`.
+    pub fn new(
+        name: &'static str,
+        f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static,
+    ) -> Lambda {
+        Lambda { name, f: Box::new(f), training: true }
+    }
+
+    /// The name given at construction.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl Module for Lambda {
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        (self.f)(x)
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
+        Vec::new()
+    }
+
+    fn slots(&mut self) -> Vec<Slot<'_>> {
+        Vec::new()
+    }
+
+    fn train(&mut self, mode: bool) {
+        self.training = mode;
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
+/// The activations of TorchVision's vision models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// `x · relu6(x + 3) / 6`.
+    Hardswish,
+    /// `relu6(x + 3) / 6`.
+    Hardsigmoid,
+    /// `x · sigmoid(x)`.
+    Silu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// Exact (erf) GELU.
+    Gelu,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => x.clamp(Some(0.0), None),
+            Activation::Relu6 => x.clamp(Some(0.0), Some(6.0)),
+            Activation::Hardswish => x.mul(&Activation::Hardsigmoid.apply(x)?),
+            Activation::Hardsigmoid => x.add(3.0)?.clamp(Some(0.0), Some(6.0))?.div(6.0),
+            Activation::Silu => x.mul(&x.sigmoid()?),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::Gelu => crate::functional::gelu(x, crate::functional::Approximate::None),
+        }
+    }
+
+    /// The activation as a parameter-free layer.
+    pub fn layer(self) -> Lambda {
+        Lambda::new("activation", move |x| self.apply(x))
+    }
+}
+
+/// Children with names (TorchVision's attributes: `conv1`, `layer1`,
+/// `features`, `classifier`), whose tensors appear as `conv1.weight`, …, in
+/// registration order. Forward applies the children in order; a model with
+/// another dataflow keeps a `Named` for its tensors and calls
+/// [`Named::run`] on the children it needs.
+#[derive(Default)]
+pub struct Named {
+    children: Vec<(String, Box<dyn Module>)>,
+    training: bool,
+}
+
+impl Named {
+    /// No children, in training mode.
+    pub fn new() -> Named {
+        Named { children: Vec::new(), training: true }
+    }
+
+    /// Appends `child` under `name`, builder style.
+    pub fn with(mut self, name: &str, child: impl Module + 'static) -> Named {
+        self.push(name, child);
+        self
+    }
+
+    /// Appends `child` under `name`.
+    pub fn push(&mut self, name: &str, child: impl Module + 'static) {
+        self.children.push((name.to_string(), Box::new(child)));
+    }
+
+    /// Appends an already boxed `child` under `name`.
+    pub fn push_boxed(&mut self, name: &str, child: Box<dyn Module>) {
+        self.children.push((name.to_string(), child));
+    }
+
+    /// The child called `name`.
+    pub fn child(&mut self, name: &str) -> Result<&mut (dyn Module + 'static)> {
+        match self.children.iter_mut().find(|(n, _)| n == name) {
+            Some((_, c)) => Ok(c.as_mut()),
+            None => Err(arg_err("Named", format!("no child module named {name:?}"))),
+        }
+    }
+
+    /// Applies the child called `name` to `x`.
+    pub fn run(&mut self, name: &str, x: &Tensor) -> Result<Tensor> {
+        self.child(name)?.forward(x)
+    }
+}
+
+impl Module for Named {
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        let mut y = x.clone();
+        for (_, c) in &mut self.children {
+            y = c.forward(&y)?;
+        }
+        Ok(y)
+    }
+
+    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
+        let each = self.children.iter();
+        each.flat_map(|(n, c)| {
+            c.named_tensors().into_iter().map(move |(t, k, v)| (format!("{n}.{t}"), k, v))
+        })
+        .collect()
+    }
+
+    fn slots(&mut self) -> Vec<Slot<'_>> {
+        let each = self.children.iter_mut();
+        each.flat_map(|(n, c)| {
+            let n = n.clone();
+            c.slots().into_iter().map(move |s| Slot { name: format!("{n}.{}", s.name), ..s })
+        })
+        .collect()
+    }
+
+    fn train(&mut self, mode: bool) {
+        self.training = mode;
+        for (_, c) in &mut self.children {
+            c.train(mode);
+        }
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
+/// TorchVision's `Conv2dNormActivation`: a [`Sequential`] of a bias-free
+/// convolution (padding `(k - 1) / 2 · dilation`), a batch norm (eps
+/// `bn_eps`) and, unless `act` is `None`, the activation; named `0`, `1`,
+/// `2` as in TorchVision's checkpoints.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_norm_act(
+    in_ch: usize,
+    out_ch: usize,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    dilation: usize,
+    act: Option<Activation>,
+    bn_eps: f64,
+    rng: &mut Generator,
+) -> Result<Sequential> {
+    let pad = (kernel - 1) / 2 * dilation;
+    let opts = Conv2dOptions {
+        stride: [stride, stride],
+        padding: [pad, pad],
+        dilation: [dilation, dilation],
+        groups,
+        bias: false,
+    };
+    let mut bn = BatchNorm2d::new(out_ch)?;
+    bn.eps = bn_eps;
+    let mut s = Sequential::default()
+        .with(Conv2d::new(in_ch, out_ch, [kernel, kernel], opts, rng)?)
+        .with(bn);
+    if let Some(a) = act {
+        s.push(a.layer());
+    }
+    Ok(s)
+}
