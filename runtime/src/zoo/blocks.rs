@@ -7,12 +7,15 @@
 use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Kind, Module, Sequential, Slot};
 use crate::tensor::{Generator, Result, Tensor, arg_err};
 
+/// The function of a [`Lambda`].
+type LayerFn = Box<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>;
+
 /// A layer with no parameters whose forward is a function (`nn.ReLU6`,
 /// `nn.Flatten`, `nn.AdaptiveAvgPool2d(1)`, …). It takes an index in a
 /// [`Sequential`] without adding tensors, as those layers do in PyTorch.
 pub struct Lambda {
     name: &'static str,
-    f: Box<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>,
+    f: LayerFn,
     training: bool,
 }
 

@@ -34,7 +34,7 @@ impl Task {
 }
 
 /// Options of a build (`get_model(name, weights, **config)`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelConfig {
     /// Output classes; `None` gives the weights' category count or the
     /// architecture's default (1000, or 21 for segmentation).
@@ -46,12 +46,6 @@ pub struct ModelConfig {
     pub seed: u64,
     /// A weights file to load (overrides the lookup in `$SMELT_WEIGHTS_DIR`).
     pub weights_path: Option<PathBuf>,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig { num_classes: None, aux_loss: None, seed: 0, weights_path: None }
-    }
 }
 
 /// Builds one model, randomly initialised, from a resolved configuration
