@@ -15,12 +15,14 @@ mod blocks;
 mod categories;
 mod error;
 mod load;
+mod preprocess;
 mod registry;
 mod weights;
 
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};
 pub use error::ZooError;
 pub use load::{load_file, load_weights, weights_candidates};
+pub use preprocess::{Image, preprocess, resized_size};
 pub use registry::{
     BuildFn, ModelConfig, ModelEntry, Task, get_model, get_model_builder, get_model_weights,
     get_weight, list_models, model_entry, registry,
