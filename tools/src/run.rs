@@ -47,6 +47,12 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Sentence embeddings from all-MiniLM-L6-v2 (`--json` for one JSON list).
     Embed(crate::embed::EmbedArgs),
+    /// List the model zoo (`--include`/`--exclude` wildcards, `--json`).
+    Models(crate::zoo::ModelsArgs),
+    /// Top-5 ImageNet categories of images with a zoo model.
+    Classify(crate::zoo::ClassifyArgs),
+    /// Run a zoo model on an .npy tensor and write its output as .npy.
+    RunModel(crate::zoo::RunModelArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -92,6 +98,9 @@ pub fn execute(cli: Cli) -> CliResult<String> {
         Command::Decode(args) => crate::decode::decode(&args),
         Command::Bench(args) => crate::bench::bench(&args),
         Command::Embed(args) => crate::embed::embed(&args),
+        Command::Models(args) => crate::zoo::models(&args),
+        Command::Classify(args) => crate::zoo::classify(&args),
+        Command::RunModel(args) => crate::zoo::run_model(&args),
     }
 }
 

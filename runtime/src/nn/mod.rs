@@ -4,7 +4,8 @@
 //! `num_batches_tracked`, `0.weight` inside a [`Sequential`], …), so a
 //! PyTorch checkpoint loads by name.
 //!
-//! Files: `mod.rs` the [`Module`] trait and state-dict loading, `init.rs`
+//! Files: `mod.rs` the [`Module`] trait and state-dict loading, `cast.rs`
+//! whole-module dtype and memory-format conversions, `init.rs`
 //! PyTorch's default initialisations, `linear.rs`, `conv.rs`, `norm.rs`
 //! (BatchNorm2d, LayerNorm), `embedding.rs`, `dropout.rs`, `activation.rs`
 //! (ReLU, GELU), `attention.rs` (MultiheadAttention), `sequential.rs`.
@@ -19,6 +20,7 @@
 
 mod activation;
 mod attention;
+mod cast;
 mod conv;
 mod dropout;
 mod embedding;
@@ -33,6 +35,7 @@ use crate::tensor::{Result, Tensor, arg_err, shape_err};
 
 pub use activation::{Gelu, Relu};
 pub use attention::MultiheadAttention;
+pub use cast::{to_dtype, to_memory_format};
 pub use conv::{Conv2d, Conv2dOptions};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
