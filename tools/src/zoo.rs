@@ -151,9 +151,12 @@ fn group_digits(n: u64) -> String {
     out
 }
 
+/// A model's forward, eager or compiled.
+type Forward = Box<dyn FnMut(&Tensor) -> Result<Tensor, TensorError>>;
+
 /// A loaded model ready to run on `[N, 3, H, W]` inputs as the options say.
 struct Runner {
-    forward: Box<dyn FnMut(&Tensor) -> Result<Tensor, TensorError>>,
+    forward: Forward,
     dtype: DType,
     channels_last: bool,
 }
@@ -173,7 +176,7 @@ impl Runner {
         if opts.channels_last {
             nn::to_memory_format(model.as_mut(), MemoryFormat::ChannelsLast).map_err(tensor_err)?;
         }
-        let forward: Box<dyn FnMut(&Tensor) -> Result<Tensor, TensorError>> = if opts.compile {
+        let forward: Forward = if opts.compile {
             let model = RefCell::new(model);
             let compiled = smelt_frontends::compile(move |xs: &[Tensor]| {
                 Ok(vec![model.borrow_mut().forward(&xs[0])?])
