@@ -155,21 +155,29 @@ fn group_digits(n: u64) -> String {
 type Forward = Box<dyn FnMut(&Tensor) -> Result<Tensor, TensorError>>;
 
 /// A loaded model ready to run on `[N, 3, H, W]` inputs as the options say.
-struct Runner {
+pub(crate) struct Runner {
     forward: Forward,
     dtype: DType,
     channels_last: bool,
 }
 
 impl Runner {
-    fn new(name: &str, opts: &RunOptions) -> CliResult<(Runner, &'static zoo::Weights)> {
+    /// `name` with its DEFAULT weights loaded (from `--weights` or the
+    /// library's lookup), prepared as `opts` say.
+    fn load(name: &str, opts: &RunOptions) -> CliResult<(Runner, &'static zoo::Weights)> {
         let entry = zoo::model_entry(name).map_err(zoo_err)?;
         let weights = entry
             .default_weights()
             .ok_or_else(|| CliError(format!("{name}: no weights registered")))?;
         let config = ModelConfig { weights_path: opts.weights.clone(), ..ModelConfig::default() };
-        let mut model =
+        let model =
             nn::skip_init(|| zoo::get_model(name, Some("DEFAULT"), &config)).map_err(zoo_err)?;
+        Ok((Runner::new(model, opts)?, weights))
+    }
+
+    /// `model` in evaluation mode, cast, laid out and (`--compile`) wrapped
+    /// in a compiled callable as `opts` say.
+    pub(crate) fn new(mut model: Box<dyn nn::Module>, opts: &RunOptions) -> CliResult<Runner> {
         model.eval();
         let dtype = if opts.dtype == "bf16" { DType::BF16 } else { DType::F32 };
         nn::to_dtype(model.as_mut(), dtype).map_err(tensor_err)?;
@@ -193,11 +201,11 @@ impl Runner {
         } else {
             Box::new(move |x| model.forward(x))
         };
-        Ok((Runner { forward, dtype, channels_last: opts.channels_last }, weights))
+        Ok(Runner { forward, dtype, channels_last: opts.channels_last })
     }
 
     /// The model's output on `x` (f32, contiguous).
-    fn run(&mut self, x: &Tensor) -> CliResult<Tensor> {
+    pub(crate) fn run(&mut self, x: &Tensor) -> CliResult<Tensor> {
         no_grad(|| {
             let mut x = x.to_dtype(self.dtype)?;
             if self.channels_last {
@@ -211,7 +219,7 @@ impl Runner {
 
 /// `smelt classify`: top-5 categories per image.
 pub fn classify(args: &ClassifyArgs) -> CliResult<String> {
-    let (mut runner, weights) = Runner::new(&args.model, &args.run)?;
+    let (mut runner, weights) = Runner::load(&args.model, &args.run)?;
     let names = weights.category_names();
     let mut out = String::new();
     for path in &args.images {
@@ -245,7 +253,7 @@ pub fn run_model(args: &RunModelArgs) -> CliResult<String> {
         )));
     }
     let x = x.to_dtype(DType::F32).map_err(tensor_err)?;
-    let (mut runner, _) = Runner::new(&args.model, &args.run)?;
+    let (mut runner, _) = Runner::load(&args.model, &args.run)?;
     let y = runner.run(&x)?;
     write_npy(&args.out, &y.to_host())
         .map_err(|e| CliError(format!("{}: {e}", args.out.display())))?;

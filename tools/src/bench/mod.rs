@@ -11,11 +11,12 @@
 //!
 //! Extension point: [`Suite`]. A new suite is a variant and an arm in
 //! [`bench`]; `decoder` runs the CTC decoders' benchmark
-//! (`smelt_runtime::decoders::bench`).
+//! (`smelt_runtime::decoders::bench`); `vision` the zoo models (`vision.rs`).
 
 pub mod engine;
 pub mod measure;
 pub mod report;
+pub mod vision;
 pub mod workloads;
 
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub enum Suite {
     Fusion,
     /// The CTC decoders on the dev fixtures: WER and seconds beside Flashlight Text's.
     Decoder,
+    /// Zoo models (resnet50, mobilenet_v3_large, efficientnet_b0): images/s
+    /// eager/compiled, NCHW/channels-last, f32/bf16.
+    Vision,
 }
 
 /// The dtypes the fusion workloads come in.
@@ -87,6 +91,12 @@ pub struct BenchArgs {
     /// Divide every workload's symbolic sizes by this (smaller, quicker runs).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub shrink: u64,
+    /// `--suite vision`: only these models (repeatable; default the suite's three).
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// `--suite vision`: the input side in pixels.
+    #[arg(long, default_value_t = 224, value_parser = clap::value_parser!(u64).range(32..=1024))]
+    pub side: u64,
 }
 
 /// `smelt bench`: the report for stdout.
@@ -94,6 +104,11 @@ pub fn bench(args: &BenchArgs) -> CliResult<String> {
     match args.suite {
         Suite::Fusion => fusion(args),
         Suite::Decoder => decoder(args),
+        Suite::Vision => vision::vision(
+            usize::try_from(args.reps).unwrap_or(usize::MAX),
+            usize::try_from(args.side).unwrap_or(224),
+            &args.models,
+        ),
     }
 }
 
