@@ -13,9 +13,15 @@
 
 mod blocks;
 mod categories;
+pub mod convnext;
 mod error;
 mod load;
+pub mod maxvit;
 mod registry;
+pub mod swin;
+pub mod swin_attention;
+pub mod transformer_parts;
+pub mod vit;
 mod weights;
 
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};
