@@ -309,3 +309,24 @@ fn maxvit_forward() {
     // Every block input must be a multiple of the partition size.
     assert!(maxvit(&MaxVitConfig { input_size: 48, ..cfg }, 4, 0).is_err());
 }
+
+#[test]
+fn conv_kernel_wider_than_the_input() {
+    // ConvNeXt's 7x7 depthwise conv (padding 3) on a 2x2 map: every tap of
+    // every output that lands inside the input reads it; with all-ones
+    // weights each output is the sum of the 4 inputs. Dense (im2col) too.
+    use smelt_runtime::functional::{avg_pool2d, conv2d};
+    let x =
+        Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[1, 2, 2, 2]).unwrap();
+    let w = Tensor::ones(&[2, 1, 7, 7], DType::F32).unwrap();
+    let y = conv2d(&x, &w, None, [1, 1], [3, 3], [1, 1], 2).unwrap();
+    assert_eq!(vals(&y), [10.0, 10.0, 10.0, 10.0, 26.0, 26.0, 26.0, 26.0]);
+    let w = Tensor::ones(&[1, 2, 7, 7], DType::F32).unwrap();
+    let y = conv2d(&x, &w, None, [1, 1], [3, 3], [1, 1], 1).unwrap();
+    assert_eq!(vals(&y), [36.0; 4]);
+    // Average pooling with a window wider than the input: 3x3 window,
+    // padding 1, on a 1x1 map sees one real value of 9 cells.
+    let x = Tensor::from_vec(vec![9.0f32], &[1, 1, 1, 1]).unwrap();
+    let y = avg_pool2d(&x, [3, 3], Some([2, 2]), [1, 1], true).unwrap();
+    assert_eq!(vals(&y), [1.0]);
+}
