@@ -330,3 +330,45 @@ fn conv_kernel_wider_than_the_input() {
     let y = avg_pool2d(&x, [3, 3], Some([2, 2]), [1, 1], true).unwrap();
     assert_eq!(vals(&y), [1.0]);
 }
+
+#[test]
+fn registered_models_at_their_weights_input_size() {
+    // The sizes TorchVision's weights are evaluated at (MaxViT only takes
+    // sides whose block inputs are multiples of 7; ViT only its own side).
+    for (name, side) in [("vit_b_32", 224), ("maxvit_t", 224), ("swin_v2_t", 256)] {
+        let mut m = get_model(name, None, &ModelConfig::default()).unwrap();
+        m.eval();
+        let y = m.forward(&randn(&[1, 3, side, side], 51)).unwrap();
+        assert_eq!(y.shape(), [1, 1000], "{name}");
+        assert!(vals(&y).iter().all(|v| v.is_finite()), "{name}");
+    }
+    assert!(
+        get_model("maxvit_t", None, &ModelConfig { image_size: Some(192), ..Default::default() })
+            .is_err()
+    );
+}
+
+#[test]
+fn swin_v2_checkpoint_loads_by_name_through_get_model() {
+    // A checkpoint written from one model (parameters and the i64 / f32
+    // buffers) loads strictly into a fresh one through get_model's weights path.
+    let src =
+        get_model("swin_v2_t", None, &ModelConfig { seed: 61, ..Default::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("swin_v2_t-b137f0e2.safetensors");
+    smelt_runtime::io::state_dict::save_state_dict(&path, &src.state_dict()).unwrap();
+    let cfg = ModelConfig { weights_path: Some(path), ..Default::default() };
+    let mut m = get_model("swin_v2_t", Some("DEFAULT"), &cfg).unwrap();
+    let (a, b) = (src.state_dict(), m.state_dict());
+    for key in
+        ["features.1.0.attn.qkv.weight", "features.5.3.attn.relative_coords_table", "head.bias"]
+    {
+        assert_eq!(vals(&a[key]), vals(&b[key]), "{key}");
+    }
+    let idx = "features.7.1.attn.relative_position_index";
+    assert_eq!(b[idx].dtype(), DType::I64);
+    assert_eq!(a[idx].to_vec::<i64>().unwrap(), b[idx].to_vec::<i64>().unwrap());
+    m.eval();
+    let y = m.forward(&randn(&[1, 3, 64, 64], 62)).unwrap();
+    assert_eq!(y.shape(), [1, 1000]);
+}
