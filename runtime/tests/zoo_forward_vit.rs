@@ -372,3 +372,13 @@ fn swin_v2_checkpoint_loads_by_name_through_get_model() {
     let y = m.forward(&randn(&[1, 3, 64, 64], 62)).unwrap();
     assert_eq!(y.shape(), [1, 1000]);
 }
+
+#[test]
+fn bad_window_settings_are_errors() {
+    let mut rng = Generator::new(0);
+    assert!(shifted_window_attention(8, [0, 7], [0, 0], 2, &mut rng).is_err());
+    assert!(shifted_window_attention(8, [7, 7], [0, 0], 3, &mut rng).is_err());
+    assert!(shifted_window_attention_v2(8, [8, 8], [0, 0], 0, &mut rng).is_err());
+    assert!(relative_coords_table([0, 8]).is_err());
+    assert!(shifted_window_mask([8, 8], [3, 3], [1, 1]).is_err());
+}

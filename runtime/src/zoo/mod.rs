@@ -5,7 +5,10 @@
 //! Files: `registry.rs` the table of models and the lookup functions,
 //! `weights.rs` the weights metadata types, `error.rs` [`ZooError`],
 //! `blocks.rs` building blocks shared by the families (parameter-free
-//! layers, conv + batch norm + activation), then one file per family.
+//! layers, conv + batch norm + activation), then one file per family
+//! (`swin_attention.rs` holds Swin's window attention; `transformer_parts.rs`
+//! the pieces ConvNeXt, ViT, Swin and MaxViT share: composite modules,
+//! stochastic depth, their initialisers).
 //!
 //! Models are ordinary [`crate::nn::Module`]s whose state-dict names are
 //! TorchVision's, so a TorchVision checkpoint converted to safetensors loads

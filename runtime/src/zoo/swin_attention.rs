@@ -151,6 +151,9 @@ pub fn relative_position_index(window: [usize; 2]) -> Vec<i64> {
 /// Swin v2's `relative_coords_table` `[1, 2wh-1, 2ww-1, 2]`: the offsets
 /// scaled to `[-8, 8]` and mapped by `sign(t) · log2(|t| + 1) / 3`.
 pub fn relative_coords_table(window: [usize; 2]) -> Result<Tensor> {
+    if window.contains(&0) {
+        return Err(shape_err("relative_coords_table", format!("empty window {window:?}")));
+    }
     let [wh, ww] = window.map(|v| v as isize);
     let f = |d: isize, w: isize| {
         let t = d as f64 / (w - 1).max(1) as f64 * 8.0;
@@ -251,6 +254,17 @@ fn attend(p: &mut Parts, x: &Tensor, bias: &Tensor, s: Setting) -> Result<Tensor
     y.narrow(1, 0, h)?.narrow(2, 0, w)?.contiguous()
 }
 
+/// An error unless `window` is non-empty and `heads` divides `dim`.
+fn check_setting(op: &str, dim: usize, window: [usize; 2], heads: usize) -> Result<()> {
+    if window.contains(&0) || heads == 0 || dim % heads != 0 {
+        return Err(shape_err(
+            op,
+            format!("window {window:?} must be non-empty and {heads} heads must divide dim {dim}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The relative-position index buffer of `window` (i64 `[N·N]`).
 fn index_buffer(window: [usize; 2]) -> Result<Tensor> {
     let idx = relative_position_index(window);
@@ -268,6 +282,7 @@ pub fn shifted_window_attention(
     heads: usize,
     rng: &mut Generator,
 ) -> Result<Composite> {
+    check_setting("ShiftedWindowAttention", dim, window, heads)?;
     let sub = Named::new()
         .with("qkv", linear(dim, 3 * dim, true, INIT, rng)?)
         .with("proj", linear(dim, dim, true, INIT, rng)?);
@@ -309,6 +324,7 @@ pub fn shifted_window_attention_v2(
     heads: usize,
     rng: &mut Generator,
 ) -> Result<Composite> {
+    check_setting("ShiftedWindowAttentionV2", dim, window, heads)?;
     let cpb = Sequential::default()
         .with(linear(2, 512, true, INIT, rng)?)
         .with(super::blocks::Activation::Relu.layer())
