@@ -5,7 +5,10 @@
 //! Files: `registry.rs` the table of models and the lookup functions,
 //! `weights.rs` the weights metadata types, `error.rs` [`ZooError`],
 //! `blocks.rs` building blocks shared by the families (parameter-free
-//! layers, conv + batch norm + activation), then one file per family.
+//! layers, conv + batch norm + activation), then one file per family
+//! (`swin_attention.rs` holds Swin's window attention; `transformer_parts.rs`
+//! the pieces ConvNeXt, ViT, Swin and MaxViT share: composite modules,
+//! stochastic depth, their initialisers).
 //!
 //! Models are ordinary [`crate::nn::Module`]s whose state-dict names are
 //! TorchVision's, so a TorchVision checkpoint converted to safetensors loads
@@ -13,10 +16,16 @@
 
 mod blocks;
 mod categories;
+pub mod convnext;
 mod error;
 mod load;
+pub mod maxvit;
 mod preprocess;
 mod registry;
+pub mod swin;
+pub mod swin_attention;
+pub mod transformer_parts;
+pub mod vit;
 mod weights;
 
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};

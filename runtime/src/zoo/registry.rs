@@ -46,6 +46,11 @@ pub struct ModelConfig {
     pub seed: u64,
     /// A weights file to load (overrides the lookup in `$SMELT_WEIGHTS_DIR`).
     pub weights_path: Option<PathBuf>,
+    /// The input side a model with a fixed input size is built for
+    /// (TorchVision's `image_size` of ViT, `input_size` of MaxViT); `None`
+    /// gives the weights' `min_size` when weights are given, else 224.
+    /// Other models ignore it.
+    pub image_size: Option<usize>,
 }
 
 /// Builds one model, randomly initialised, from a resolved configuration
@@ -86,6 +91,10 @@ pub fn registry() -> &'static [ModelEntry] {
     ALL.get_or_init(|| {
         let mut all: Vec<ModelEntry> = Vec::new();
         // Each family registers here.
+        all.extend(super::convnext::entries());
+        all.extend(super::vit::entries());
+        all.extend(super::swin::entries());
+        all.extend(super::maxvit::entries());
         all.sort_by_key(|e| e.name);
         all
     })
@@ -211,6 +220,9 @@ pub fn get_model(
     }
     let mut cfg = config.clone();
     cfg.num_classes = Some(classes);
+    // ViT and MaxViT are built for the weights' input side (TorchVision
+    // overwrites their `image_size` / `input_size` with `min_size`).
+    cfg.image_size.get_or_insert(w.min_size[0]);
     if entry.task == Task::Segmentation && cfg.aux_loss.is_none() {
         cfg.aux_loss = Some(true);
     }
