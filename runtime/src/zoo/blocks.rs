@@ -140,6 +140,15 @@ impl Named {
     pub fn run(&mut self, name: &str, x: &Tensor) -> Result<Tensor> {
         self.child(name)?.forward(x)
     }
+
+    /// Applies the children called `names` to `x`, in that order.
+    pub fn run_seq(&mut self, names: &[&str], x: &Tensor) -> Result<Tensor> {
+        let mut y = x.clone();
+        for n in names {
+            y = self.run(n, &y)?;
+        }
+        Ok(y)
+    }
 }
 
 impl Module for Named {
@@ -179,6 +188,30 @@ impl Module for Named {
         self.training
     }
 }
+
+/// The [`Module`] methods of a model that keeps its children in a
+/// `net: Named` field and only writes its own `forward` (expects `Kind`,
+/// `Slot`, `Tensor` and `Module` in scope).
+macro_rules! delegate_to_net {
+    () => {
+        fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
+            self.net.named_tensors()
+        }
+
+        fn slots(&mut self) -> Vec<Slot<'_>> {
+            self.net.slots()
+        }
+
+        fn train(&mut self, mode: bool) {
+            self.net.train(mode);
+        }
+
+        fn is_training(&self) -> bool {
+            self.net.is_training()
+        }
+    };
+}
+pub(crate) use delegate_to_net;
 
 /// TorchVision's `Conv2dNormActivation`: a [`Sequential`] of a bias-free
 /// convolution (padding `(k - 1) / 2 · dilation`), a batch norm (eps

@@ -11,11 +11,19 @@
 //! TorchVision's, so a TorchVision checkpoint converted to safetensors loads
 //! by name.
 
+pub mod alexnet;
 mod blocks;
 mod categories;
+pub mod densenet;
 mod error;
+pub mod googlenet;
+pub mod inception;
 mod load;
 mod registry;
+pub mod resnet;
+mod resnet_meta;
+pub mod segmentation;
+pub mod vgg;
 mod weights;
 
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};

@@ -1,0 +1,149 @@
+//! The classic CNN families of the zoo (ResNet, ResNeXt, Wide ResNet, VGG,
+//! AlexNet, DenseNet, GoogLeNet, Inception v3, FCN / DeepLabV3): every
+//! builder's parameter count equals ZOO.md's table and its default weights'
+//! `num_params`; small models run a forward with random weights; heads
+//! resize with `num_classes`; segmentation maps come back at input size.
+
+use smelt_compiler::ir::DType;
+use smelt_runtime::nn::{self, Module};
+use smelt_runtime::tensor::{Generator, Tensor};
+use smelt_runtime::zoo::{self, ModelConfig, Task};
+
+/// ZOO.md's num_params of the default weights, per builder.
+const ZOO_MD: &[(&str, u64)] = &[
+    ("resnet18", 11_689_512),
+    ("resnet34", 21_797_672),
+    ("resnet50", 25_557_032),
+    ("resnet101", 44_549_160),
+    ("resnet152", 60_192_808),
+    ("resnext50_32x4d", 25_028_904),
+    ("resnext101_32x8d", 88_791_336),
+    ("resnext101_64x4d", 83_455_272),
+    ("wide_resnet50_2", 68_883_240),
+    ("wide_resnet101_2", 126_886_696),
+    ("alexnet", 61_100_840),
+    ("vgg11", 132_863_336),
+    ("vgg13", 133_047_848),
+    ("vgg16", 138_357_544),
+    ("vgg19", 143_667_240),
+    ("vgg11_bn", 132_868_840),
+    ("vgg13_bn", 133_053_736),
+    ("vgg16_bn", 138_365_992),
+    ("vgg19_bn", 143_678_248),
+    ("densenet121", 7_978_856),
+    ("densenet161", 28_681_000),
+    ("densenet169", 14_149_480),
+    ("densenet201", 20_013_928),
+    ("googlenet", 6_624_904),
+    ("inception_v3", 27_161_264),
+];
+
+/// Parameters of `m` (buffers excluded).
+fn count(m: &dyn Module) -> u64 {
+    m.named_parameters().iter().map(|(_, t)| t.numel() as u64).sum()
+}
+
+/// The configuration `get_model` uses with the default weights.
+fn weights_config(name: &str) -> ModelConfig {
+    let entry = zoo::model_entry(name).unwrap();
+    let segmentation = entry.task == Task::Segmentation;
+    ModelConfig { aux_loss: segmentation.then_some(true), ..ModelConfig::default() }
+}
+
+#[test]
+fn num_params_match_zoo_md_and_the_weights() {
+    for &(name, want) in ZOO_MD {
+        let entry = zoo::model_entry(name).unwrap();
+        let w = entry.default_weights().unwrap_or_else(|| panic!("{name}: no DEFAULT"));
+        assert_eq!(w.num_params, want, "{name}: weights metadata vs ZOO.md");
+        for m in &entry.weights {
+            assert_eq!(m.num_params, want, "{}: every member has the same count", m.full_name());
+        }
+        let model = nn::skip_init(|| (entry.build)(&weights_config(name))).unwrap();
+        assert_eq!(count(model.as_ref()), want, "{name}: built parameters vs ZOO.md");
+    }
+}
+
+fn input(shape: &[usize]) -> Tensor {
+    Tensor::randn(shape, DType::F32, &mut Generator::new(7)).unwrap()
+}
+
+/// Builds `name` with `num_classes`, runs `[1, 3, side, side]` in eval mode
+/// and checks the logits' shape and finiteness.
+fn classify(name: &str, side: usize, num_classes: Option<usize>) {
+    let cfg = ModelConfig { num_classes, seed: 3, ..ModelConfig::default() };
+    let mut m = zoo::get_model(name, None, &cfg).unwrap();
+    m.eval();
+    let y = m.forward(&input(&[1, 3, side, side])).unwrap();
+    assert_eq!(y.shape(), &[1, num_classes.unwrap_or(1000)], "{name} logits");
+    assert!(y.to_f64_vec().iter().all(|v| v.is_finite()), "{name}: non-finite logits");
+}
+
+#[test]
+fn resnets_run_and_resize_their_head() {
+    classify("resnet18", 64, None);
+    classify("resnet18", 64, Some(10));
+    classify("resnet50", 64, Some(10));
+}
+
+#[test]
+fn resnext_and_wide_heads_resize_under_skip_init() {
+    for name in ["resnext50_32x4d", "wide_resnet50_2"] {
+        let cfg = ModelConfig { num_classes: Some(10), ..ModelConfig::default() };
+        let m = nn::skip_init(|| zoo::get_model(name, None, &cfg)).unwrap();
+        let sd = m.state_dict();
+        assert_eq!(sd["fc.weight"].shape(), &[10, 2048], "{name}");
+        assert_eq!(sd["fc.bias"].shape(), &[10], "{name}");
+    }
+}
+
+#[test]
+fn resnet_state_dict_names_are_torchvision_s() {
+    let m = nn::skip_init(|| zoo::get_model("resnet50", None, &ModelConfig::default())).unwrap();
+    let sd = m.state_dict();
+    for k in [
+        "conv1.weight",
+        "bn1.running_var",
+        "layer1.0.downsample.0.weight",
+        "layer1.0.downsample.1.num_batches_tracked",
+        "layer4.2.conv3.weight",
+        "layer4.2.bn3.bias",
+        "fc.weight",
+    ] {
+        assert!(sd.contains_key(k), "resnet50 lacks {k}");
+    }
+    assert_eq!(sd["layer2.0.conv2.weight"].shape(), &[128, 128, 3, 3]);
+    assert!(!sd.contains_key("layer1.1.downsample.0.weight"));
+}
+
+#[test]
+fn small_classifiers_run() {
+    classify("alexnet", 63, Some(10));
+    classify("densenet121", 32, Some(10));
+    classify("googlenet", 32, None);
+    classify("inception_v3", 75, Some(10));
+    classify("vgg11", 32, Some(10));
+}
+
+#[test]
+fn googlenet_aux_heads_are_opt_in_and_skipped_when_loading() {
+    let with = ModelConfig { aux_loss: Some(true), ..ModelConfig::default() };
+    let m = nn::skip_init(|| zoo::get_model("googlenet", None, &with)).unwrap();
+    let sd = m.state_dict();
+    assert!(sd.contains_key("aux1.fc2.weight") && sd.contains_key("aux2.conv.bn.running_mean"));
+    // A checkpoint with the heads (as TorchVision's) loads into a model without them.
+    let mut plain = nn::skip_init(|| zoo::get_model("googlenet", None, &ModelConfig::default()))
+        .unwrap();
+    plain.load_state_dict(&sd, true).unwrap();
+    assert!(!plain.state_dict().contains_key("aux1.fc2.weight"));
+}
+
+#[test]
+fn inception_aux_logits_follow_aux_loss() {
+    let off = ModelConfig { aux_loss: Some(false), ..ModelConfig::default() };
+    let m = nn::skip_init(|| zoo::get_model("inception_v3", None, &off)).unwrap();
+    assert!(!m.state_dict().keys().any(|k| k.starts_with("AuxLogits.")));
+    let on = nn::skip_init(|| zoo::get_model("inception_v3", None, &ModelConfig::default()))
+        .unwrap();
+    assert_eq!(on.state_dict()["AuxLogits.fc.weight"].shape(), &[1000, 768]);
+}
