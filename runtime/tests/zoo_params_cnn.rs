@@ -7,6 +7,7 @@
 use smelt_compiler::ir::DType;
 use smelt_runtime::nn::{self, Module};
 use smelt_runtime::tensor::{Generator, Tensor};
+use smelt_runtime::zoo::segmentation::{HeadKind, resnet_segmentation};
 use smelt_runtime::zoo::{self, ModelConfig, Task};
 
 /// ZOO.md's num_params of the default weights, per builder.
@@ -36,6 +37,10 @@ const ZOO_MD: &[(&str, u64)] = &[
     ("densenet201", 20_013_928),
     ("googlenet", 6_624_904),
     ("inception_v3", 27_161_264),
+    ("fcn_resnet50", 35_322_218),
+    ("fcn_resnet101", 54_314_346),
+    ("deeplabv3_resnet50", 42_004_074),
+    ("deeplabv3_resnet101", 60_996_202),
 ];
 
 /// Parameters of `m` (buffers excluded).
@@ -132,8 +137,8 @@ fn googlenet_aux_heads_are_opt_in_and_skipped_when_loading() {
     let sd = m.state_dict();
     assert!(sd.contains_key("aux1.fc2.weight") && sd.contains_key("aux2.conv.bn.running_mean"));
     // A checkpoint with the heads (as TorchVision's) loads into a model without them.
-    let mut plain = nn::skip_init(|| zoo::get_model("googlenet", None, &ModelConfig::default()))
-        .unwrap();
+    let mut plain =
+        nn::skip_init(|| zoo::get_model("googlenet", None, &ModelConfig::default())).unwrap();
     plain.load_state_dict(&sd, true).unwrap();
     assert!(!plain.state_dict().contains_key("aux1.fc2.weight"));
 }
@@ -143,7 +148,47 @@ fn inception_aux_logits_follow_aux_loss() {
     let off = ModelConfig { aux_loss: Some(false), ..ModelConfig::default() };
     let m = nn::skip_init(|| zoo::get_model("inception_v3", None, &off)).unwrap();
     assert!(!m.state_dict().keys().any(|k| k.starts_with("AuxLogits.")));
-    let on = nn::skip_init(|| zoo::get_model("inception_v3", None, &ModelConfig::default()))
-        .unwrap();
+    let on =
+        nn::skip_init(|| zoo::get_model("inception_v3", None, &ModelConfig::default())).unwrap();
     assert_eq!(on.state_dict()["AuxLogits.fc.weight"].shape(), &[1000, 768]);
+}
+
+#[test]
+fn segmentation_maps_come_back_at_input_size() {
+    for name in ["fcn_resnet50", "deeplabv3_resnet50"] {
+        let mut m =
+            zoo::get_model(name, None, &ModelConfig { seed: 5, ..ModelConfig::default() }).unwrap();
+        m.eval();
+        let y = m.forward(&input(&[1, 3, 33, 40])).unwrap();
+        assert_eq!(y.shape(), &[1, 21, 33, 40], "{name}");
+        assert!(y.to_f64_vec().iter().all(|v| v.is_finite()), "{name}: non-finite map");
+    }
+}
+
+#[test]
+fn segmentation_aux_classifier_and_num_classes() {
+    let cfg = ModelConfig { aux_loss: Some(true), num_classes: Some(10), ..ModelConfig::default() };
+    let mut m = resnet_segmentation([3, 4, 6, 3], HeadKind::Fcn, &cfg).unwrap();
+    m.eval();
+    let (out, aux) = m.forward_maps(&input(&[2, 3, 24, 24])).unwrap();
+    assert_eq!(out.shape(), &[2, 10, 24, 24]);
+    assert_eq!(aux.unwrap().shape(), &[2, 10, 24, 24]);
+    let sd = m.state_dict();
+    assert_eq!(sd["classifier.4.weight"].shape(), &[10, 512, 1, 1]);
+    assert_eq!(sd["aux_classifier.4.weight"].shape(), &[10, 256, 1, 1]);
+    assert!(sd.contains_key("backbone.layer4.2.bn3.running_mean"));
+    assert!(!sd.keys().any(|k| k.starts_with("backbone.fc")));
+    // Without aux_loss there is no auxiliary head; DeepLab's ASPP names.
+    let plain = ModelConfig::default();
+    let d = nn::skip_init(|| zoo::get_model("deeplabv3_resnet50", None, &plain)).unwrap();
+    let sd = d.state_dict();
+    assert!(!sd.keys().any(|k| k.starts_with("aux_classifier")));
+    for k in [
+        "classifier.0.convs.3.0.weight",
+        "classifier.0.convs.4.1.weight",
+        "classifier.0.project.0.weight",
+    ] {
+        assert!(sd.contains_key(k), "deeplabv3_resnet50 lacks {k}");
+    }
+    assert_eq!(sd["classifier.0.convs.1.0.weight"].shape(), &[256, 2048, 3, 3]);
 }

@@ -16,11 +16,11 @@ pub(crate) fn adaptive_bin(i: usize, len: usize, out: usize) -> (usize, usize) {
 
 /// The `[out, len]` matrix whose row `i` averages bin `i`, in `dtype`.
 fn averaging_matrix(len: usize, out: usize, dtype: DType) -> Result<Tensor> {
-    let mut m = vec![0f32; out * len];
+    let mut m = vec![0f64; out * len];
     for i in 0..out {
         let (s, e) = adaptive_bin(i, len, out);
         for j in s..e {
-            m[i * len + j] = 1.0 / (e - s) as f32;
+            m[i * len + j] = 1.0 / (e - s) as f64;
         }
     }
     Tensor::from_vec(m, &[out, len])?.to_dtype(dtype)

@@ -68,19 +68,16 @@ pub(super) fn entries() -> Vec<ModelEntry> {
 }
 
 /// `AlexNet_Weights` (DEFAULT = IMAGENET1K_V1).
-const ALEXNET_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "AlexNet_Weights",
-        member: "IMAGENET1K_V1",
-        file: "alexnet-owt-7be5be79",
-        num_params: 61_100_840,
-        min_size: [63, 63],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 56.522), ("acc@5", 79.066)],
-        gflops: 0.714,
-        file_size_mib: 233.087,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
-
+const ALEXNET_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "AlexNet_Weights",
+    member: "IMAGENET1K_V1",
+    file: "alexnet-owt-7be5be79",
+    num_params: 61_100_840,
+    min_size: [63, 63],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 56.522), ("acc@5", 79.066)],
+    gflops: 0.714,
+    file_size_mib: 233.087,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];

@@ -12,7 +12,14 @@ use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Kind, Linear, Module, Slot};
 use crate::tensor::{Generator, Result, Tensor};
 
 /// A bias-free convolution.
-fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize, rng: &mut Generator) -> Result<Conv2d> {
+fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    rng: &mut Generator,
+) -> Result<Conv2d> {
     let opts =
         Conv2dOptions { stride: [stride; 2], padding: [pad; 2], bias: false, ..Default::default() };
     Conv2d::new(cin, cout, [k, k], opts, rng)
@@ -145,70 +152,61 @@ pub(super) fn entries() -> Vec<ModelEntry> {
 }
 
 /// `DenseNet121_Weights` (DEFAULT = IMAGENET1K_V1).
-const DENSENET121_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DenseNet121_Weights",
-        member: "IMAGENET1K_V1",
-        file: "densenet121-a639ec97",
-        num_params: 7_978_856,
-        min_size: [29, 29],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 74.434), ("acc@5", 91.972)],
-        gflops: 2.834,
-        file_size_mib: 30.845,
-        recipe: "https://github.com/pytorch/vision/pull/116",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const DENSENET121_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DenseNet121_Weights",
+    member: "IMAGENET1K_V1",
+    file: "densenet121-a639ec97",
+    num_params: 7_978_856,
+    min_size: [29, 29],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 74.434), ("acc@5", 91.972)],
+    gflops: 2.834,
+    file_size_mib: 30.845,
+    recipe: "https://github.com/pytorch/vision/pull/116",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `DenseNet161_Weights` (DEFAULT = IMAGENET1K_V1).
-const DENSENET161_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DenseNet161_Weights",
-        member: "IMAGENET1K_V1",
-        file: "densenet161-8d451a50",
-        num_params: 28_681_000,
-        min_size: [29, 29],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 77.138), ("acc@5", 93.56)],
-        gflops: 7.728,
-        file_size_mib: 110.369,
-        recipe: "https://github.com/pytorch/vision/pull/116",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const DENSENET161_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DenseNet161_Weights",
+    member: "IMAGENET1K_V1",
+    file: "densenet161-8d451a50",
+    num_params: 28_681_000,
+    min_size: [29, 29],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 77.138), ("acc@5", 93.56)],
+    gflops: 7.728,
+    file_size_mib: 110.369,
+    recipe: "https://github.com/pytorch/vision/pull/116",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `DenseNet169_Weights` (DEFAULT = IMAGENET1K_V1).
-const DENSENET169_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DenseNet169_Weights",
-        member: "IMAGENET1K_V1",
-        file: "densenet169-b2777c0a",
-        num_params: 14_149_480,
-        min_size: [29, 29],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 75.6), ("acc@5", 92.806)],
-        gflops: 3.36,
-        file_size_mib: 54.708,
-        recipe: "https://github.com/pytorch/vision/pull/116",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const DENSENET169_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DenseNet169_Weights",
+    member: "IMAGENET1K_V1",
+    file: "densenet169-b2777c0a",
+    num_params: 14_149_480,
+    min_size: [29, 29],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 75.6), ("acc@5", 92.806)],
+    gflops: 3.36,
+    file_size_mib: 54.708,
+    recipe: "https://github.com/pytorch/vision/pull/116",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `DenseNet201_Weights` (DEFAULT = IMAGENET1K_V1).
-const DENSENET201_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DenseNet201_Weights",
-        member: "IMAGENET1K_V1",
-        file: "densenet201-c1103571",
-        num_params: 20_013_928,
-        min_size: [29, 29],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 76.896), ("acc@5", 93.37)],
-        gflops: 4.291,
-        file_size_mib: 77.373,
-        recipe: "https://github.com/pytorch/vision/pull/116",
-        transforms: Transforms::IMAGENET,
-    },
-];
-
+const DENSENET201_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DenseNet201_Weights",
+    member: "IMAGENET1K_V1",
+    file: "densenet201-c1103571",
+    num_params: 20_013_928,
+    min_size: [29, 29],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 76.896), ("acc@5", 93.37)],
+    gflops: 4.291,
+    file_size_mib: 77.373,
+    recipe: "https://github.com/pytorch/vision/pull/116",
+    transforms: Transforms::IMAGENET,
+}];

@@ -44,7 +44,10 @@ fn inception(c: [usize; 7], rng: &mut Generator) -> Result<InceptionBlock> {
                 .with(square(cin, c5r, 1, 1, 0, rng)?)
                 .with(square(c5r, c5, 3, 1, 1, rng)?),
         )
-        .with("branch4", Sequential::default().with(pool(3, 1, 1)).with(square(cin, pp, 1, 1, 0, rng)?));
+        .with(
+            "branch4",
+            Sequential::default().with(pool(3, 1, 1)).with(square(cin, pp, 1, 1, 0, rng)?),
+        );
     let branches = ["branch1", "branch2", "branch3", "branch4"];
     Ok(InceptionBlock { net, branches: branches.map(|b| vec![Step::Run(b)]).to_vec() })
 }
@@ -88,7 +91,12 @@ const PART3: &[&str] =
 impl GoogLeNet {
     /// `GoogLeNet(num_classes, aux_logits, transform_input)`, dropout 0.2
     /// (0.7 in the auxiliary heads) seeded from `seed`.
-    pub fn new(num_classes: usize, aux: bool, transform_input: bool, seed: u64) -> Result<GoogLeNet> {
+    pub fn new(
+        num_classes: usize,
+        aux: bool,
+        transform_input: bool,
+        seed: u64,
+    ) -> Result<GoogLeNet> {
         let mut rng = Generator::new(seed);
         let r = &mut rng;
         let mut net = Named::new()
@@ -177,19 +185,16 @@ pub(super) fn entries() -> Vec<ModelEntry> {
 }
 
 /// `GoogLeNet_Weights` (DEFAULT = IMAGENET1K_V1).
-const GOOGLENET_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "GoogLeNet_Weights",
-        member: "IMAGENET1K_V1",
-        file: "googlenet-1378be20",
-        num_params: 6_624_904,
-        min_size: [15, 15],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 69.778), ("acc@5", 89.53)],
-        gflops: 1.498,
-        file_size_mib: 49.731,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#googlenet",
-        transforms: Transforms::IMAGENET,
-    },
-];
-
+const GOOGLENET_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "GoogLeNet_Weights",
+    member: "IMAGENET1K_V1",
+    file: "googlenet-1378be20",
+    num_params: 6_624_904,
+    min_size: [15, 15],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 69.778), ("acc@5", 89.53)],
+    gflops: 1.498,
+    file_size_mib: 49.731,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#googlenet",
+    transforms: Transforms::IMAGENET,
+}];

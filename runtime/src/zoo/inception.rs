@@ -77,7 +77,9 @@ impl Module for InceptionBlock {
             for step in branch {
                 y = match *step {
                     Step::Run(n) => self.net.run(n, &y)?,
-                    Step::AvgPool3 => functional::avg_pool2d(&y, [3, 3], Some([1, 1]), [1, 1], true)?,
+                    Step::AvgPool3 => {
+                        functional::avg_pool2d(&y, [3, 3], Some([1, 1]), [1, 1], true)?
+                    }
                     Step::MaxPool3s2 => functional::max_pool2d(&y, [3, 3], Some([2, 2]), [0, 0])?,
                     Step::Split(a, b) => {
                         let (ya, yb) = (self.net.run(a, &y)?, self.net.run(b, &y)?);
@@ -250,14 +252,16 @@ const HEAD: &[&str] = &["Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool", "dropout"
 impl Inception3 {
     /// `Inception3(num_classes, aux_logits, transform_input)`, dropout 0.5
     /// seeded from `seed`.
-    pub fn new(num_classes: usize, aux: bool, transform_input: bool, seed: u64) -> Result<Inception3> {
+    pub fn new(
+        num_classes: usize,
+        aux: bool,
+        transform_input: bool,
+        seed: u64,
+    ) -> Result<Inception3> {
         let mut rng = Generator::new(seed);
         let r = &mut rng;
-        let pool = || {
-            Lambda::new("maxpool", |x| {
-                functional::max_pool2d(x, [3, 3], Some([2, 2]), [0, 0])
-            })
-        };
+        let pool =
+            || Lambda::new("maxpool", |x| functional::max_pool2d(x, [3, 3], Some([2, 2]), [0, 0]));
         let mut net = Named::new()
             .with("Conv2d_1a_3x3", square(3, 32, 3, 2, 0, r)?)
             .with("Conv2d_2a_3x3", square(32, 32, 3, 1, 0, r)?)
@@ -339,19 +343,16 @@ pub(super) fn entries() -> Vec<ModelEntry> {
 }
 
 /// `Inception_V3_Weights` (DEFAULT = IMAGENET1K_V1).
-const INCEPTION_V3_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "Inception_V3_Weights",
-        member: "IMAGENET1K_V1",
-        file: "inception_v3_google-0cc3c7bd",
-        num_params: 27_161_264,
-        min_size: [75, 75],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 77.294), ("acc@5", 93.45)],
-        gflops: 5.713,
-        file_size_mib: 103.903,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#inception-v3",
-        transforms: Transforms::imagenet(342, 299, Interpolation::Bilinear),
-    },
-];
-
+const INCEPTION_V3_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "Inception_V3_Weights",
+    member: "IMAGENET1K_V1",
+    file: "inception_v3_google-0cc3c7bd",
+    num_params: 27_161_264,
+    min_size: [75, 75],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 77.294), ("acc@5", 93.45)],
+    gflops: 5.713,
+    file_size_mib: 103.903,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#inception-v3",
+    transforms: Transforms::imagenet(342, 299, Interpolation::Bilinear),
+}];

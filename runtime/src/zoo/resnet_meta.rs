@@ -5,38 +5,34 @@
 use super::weights::{Categories, Interpolation, Transforms, Weights};
 
 /// `ResNet18_Weights` (DEFAULT = IMAGENET1K_V1).
-pub(super) const RESNET18_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "ResNet18_Weights",
-        member: "IMAGENET1K_V1",
-        file: "resnet18-f37072fd",
-        num_params: 11_689_512,
-        min_size: [1, 1],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 69.758), ("acc@5", 89.078)],
-        gflops: 1.814,
-        file_size_mib: 44.661,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#resnet",
-        transforms: Transforms::IMAGENET,
-    },
-];
+pub(super) const RESNET18_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "ResNet18_Weights",
+    member: "IMAGENET1K_V1",
+    file: "resnet18-f37072fd",
+    num_params: 11_689_512,
+    min_size: [1, 1],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 69.758), ("acc@5", 89.078)],
+    gflops: 1.814,
+    file_size_mib: 44.661,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#resnet",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `ResNet34_Weights` (DEFAULT = IMAGENET1K_V1).
-pub(super) const RESNET34_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "ResNet34_Weights",
-        member: "IMAGENET1K_V1",
-        file: "resnet34-b627a593",
-        num_params: 21_797_672,
-        min_size: [1, 1],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 73.314), ("acc@5", 91.42)],
-        gflops: 3.664,
-        file_size_mib: 83.275,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#resnet",
-        transforms: Transforms::IMAGENET,
-    },
-];
+pub(super) const RESNET34_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "ResNet34_Weights",
+    member: "IMAGENET1K_V1",
+    file: "resnet34-b627a593",
+    num_params: 21_797_672,
+    min_size: [1, 1],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 73.314), ("acc@5", 91.42)],
+    gflops: 3.664,
+    file_size_mib: 83.275,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#resnet",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `ResNet50_Weights` (DEFAULT = IMAGENET1K_V2).
 pub(super) const RESNET50_WEIGHTS: &[Weights] = &[
@@ -189,21 +185,19 @@ pub(super) const RESNEXT101_32X8D_WEIGHTS: &[Weights] = &[
 ];
 
 /// `ResNeXt101_64X4D_Weights` (DEFAULT = IMAGENET1K_V1).
-pub(super) const RESNEXT101_64X4D_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "ResNeXt101_64X4D_Weights",
-        member: "IMAGENET1K_V1",
-        file: "resnext101_64x4d-173b62eb",
-        num_params: 83_455_272,
-        min_size: [1, 1],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 83.246), ("acc@5", 96.454)],
-        gflops: 15.46,
-        file_size_mib: 319.318,
-        recipe: "https://github.com/pytorch/vision/pull/5935",
-        transforms: Transforms::imagenet(232, 224, Interpolation::Bilinear),
-    },
-];
+pub(super) const RESNEXT101_64X4D_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "ResNeXt101_64X4D_Weights",
+    member: "IMAGENET1K_V1",
+    file: "resnext101_64x4d-173b62eb",
+    num_params: 83_455_272,
+    min_size: [1, 1],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 83.246), ("acc@5", 96.454)],
+    gflops: 15.46,
+    file_size_mib: 319.318,
+    recipe: "https://github.com/pytorch/vision/pull/5935",
+    transforms: Transforms::imagenet(232, 224, Interpolation::Bilinear),
+}];
 
 /// `Wide_ResNet50_2_Weights` (DEFAULT = IMAGENET1K_V2).
 pub(super) const WIDE_RESNET50_2_WEIGHTS: &[Weights] = &[
@@ -264,4 +258,3 @@ pub(super) const WIDE_RESNET101_2_WEIGHTS: &[Weights] = &[
         transforms: Transforms::imagenet(232, 224, Interpolation::Bilinear),
     },
 ];
-

@@ -54,7 +54,12 @@ fn classifier_conv(cin: usize, cout: usize, rng: &mut Generator) -> Result<Conv2
 
 /// TorchVision's `FCNHead(in_channels, channels)`: 3×3 conv to
 /// `in_channels / 4`, batch norm, ReLU, dropout 0.1, 1×1 conv.
-pub fn fcn_head(in_channels: usize, channels: usize, seed: u64, rng: &mut Generator) -> Result<Sequential> {
+pub fn fcn_head(
+    in_channels: usize,
+    channels: usize,
+    seed: u64,
+    rng: &mut Generator,
+) -> Result<Sequential> {
     let inter = in_channels / 4;
     Ok(Sequential::default()
         .with(conv(in_channels, inter, 3, 1, rng)?)
@@ -330,20 +335,22 @@ impl Module for SegmentationModel {
 }
 
 /// Which head a ResNet segmentation model has.
-#[derive(Clone, Copy)]
-enum HeadKind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadKind {
+    /// [`fcn_head`] (FCN).
     Fcn,
+    /// [`deeplab_head`] with rates 12, 24, 36 (DeepLabV3).
     DeepLab,
 }
 
 /// `_fcn_resnet` / `_deeplabv3_resnet`: a dilated ResNet backbone (output
 /// stride 8), the head on layer 4 (2048 channels) and, with `aux_loss`, an
 /// FCN head on layer 3 (1024 channels). 21 classes by default.
-fn resnet_segmentation(
+pub fn resnet_segmentation(
     layers: [usize; 4],
     head: HeadKind,
     config: &ModelConfig,
-) -> std::result::Result<Box<dyn Module>, ZooError> {
+) -> std::result::Result<SegmentationModel, ZooError> {
     let classes = config.num_classes.unwrap_or(21);
     let seed = config.seed;
     let mut rng = Generator::new(seed);
@@ -363,7 +370,7 @@ fn resnet_segmentation(
     } else {
         None
     };
-    Ok(Box::new(SegmentationModel::new(Box::new(backbone), Classifier::High(classifier), aux)))
+    Ok(SegmentationModel::new(Box::new(backbone), Classifier::High(classifier), aux))
 }
 
 macro_rules! builders {
@@ -371,7 +378,7 @@ macro_rules! builders {
         $(
             #[doc = concat!("`torchvision.models.segmentation.", stringify!($name), "`, randomly initialised.")]
             pub fn $name(config: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-                resnet_segmentation($layers, $head, config)
+                Ok(Box::new(resnet_segmentation($layers, $head, config)?))
             }
         )*
     };
@@ -405,106 +412,93 @@ pub(super) fn entries() -> Vec<ModelEntry> {
 // `lraspp_mobilenet_v3_large`) are registered once that backbone lands.
 
 /// `FCN_ResNet50_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
-const FCN_RESNET50_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "FCN_ResNet50_Weights",
-        member: "COCO_WITH_VOC_LABELS_V1",
-        file: "fcn_resnet50_coco-1167a1af",
-        num_params: 35_322_218,
-        min_size: [1, 1],
-        categories: Categories::Voc,
-        metrics: &[("miou", 60.5), ("pixel_acc", 91.4)],
-        gflops: 152.717,
-        file_size_mib: 135.009,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#fcn_resnet50",
-        transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
-    },
-];
+const FCN_RESNET50_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "FCN_ResNet50_Weights",
+    member: "COCO_WITH_VOC_LABELS_V1",
+    file: "fcn_resnet50_coco-1167a1af",
+    num_params: 35_322_218,
+    min_size: [1, 1],
+    categories: Categories::Voc,
+    metrics: &[("miou", 60.5), ("pixel_acc", 91.4)],
+    gflops: 152.717,
+    file_size_mib: 135.009,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#fcn_resnet50",
+    transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
+}];
 
 /// `FCN_ResNet101_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
-const FCN_RESNET101_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "FCN_ResNet101_Weights",
-        member: "COCO_WITH_VOC_LABELS_V1",
-        file: "fcn_resnet101_coco-7ecb50ca",
-        num_params: 54_314_346,
-        min_size: [1, 1],
-        categories: Categories::Voc,
-        metrics: &[("miou", 63.7), ("pixel_acc", 91.9)],
-        gflops: 232.738,
-        file_size_mib: 207.711,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_resnet101",
-        transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
-    },
-];
+const FCN_RESNET101_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "FCN_ResNet101_Weights",
+    member: "COCO_WITH_VOC_LABELS_V1",
+    file: "fcn_resnet101_coco-7ecb50ca",
+    num_params: 54_314_346,
+    min_size: [1, 1],
+    categories: Categories::Voc,
+    metrics: &[("miou", 63.7), ("pixel_acc", 91.9)],
+    gflops: 232.738,
+    file_size_mib: 207.711,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_resnet101",
+    transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
+}];
 
 /// `DeepLabV3_ResNet50_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
-const DEEPLABV3_RESNET50_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DeepLabV3_ResNet50_Weights",
-        member: "COCO_WITH_VOC_LABELS_V1",
-        file: "deeplabv3_resnet50_coco-cd0a2569",
-        num_params: 42_004_074,
-        min_size: [1, 1],
-        categories: Categories::Voc,
-        metrics: &[("miou", 66.4), ("pixel_acc", 92.4)],
-        gflops: 178.722,
-        file_size_mib: 160.515,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_resnet50",
-        transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
-    },
-];
+const DEEPLABV3_RESNET50_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DeepLabV3_ResNet50_Weights",
+    member: "COCO_WITH_VOC_LABELS_V1",
+    file: "deeplabv3_resnet50_coco-cd0a2569",
+    num_params: 42_004_074,
+    min_size: [1, 1],
+    categories: Categories::Voc,
+    metrics: &[("miou", 66.4), ("pixel_acc", 92.4)],
+    gflops: 178.722,
+    file_size_mib: 160.515,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_resnet50",
+    transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
+}];
 
 /// `DeepLabV3_ResNet101_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
-const DEEPLABV3_RESNET101_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DeepLabV3_ResNet101_Weights",
-        member: "COCO_WITH_VOC_LABELS_V1",
-        file: "deeplabv3_resnet101_coco-586e9e4e",
-        num_params: 60_996_202,
-        min_size: [1, 1],
-        categories: Categories::Voc,
-        metrics: &[("miou", 67.4), ("pixel_acc", 92.4)],
-        gflops: 258.743,
-        file_size_mib: 233.217,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#fcn_resnet101",
-        transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
-    },
-];
+const DEEPLABV3_RESNET101_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DeepLabV3_ResNet101_Weights",
+    member: "COCO_WITH_VOC_LABELS_V1",
+    file: "deeplabv3_resnet101_coco-586e9e4e",
+    num_params: 60_996_202,
+    min_size: [1, 1],
+    categories: Categories::Voc,
+    metrics: &[("miou", 67.4), ("pixel_acc", 92.4)],
+    gflops: 258.743,
+    file_size_mib: 233.217,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#fcn_resnet101",
+    transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
+}];
 
 /// `DeepLabV3_MobileNet_V3_Large_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
 #[allow(dead_code)] // registered with the MobileNetV3 backbone
-pub(super) const DEEPLABV3_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "DeepLabV3_MobileNet_V3_Large_Weights",
-        member: "COCO_WITH_VOC_LABELS_V1",
-        file: "deeplabv3_mobilenet_v3_large-fc3c493d",
-        num_params: 11_029_328,
-        min_size: [1, 1],
-        categories: Categories::Voc,
-        metrics: &[("miou", 60.3), ("pixel_acc", 91.2)],
-        gflops: 10.452,
-        file_size_mib: 42.301,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_mobilenet_v3_large",
-        transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
-    },
-];
+pub(super) const DEEPLABV3_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "DeepLabV3_MobileNet_V3_Large_Weights",
+    member: "COCO_WITH_VOC_LABELS_V1",
+    file: "deeplabv3_mobilenet_v3_large-fc3c493d",
+    num_params: 11_029_328,
+    min_size: [1, 1],
+    categories: Categories::Voc,
+    metrics: &[("miou", 60.3), ("pixel_acc", 91.2)],
+    gflops: 10.452,
+    file_size_mib: 42.301,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#deeplabv3_mobilenet_v3_large",
+    transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
+}];
 
 /// `LRASPP_MobileNet_V3_Large_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
 #[allow(dead_code)] // registered with the MobileNetV3 backbone
-pub(super) const LRASPP_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "LRASPP_MobileNet_V3_Large_Weights",
-        member: "COCO_WITH_VOC_LABELS_V1",
-        file: "lraspp_mobilenet_v3_large-d234d4ea",
-        num_params: 3_221_538,
-        min_size: [1, 1],
-        categories: Categories::Voc,
-        metrics: &[("miou", 57.9), ("pixel_acc", 91.2)],
-        gflops: 2.086,
-        file_size_mib: 12.49,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#lraspp_mobilenet_v3_large",
-        transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
-    },
-];
-
+pub(super) const LRASPP_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "LRASPP_MobileNet_V3_Large_Weights",
+    member: "COCO_WITH_VOC_LABELS_V1",
+    file: "lraspp_mobilenet_v3_large-d234d4ea",
+    num_params: 3_221_538,
+    min_size: [1, 1],
+    categories: Categories::Voc,
+    metrics: &[("miou", 57.9), ("pixel_acc", 91.2)],
+    gflops: 2.086,
+    file_size_mib: 12.49,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/segmentation#lraspp_mobilenet_v3_large",
+    transforms: Transforms { resize: 520, crop: None, ..Transforms::IMAGENET },
+}];

@@ -24,9 +24,8 @@ const CFG_A: &[usize] = &[64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
 const CFG_B: &[usize] = &[64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
 const CFG_D: &[usize] =
     &[64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M];
-const CFG_E: &[usize] = &[
-    64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M,
-];
+const CFG_E: &[usize] =
+    &[64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M];
 
 /// A `Lambda` applying `F.adaptive_avg_pool2d(x, size)` then flattening
 /// from dim 1 (TorchVision's `avgpool` + `torch.flatten(x, 1)`).
@@ -57,12 +56,7 @@ fn features(cfg: &[usize], batch_norm: bool, rng: &mut Generator) -> Result<Sequ
 /// TorchVision's `VGG(make_layers(cfg, batch_norm), num_classes)`: a
 /// [`Named`] of `features`, `avgpool`, `classifier` (dropout 0.5, seeded
 /// from `seed`).
-pub fn vgg(
-    cfg: &[usize],
-    batch_norm: bool,
-    num_classes: usize,
-    seed: u64,
-) -> Result<Named> {
+pub fn vgg(cfg: &[usize], batch_norm: bool, num_classes: usize, seed: u64) -> Result<Named> {
     let mut rng = Generator::new(seed);
     let features = features(cfg, batch_norm, &mut rng)?;
     let classifier = Sequential::default()
@@ -124,138 +118,121 @@ pub(super) fn entries() -> Vec<ModelEntry> {
 }
 
 /// `VGG11_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG11_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG11_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg11-8a719046",
-        num_params: 132_863_336,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 69.02), ("acc@5", 88.628)],
-        gflops: 7.609,
-        file_size_mib: 506.84,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG11_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG11_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg11-8a719046",
+    num_params: 132_863_336,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 69.02), ("acc@5", 88.628)],
+    gflops: 7.609,
+    file_size_mib: 506.84,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG11_BN_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG11_BN_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG11_BN_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg11_bn-6002323d",
-        num_params: 132_868_840,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 70.37), ("acc@5", 89.81)],
-        gflops: 7.609,
-        file_size_mib: 506.881,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG11_BN_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG11_BN_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg11_bn-6002323d",
+    num_params: 132_868_840,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 70.37), ("acc@5", 89.81)],
+    gflops: 7.609,
+    file_size_mib: 506.881,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG13_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG13_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG13_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg13-19584684",
-        num_params: 133_047_848,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 69.928), ("acc@5", 89.246)],
-        gflops: 11.308,
-        file_size_mib: 507.545,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG13_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG13_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg13-19584684",
+    num_params: 133_047_848,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 69.928), ("acc@5", 89.246)],
+    gflops: 11.308,
+    file_size_mib: 507.545,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG13_BN_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG13_BN_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG13_BN_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg13_bn-abd245e5",
-        num_params: 133_053_736,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 71.586), ("acc@5", 90.374)],
-        gflops: 11.308,
-        file_size_mib: 507.59,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG13_BN_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG13_BN_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg13_bn-abd245e5",
+    num_params: 133_053_736,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 71.586), ("acc@5", 90.374)],
+    gflops: 11.308,
+    file_size_mib: 507.59,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG16_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG16_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG16_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg16-397923af",
-        num_params: 138_357_544,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 71.592), ("acc@5", 90.382)],
-        gflops: 15.47,
-        file_size_mib: 527.796,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG16_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG16_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg16-397923af",
+    num_params: 138_357_544,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 71.592), ("acc@5", 90.382)],
+    gflops: 15.47,
+    file_size_mib: 527.796,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG16_BN_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG16_BN_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG16_BN_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg16_bn-6c64b313",
-        num_params: 138_365_992,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 73.36), ("acc@5", 91.516)],
-        gflops: 15.47,
-        file_size_mib: 527.866,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG16_BN_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG16_BN_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg16_bn-6c64b313",
+    num_params: 138_365_992,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 73.36), ("acc@5", 91.516)],
+    gflops: 15.47,
+    file_size_mib: 527.866,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG19_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG19_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG19_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg19-dcbb9e9d",
-        num_params: 143_667_240,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 72.376), ("acc@5", 90.876)],
-        gflops: 19.632,
-        file_size_mib: 548.051,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
+const VGG19_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG19_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg19-dcbb9e9d",
+    num_params: 143_667_240,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 72.376), ("acc@5", 90.876)],
+    gflops: 19.632,
+    file_size_mib: 548.051,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
 
 /// `VGG19_BN_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG19_BN_WEIGHTS: &[Weights] = &[
-    Weights {
-        enum_name: "VGG19_BN_Weights",
-        member: "IMAGENET1K_V1",
-        file: "vgg19_bn-c79401a0",
-        num_params: 143_678_248,
-        min_size: [32, 32],
-        categories: Categories::ImageNet,
-        metrics: &[("acc@1", 74.218), ("acc@5", 91.842)],
-        gflops: 19.632,
-        file_size_mib: 548.143,
-        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-        transforms: Transforms::IMAGENET,
-    },
-];
-
+const VGG19_BN_WEIGHTS: &[Weights] = &[Weights {
+    enum_name: "VGG19_BN_Weights",
+    member: "IMAGENET1K_V1",
+    file: "vgg19_bn-c79401a0",
+    num_params: 143_678_248,
+    min_size: [32, 32],
+    categories: Categories::ImageNet,
+    metrics: &[("acc@1", 74.218), ("acc@5", 91.842)],
+    gflops: 19.632,
+    file_size_mib: 548.143,
+    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+    transforms: Transforms::IMAGENET,
+}];
