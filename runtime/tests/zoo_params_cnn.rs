@@ -192,3 +192,39 @@ fn segmentation_aux_classifier_and_num_classes() {
     }
     assert_eq!(sd["classifier.0.convs.1.0.weight"].shape(), &[256, 2048, 3, 3]);
 }
+
+#[test]
+fn googlenet_weights_load_and_turn_on_transform_input() {
+    // A checkpoint shaped like TorchVision's (auxiliary heads included).
+    let mut reference = zoo::googlenet::GoogLeNet::new(1000, true, true, 9).unwrap();
+    reference.eval();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("googlenet-1378be20.safetensors");
+    smelt_runtime::io::state_dict::save_state_dict(&path, &reference.state_dict()).unwrap();
+    let cfg = ModelConfig { weights_path: Some(path), ..ModelConfig::default() };
+    let mut loaded = zoo::get_model("googlenet", Some("DEFAULT"), &cfg).unwrap();
+    loaded.eval();
+    assert!(!loaded.state_dict().contains_key("aux1.conv.conv.weight"));
+    let x = input(&[1, 3, 32, 32]);
+    let (want, got) = (reference.forward(&x).unwrap(), loaded.forward(&x).unwrap());
+    assert_eq!(got.to_f64_vec(), want.to_f64_vec(), "same weights, same transform_input");
+}
+
+#[test]
+fn weights_metadata_follows_torchvision() {
+    let w = zoo::get_weight("ResNet50_Weights.DEFAULT").unwrap();
+    assert_eq!((w.member, w.file, w.transforms.resize), ("IMAGENET1K_V2", "resnet50-11ad3fa6", 232));
+    assert_eq!(w.metrics, &[("acc@1", 80.858), ("acc@5", 95.434)]);
+    assert_eq!((w.gflops, w.file_size_mib), (4.089, 97.79));
+    let w = zoo::get_weight("Inception_V3_Weights.IMAGENET1K_V1").unwrap();
+    assert_eq!((w.transforms.resize, w.transforms.crop, w.min_size), (342, Some(299), [75, 75]));
+    let w = zoo::get_weight("DeepLabV3_ResNet101_Weights.DEFAULT").unwrap();
+    assert_eq!((w.transforms.resize, w.transforms.crop), (520, None));
+    assert_eq!(w.category_names().len(), 21);
+    assert_eq!(zoo::get_weight("VGG16_BN_Weights.DEFAULT").unwrap().min_size, [32, 32]);
+    assert_eq!(zoo::get_model_weights("wide_resnet101_2").unwrap().len(), 2);
+    let seg = zoo::list_models(Some(Task::Segmentation), &[], &[]).unwrap();
+    for name in ["deeplabv3_resnet101", "deeplabv3_resnet50", "fcn_resnet101", "fcn_resnet50"] {
+        assert!(seg.contains(&name), "{name} listed under segmentation");
+    }
+}
