@@ -138,7 +138,8 @@ fn bilinear_matches_the_reference() {
 fn bilinear_gradients() {
     let x = randn(&[1, 2, 3, 4], DType::F64, 4).requires_grad_(true).unwrap();
     let opts = GradcheckOptions::default();
-    gradcheck(|t| interpolate_bilinear(&t[0], [5, 7], false), std::slice::from_ref(&x), opts).unwrap();
+    gradcheck(|t| interpolate_bilinear(&t[0], [5, 7], false), std::slice::from_ref(&x), opts)
+        .unwrap();
     gradcheck(|t| interpolate_bilinear(&t[0], [2, 3], true), &[x], opts).unwrap();
 }
 

@@ -213,7 +213,10 @@ fn googlenet_weights_load_and_turn_on_transform_input() {
 #[test]
 fn weights_metadata_follows_torchvision() {
     let w = zoo::get_weight("ResNet50_Weights.DEFAULT").unwrap();
-    assert_eq!((w.member, w.file, w.transforms.resize), ("IMAGENET1K_V2", "resnet50-11ad3fa6", 232));
+    assert_eq!(
+        (w.member, w.file, w.transforms.resize),
+        ("IMAGENET1K_V2", "resnet50-11ad3fa6", 232)
+    );
     assert_eq!(w.metrics, &[("acc@1", 80.858), ("acc@5", 95.434)]);
     assert_eq!((w.gflops, w.file_size_mib), (4.089, 97.79));
     let w = zoo::get_weight("Inception_V3_Weights.IMAGENET1K_V1").unwrap();
@@ -227,4 +230,25 @@ fn weights_metadata_follows_torchvision() {
     for name in ["deeplabv3_resnet101", "deeplabv3_resnet50", "fcn_resnet101", "fcn_resnet50"] {
         assert!(seg.contains(&name), "{name} listed under segmentation");
     }
+}
+
+/// The standard deviation of a tensor's values.
+fn std_of(t: &Tensor) -> f64 {
+    let v = t.to_f64_vec();
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64).sqrt()
+}
+
+#[test]
+fn initialisation_is_torchvision_s() {
+    let r = zoo::get_model("resnet18", None, &ModelConfig::default()).unwrap().state_dict();
+    // kaiming_normal_(fan_out, relu): √(2 / (64·7·7)).
+    let want = (2.0f64 / (64.0 * 49.0)).sqrt();
+    assert!((std_of(&r["conv1.weight"]) / want - 1.0).abs() < 0.05, "resnet18 conv1");
+    assert_eq!(r["bn1.weight"].to_f64_vec(), vec![1.0; 64]);
+    let g = zoo::get_model("googlenet", None, &ModelConfig::default()).unwrap().state_dict();
+    assert!((std_of(&g["fc.weight"]) / 0.01 - 1.0).abs() < 0.05, "googlenet fc");
+    // Under skip_init nothing is drawn.
+    let z = nn::skip_init(|| zoo::get_model("resnet18", None, &ModelConfig::default())).unwrap();
+    assert!(z.state_dict()["conv1.weight"].to_f64_vec().iter().all(|v| *v == 0.0));
 }

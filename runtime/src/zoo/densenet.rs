@@ -3,7 +3,7 @@
 //! and `classifier`; each dense layer sees the concatenation of every
 //! earlier map of its block.
 
-use super::blocks::{Activation, Lambda, Named, delegate_to_net};
+use super::blocks::{Activation, Init, Lambda, Named, delegate_to_net, reinit};
 use super::error::ZooError;
 use super::registry::{BuildFn, ModelConfig, ModelEntry, Task};
 use super::weights::{Categories, Transforms, Weights};
@@ -109,10 +109,19 @@ pub fn densenet(
     }
     features.push("norm5", BatchNorm2d::new(c)?);
     let head = Lambda::new("pool", |x| x.relu()?.mean(&[-2, -1], false));
-    Ok(Named::new()
+    let mut net = Named::new()
         .with("features", features)
         .with("pool", head)
-        .with("classifier", Linear::new(c, num_classes, true, &mut rng)?))
+        .with("classifier", Linear::new(c, num_classes, true, &mut rng)?);
+    // TorchVision's init: convolutions kaiming-normal (fan_in), linear bias 0.
+    reinit(&mut net, &mut rng, |name, s| {
+        if s.len() == 4 {
+            Some(Init::kaiming_fan_in(s))
+        } else {
+            (name == "classifier.bias").then_some(Init::Zeros)
+        }
+    })?;
+    Ok(net)
 }
 
 macro_rules! builders {

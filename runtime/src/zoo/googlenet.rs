@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::blocks::{Lambda, Named, delegate_to_net};
+use super::blocks::{Init, Lambda, Named, delegate_to_net, reinit};
 use super::error::ZooError;
 use super::inception::{InceptionBlock, Step, square, transform_input};
 use super::registry::{ModelConfig, ModelEntry, Task};
@@ -123,6 +123,9 @@ impl GoogLeNet {
         net.push("avgpool", pool_flatten([1, 1]));
         net.push("dropout", Dropout::new(0.2, seed.wrapping_add(1))?);
         net.push("fc", Linear::new(1024, num_classes, true, r)?);
+        // TorchVision's init: conv and linear weights truncated N(0, 0.01) in [-2, 2].
+        let w = Init::Normal { std: 0.01, bound: 2.0 };
+        reinit(&mut net, r, |_, s| matches!(s.len(), 2 | 4).then_some(w))?;
         Ok(GoogLeNet { net, aux, transform_input })
     }
 

@@ -8,7 +8,7 @@
 //! training the auxiliary logits come from [`Inception3::forward_aux`];
 //! `forward` returns the main logits only.
 
-use super::blocks::{Activation, Lambda, Named, delegate_to_net};
+use super::blocks::{Activation, Init, Lambda, Named, delegate_to_net, reinit};
 use super::error::ZooError;
 use super::registry::{ModelConfig, ModelEntry, Task};
 use super::vgg::pool_flatten;
@@ -298,6 +298,16 @@ impl Inception3 {
         net.push("avgpool", pool_flatten([1, 1]));
         net.push("dropout", Dropout::new(0.5, seed.wrapping_add(1))?);
         net.push("fc", Linear::new(2048, num_classes, true, r)?);
+        // TorchVision's init: conv and linear weights truncated normal in
+        // [-2, 2], std 0.1 except the auxiliary head's `conv1` and `fc`.
+        reinit(&mut net, r, |name, s| {
+            let std = match name {
+                "AuxLogits.conv1.conv.weight" => 0.01,
+                "AuxLogits.fc.weight" => 0.001,
+                _ => 0.1,
+            };
+            matches!(s.len(), 2 | 4).then_some(Init::Normal { std, bound: 2.0 })
+        })?;
         Ok(Inception3 { net, aux, transform_input })
     }
 

@@ -5,10 +5,10 @@
 //! stride of layer 2–4 into dilation, as the segmentation backbones need;
 //! [`ResNet::features`] gives those backbones layer 3 and layer 4.
 //!
-//! Initialisation is the layers' PyTorch defaults, not TorchVision's
-//! kaiming-normal(fan_out): shapes and names are what matters for loading.
+//! Initialisation is TorchVision's: convolutions kaiming-normal (fan_out,
+//! ReLU), batch norms 1 and 0, `fc` PyTorch's default.
 
-use super::blocks::{Activation, Lambda, Named, delegate_to_net};
+use super::blocks::{Activation, Init, Lambda, Named, delegate_to_net, reinit};
 use super::error::ZooError;
 use super::registry::{BuildFn, ModelConfig, ModelEntry, Task};
 use super::resnet_meta as meta;
@@ -192,6 +192,7 @@ impl ResNet {
             inplanes = out;
             net.push(&format!("layer{}", i + 1), layer);
         }
+        reinit(&mut net, rng, |_, s| (s.len() == 4).then(|| Init::kaiming_fan_out(s)))?;
         Ok(ResNet { net, has_fc: false })
     }
 

@@ -7,7 +7,7 @@
 //! `None` (its classifier holds no trained values), which [`Categories`]
 //! cannot express yet.
 
-use super::blocks::{Activation, Lambda, Named};
+use super::blocks::{Activation, Init, Lambda, Named, reinit};
 use super::error::ZooError;
 use super::registry::{BuildFn, ModelConfig, ModelEntry, Task};
 use super::weights::{Categories, Transforms, Weights};
@@ -67,10 +67,18 @@ pub fn vgg(cfg: &[usize], batch_norm: bool, num_classes: usize, seed: u64) -> Re
         .with(Activation::Relu.layer())
         .with(Dropout::new(0.5, seed.wrapping_add(2))?)
         .with(Linear::new(4096, num_classes, true, &mut rng)?);
-    Ok(Named::new()
+    let mut net = Named::new()
         .with("features", features)
         .with("avgpool", pool_flatten([7, 7]))
-        .with("classifier", classifier))
+        .with("classifier", classifier);
+    // TorchVision's init: convolutions kaiming-normal (fan_out), linear
+    // weights N(0, 0.01), every bias 0 (batch norms' already are).
+    reinit(&mut net, &mut rng, |name, s| match s.len() {
+        4 => Some(Init::kaiming_fan_out(s)),
+        2 => Some(Init::Normal { std: 0.01, bound: f64::INFINITY }),
+        _ => name.ends_with("bias").then_some(Init::Zeros),
+    })?;
+    Ok(net)
 }
 
 macro_rules! builders {
