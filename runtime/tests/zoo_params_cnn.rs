@@ -252,3 +252,14 @@ fn initialisation_is_torchvision_s() {
     let z = nn::skip_init(|| zoo::get_model("resnet18", None, &ModelConfig::default())).unwrap();
     assert!(z.state_dict()["conv1.weight"].to_f64_vec().iter().all(|v| *v == 0.0));
 }
+
+#[test]
+fn every_model_builds_with_ten_classes() {
+    for &(name, _) in ZOO_MD {
+        let cfg = ModelConfig { num_classes: Some(10), ..ModelConfig::default() };
+        let m = nn::skip_init(|| zoo::get_model(name, None, &cfg)).unwrap();
+        let params = m.named_parameters();
+        let (last, t) = params.last().unwrap();
+        assert_eq!(t.shape()[0], 10, "{name}: {last} {:?}", t.shape());
+    }
+}
