@@ -120,8 +120,9 @@ fn depthwise_plane<T: Real>(
             for kx in 0..g.kw {
                 let tw = taps[ky * g.kw + kx];
                 let r = g.wx.valid_outputs(kx, g.w, g.ow);
+                // A tap that misses the input for every output (a kernel
+                // wider than the padded input) has no first input.
                 if r.is_empty() {
-                    // The tap misses the input on this axis (dilation wider than it).
                     continue;
                 }
                 let first = g.wx.input_of(r.start, kx);
@@ -183,7 +184,6 @@ fn im2col<T: Real>(g: &Geometry, src: &[T]) -> Vec<T> {
         let chan = &src[ic * g.h * g.w..][..g.h * g.w];
         let xs = g.wx.valid_outputs(kx, g.w, g.ow);
         if xs.is_empty() {
-            // The tap misses the input on this axis: its row stays zero.
             continue;
         }
         let first = g.wx.input_of(xs.start, kx);

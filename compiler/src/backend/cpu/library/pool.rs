@@ -87,6 +87,7 @@ impl Pool {
                 let line = &src[iy * self.w..][..self.w];
                 for kx in 0..self.wx.k {
                     let r = self.wx.valid_outputs(kx, self.w, self.ow);
+                    // A tap outside the input for every output adds nothing.
                     if r.is_empty() {
                         continue;
                     }
