@@ -4,7 +4,9 @@
 //! [`Named`] (children with TorchVision's attribute names) and
 //! [`conv_norm_act`] (TorchVision's `Conv2dNormActivation`).
 
-use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Kind, Module, Sequential, Slot};
+use crate::nn::{
+    BatchNorm2d, Conv2d, Conv2dOptions, Kind, Module, Sequential, Slot, skipping_init,
+};
 use crate::tensor::{Generator, Result, Tensor, arg_err};
 
 /// The function of a [`Lambda`].
@@ -140,6 +142,15 @@ impl Named {
     pub fn run(&mut self, name: &str, x: &Tensor) -> Result<Tensor> {
         self.child(name)?.forward(x)
     }
+
+    /// Applies the children called `names` to `x`, in that order.
+    pub fn run_seq(&mut self, names: &[&str], x: &Tensor) -> Result<Tensor> {
+        let mut y = x.clone();
+        for n in names {
+            y = self.run(n, &y)?;
+        }
+        Ok(y)
+    }
 }
 
 impl Module for Named {
@@ -180,6 +191,30 @@ impl Module for Named {
     }
 }
 
+/// The [`Module`] methods of a model that keeps its children in a
+/// `net: Named` field and only writes its own `forward` (expects `Kind`,
+/// `Slot`, `Tensor` and `Module` in scope).
+macro_rules! delegate_to_net {
+    () => {
+        fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
+            self.net.named_tensors()
+        }
+
+        fn slots(&mut self) -> Vec<Slot<'_>> {
+            self.net.slots()
+        }
+
+        fn train(&mut self, mode: bool) {
+            self.net.train(mode);
+        }
+
+        fn is_training(&self) -> bool {
+            self.net.is_training()
+        }
+    };
+}
+pub(crate) use delegate_to_net;
+
 /// TorchVision's `Conv2dNormActivation`: a [`Sequential`] of a bias-free
 /// convolution (padding `(k - 1) / 2 · dilation`), a batch norm (eps
 /// `bn_eps`) and, unless `act` is `None`, the activation; named `0`, `1`,
@@ -213,4 +248,67 @@ pub fn conv_norm_act(
         s.push(a.layer());
     }
     Ok(s)
+}
+
+/// A re-initialisation of one parameter (TorchVision's `nn.init` calls in
+/// its models' constructors).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Init {
+    /// Normal with this standard deviation, redrawn outside `[-bound, bound]`
+    /// (`trunc_normal_(std, a=-bound, b=bound)`; `normal_` with an infinite bound).
+    Normal { std: f64, bound: f64 },
+    /// All zeros (`constant_(0)`).
+    Zeros,
+}
+
+impl Init {
+    /// `kaiming_normal_(w, mode=fan_out, nonlinearity=relu)`: std `√(2/fan_out)`.
+    pub(crate) fn kaiming_fan_out(shape: &[usize]) -> Init {
+        let fan_out = shape.iter().take(1).chain(shape.iter().skip(2)).product::<usize>();
+        Init::Normal { std: (2.0 / fan_out.max(1) as f64).sqrt(), bound: f64::INFINITY }
+    }
+
+    /// `kaiming_normal_(w)` (fan_in, leaky_relu a=0): std `√(2/fan_in)`.
+    pub(crate) fn kaiming_fan_in(shape: &[usize]) -> Init {
+        let fan_in = shape.iter().skip(1).product::<usize>();
+        Init::Normal { std: (2.0 / fan_in.max(1) as f64).sqrt(), bound: f64::INFINITY }
+    }
+}
+
+/// Re-initialises the parameters of `model` for which `rule(name, shape)`
+/// gives an [`Init`], drawing from `rng` in registration order. Does nothing
+/// under [`crate::nn::skip_init`] (the parameters stay zero).
+pub(crate) fn reinit(
+    model: &mut dyn Module,
+    rng: &mut Generator,
+    rule: impl Fn(&str, &[usize]) -> Option<Init>,
+) -> Result<()> {
+    if skipping_init() {
+        return Ok(());
+    }
+    for slot in model.slots() {
+        if slot.kind != Kind::Parameter {
+            continue;
+        }
+        let shape = slot.tensor.shape().to_vec();
+        let Some(init) = rule(&slot.name, &shape) else { continue };
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = match init {
+            Init::Zeros => vec![0.0; n],
+            Init::Normal { std, bound } => (0..n)
+                .map(|_| {
+                    loop {
+                        let v = rng.normal() * std;
+                        if v.abs() <= bound {
+                            break v as f32;
+                        }
+                    }
+                })
+                .collect(),
+        };
+        *slot.tensor = Tensor::from_vec(values, &shape)?
+            .to_dtype(slot.tensor.dtype())?
+            .requires_grad_(true)?;
+    }
+    Ok(())
 }

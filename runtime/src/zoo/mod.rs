@@ -14,17 +14,25 @@
 //! TorchVision's, so a TorchVision checkpoint converted to safetensors loads
 //! by name.
 
+pub mod alexnet;
 mod blocks;
 mod categories;
 pub mod convnext;
+pub mod densenet;
 mod error;
+pub mod googlenet;
+pub mod inception;
 mod load;
 pub mod maxvit;
 mod preprocess;
 mod registry;
+pub mod resnet;
+mod resnet_meta;
+pub mod segmentation;
 pub mod swin;
 pub mod swin_attention;
 pub mod transformer_parts;
+pub mod vgg;
 pub mod vit;
 mod weights;
 

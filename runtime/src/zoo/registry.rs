@@ -42,6 +42,10 @@ pub struct ModelConfig {
     /// Segmentation: build the auxiliary classifier (`None`: TorchVision's
     /// default, on when weights are given).
     pub aux_loss: Option<bool>,
+    /// GoogLeNet / Inception v3: rescale ImageNet-normalised inputs to the
+    /// `(x - 0.5) / 0.5` normalisation their ported weights were trained
+    /// with (`None`: TorchVision's default, on when weights are given).
+    pub transform_input: Option<bool>,
     /// Seed of the random initialisation.
     pub seed: u64,
     /// A weights file to load (overrides the lookup in `$SMELT_WEIGHTS_DIR`).
@@ -95,6 +99,13 @@ pub fn registry() -> &'static [ModelEntry] {
         all.extend(super::vit::entries());
         all.extend(super::swin::entries());
         all.extend(super::maxvit::entries());
+        all.extend(super::resnet::entries());
+        all.extend(super::vgg::entries());
+        all.extend(super::alexnet::entries());
+        all.extend(super::densenet::entries());
+        all.extend(super::googlenet::entries());
+        all.extend(super::inception::entries());
+        all.extend(super::segmentation::entries());
         all.sort_by_key(|e| e.name);
         all
     })
@@ -195,7 +206,8 @@ pub(crate) fn weights_for(
 /// `get_model(name, weights, config)`: builds the model; with `weights`
 /// (`"DEFAULT"`, a member or `Enum.MEMBER`), fixes `num_classes` from the
 /// weights' categories (a conflicting value is an error), turns on the
-/// auxiliary classifier of segmentation models as TorchVision does, and
+/// auxiliary classifier of segmentation models and GoogLeNet's / Inception
+/// v3's `transform_input` as TorchVision does, and
 /// loads the weights file (see [`super::load_weights`]).
 pub fn get_model(
     name: &str,
@@ -225,6 +237,9 @@ pub fn get_model(
     cfg.image_size.get_or_insert(w.min_size[0]);
     if entry.task == Task::Segmentation && cfg.aux_loss.is_none() {
         cfg.aux_loss = Some(true);
+    }
+    if cfg.transform_input.is_none() {
+        cfg.transform_input = Some(true);
     }
     let mut model = (entry.build)(&cfg)?;
     super::load_weights(model.as_mut(), w, cfg.weights_path.as_deref())?;
