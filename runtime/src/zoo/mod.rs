@@ -13,9 +13,16 @@
 
 mod blocks;
 mod categories;
+mod efficientnet;
 mod error;
 mod load;
+mod mnasnet;
+mod mobile_blocks;
+mod mobilenet_v2;
+mod mobilenet_v3;
 mod registry;
+mod shufflenet;
+mod squeezenet;
 mod weights;
 
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};

@@ -86,6 +86,12 @@ pub fn registry() -> &'static [ModelEntry] {
     ALL.get_or_init(|| {
         let mut all: Vec<ModelEntry> = Vec::new();
         // Each family registers here.
+        all.extend(super::squeezenet::entries());
+        all.extend(super::mnasnet::entries());
+        all.extend(super::mobilenet_v2::entries());
+        all.extend(super::mobilenet_v3::entries());
+        all.extend(super::efficientnet::entries());
+        all.extend(super::shufflenet::entries());
         all.sort_by_key(|e| e.name);
         all
     })
