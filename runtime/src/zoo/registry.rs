@@ -92,6 +92,7 @@ pub fn registry() -> &'static [ModelEntry] {
         all.extend(super::mobilenet_v3::entries());
         all.extend(super::efficientnet::entries());
         all.extend(super::shufflenet::entries());
+        all.extend(super::regnet_weights::entries());
         all.sort_by_key(|e| e.name);
         all
     })

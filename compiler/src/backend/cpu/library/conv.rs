@@ -120,6 +120,11 @@ fn depthwise_plane<T: Real>(
             for kx in 0..g.kw {
                 let tw = taps[ky * g.kw + kx];
                 let r = g.wx.valid_outputs(kx, g.w, g.ow);
+                if r.is_empty() {
+                    // Every output of this tap reads padding (an input
+                    // narrower than the padding); `input_of` would underflow.
+                    continue;
+                }
                 let first = g.wx.input_of(r.start, kx);
                 let out = &mut row[r];
                 if g.wx.s == 1 {
@@ -178,6 +183,10 @@ fn im2col<T: Real>(g: &Geometry, src: &[T]) -> Vec<T> {
         let (ic, ky, kx) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let chan = &src[ic * g.h * g.w..][..g.h * g.w];
         let xs = g.wx.valid_outputs(kx, g.w, g.ow);
+        if xs.is_empty() {
+            // The tap reads only padding: its row of `cols` stays zero.
+            continue;
+        }
         let first = g.wx.input_of(xs.start, kx);
         for oy in g.wy.valid_outputs(ky, g.h, g.oh) {
             let line = &chan[g.wy.input_of(oy, ky) * g.w..][..g.w];

@@ -87,6 +87,10 @@ impl Pool {
                 let line = &src[iy * self.w..][..self.w];
                 for kx in 0..self.wx.k {
                     let r = self.wx.valid_outputs(kx, self.w, self.ow);
+                    if r.is_empty() {
+                        // Only padding under this tap; `input_of` would underflow.
+                        continue;
+                    }
                     let first = self.wx.input_of(r.start, kx);
                     let vals = line[first..].iter().step_by(self.wx.s);
                     real[r.clone()].iter_mut().for_each(|c| *c += 1);

@@ -1,0 +1,185 @@
+//! The lightweight zoo families (SqueezeNet, MNASNet, MobileNet v2/v3,
+//! EfficientNet, ShuffleNet v2, RegNet): every builder's parameter count
+//! equals ZOO.md's table (hard-coded here) and its weights' `num_params`;
+//! small models run a forward at random init with the default and with a
+//! resized head; EfficientNet's stochastic depth drops whole rows in
+//! training only.
+
+use smelt_compiler::ir::DType;
+use smelt_runtime::autograd::no_grad;
+use smelt_runtime::nn::{Module, skip_init};
+use smelt_runtime::tensor::{Generator, Tensor};
+use smelt_runtime::zoo::{ModelConfig, StochasticDepth, get_model, list_models, model_entry};
+
+/// ZOO.md's num_params of each builder's default weights.
+const ZOO: &[(&str, u64)] = &[
+    ("mobilenet_v2", 3_504_872),
+    ("mobilenet_v3_small", 2_542_856),
+    ("mobilenet_v3_large", 5_483_032),
+    ("mnasnet0_5", 2_218_512),
+    ("mnasnet0_75", 3_170_208),
+    ("mnasnet1_0", 4_383_312),
+    ("mnasnet1_3", 6_282_256),
+    ("efficientnet_b0", 5_288_548),
+    ("efficientnet_b1", 7_794_184),
+    ("efficientnet_b2", 9_109_994),
+    ("efficientnet_b3", 12_233_232),
+    ("efficientnet_b4", 19_341_616),
+    ("efficientnet_b5", 30_389_784),
+    ("efficientnet_b6", 43_040_704),
+    ("efficientnet_b7", 66_347_960),
+    ("efficientnet_v2_s", 21_458_488),
+    ("efficientnet_v2_m", 54_139_356),
+    ("efficientnet_v2_l", 118_515_272),
+    ("regnet_x_400mf", 5_495_976),
+    ("regnet_x_800mf", 7_259_656),
+    ("regnet_x_1_6gf", 9_190_136),
+    ("regnet_x_3_2gf", 15_296_552),
+    ("regnet_x_8gf", 39_572_648),
+    ("regnet_x_16gf", 54_278_536),
+    ("regnet_x_32gf", 107_811_560),
+    ("regnet_y_400mf", 4_344_144),
+    ("regnet_y_800mf", 6_432_512),
+    ("regnet_y_1_6gf", 11_202_430),
+    ("regnet_y_3_2gf", 19_436_338),
+    ("regnet_y_8gf", 39_381_472),
+    ("regnet_y_16gf", 83_590_140),
+    ("regnet_y_32gf", 145_046_770),
+    ("regnet_y_128gf", 644_812_894),
+    ("shufflenet_v2_x0_5", 1_366_792),
+    ("shufflenet_v2_x1_0", 2_278_604),
+    ("shufflenet_v2_x1_5", 3_503_624),
+    ("shufflenet_v2_x2_0", 7_393_996),
+    ("squeezenet1_0", 1_248_424),
+    ("squeezenet1_1", 1_235_496),
+];
+
+fn num_params(m: &dyn Module) -> u64 {
+    m.parameters().iter().map(|p| p.numel() as u64).sum()
+}
+
+/// One model at a time, so the largest (RegNet-Y 128GF, 2.6 GB of zeros)
+/// is dropped before the next is built.
+#[test]
+fn num_params_match_zoo_md() {
+    let mut wrong = Vec::new();
+    for &(name, want) in ZOO {
+        let entry = model_entry(name).unwrap();
+        let default = entry.default_weights().unwrap_or_else(|| panic!("{name}: no DEFAULT"));
+        assert_eq!(default.num_params, want, "{name}: weights metadata");
+        for w in &entry.weights {
+            assert_eq!(w.num_params, want, "{}", w.full_name());
+        }
+        let m = skip_init(|| get_model(name, None, &ModelConfig::default())).unwrap();
+        let got = num_params(m.as_ref());
+        if got != want {
+            wrong.push(format!("{name}: {got} != {want}"));
+        }
+    }
+    assert!(wrong.is_empty(), "parameter counts differ from ZOO.md: {wrong:#?}");
+}
+
+#[test]
+fn every_light_family_is_registered() {
+    for pat in ["squeezenet*", "mnasnet*", "mobilenet_v*", "efficientnet_*", "regnet_*", "shufflenet_*"] {
+        let listed = list_models(None, &[pat], &[]).unwrap();
+        let want: Vec<&str> = ZOO
+            .iter()
+            .map(|z| z.0)
+            .filter(|n| n.starts_with(pat.trim_end_matches('*')))
+            .collect();
+        assert_eq!(listed.len(), want.len(), "{pat}: {listed:?}");
+    }
+}
+
+fn forward_shape(name: &str, classes: Option<usize>, side: usize) -> Vec<usize> {
+    let cfg = ModelConfig { num_classes: classes, seed: 3, ..ModelConfig::default() };
+    let mut m = get_model(name, None, &cfg).unwrap();
+    m.eval();
+    let x = Tensor::randn(&[1, 3, side, side], DType::F32, &mut Generator::new(5)).unwrap();
+    let y = no_grad(|| m.forward(&x)).unwrap();
+    assert!(y.to_f64_vec().iter().all(|v| v.is_finite()), "{name}: non-finite logits");
+    y.shape().to_vec()
+}
+
+#[test]
+fn small_models_run_at_random_init() {
+    for name in ["squeezenet1_0", "mobilenet_v2", "shufflenet_v2_x0_5", "regnet_x_400mf"] {
+        assert_eq!(forward_shape(name, None, 64), vec![1, 1000], "{name}");
+    }
+}
+
+#[test]
+fn resized_heads_build_and_run() {
+    for name in ["mnasnet0_75", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf"] {
+        assert_eq!(forward_shape(name, Some(10), 64), vec![1, 10], "{name}");
+    }
+    // EfficientNet V2 documents a 33-pixel minimum side.
+    assert_eq!(forward_shape("efficientnet_v2_s", Some(10), 33), vec![1, 10]);
+}
+
+/// In training, stochastic depth zeroes whole samples (never parts of
+/// one), scales the survivors by 1/(1-p) and is reproducible from its
+/// seed; in evaluation it is the identity.
+#[test]
+fn stochastic_depth_drops_whole_rows_in_training_only() {
+    let x = Tensor::ones(&[64, 2, 3, 3], DType::F32).unwrap();
+    let rows = |sd: &mut StochasticDepth| -> Vec<f64> {
+        let y = sd.forward(&x).unwrap().to_f64_vec();
+        y.chunks(18)
+            .map(|r| {
+                assert!(r.iter().all(|v| *v == r[0]), "a row was partly dropped: {r:?}");
+                r[0]
+            })
+            .collect()
+    };
+    let mut sd = StochasticDepth::new(0.5, 7).unwrap();
+    let a = rows(&mut sd);
+    assert!(a.iter().all(|v| *v == 0.0 || *v == 2.0), "{a:?}");
+    let dropped = a.iter().filter(|v| **v == 0.0).count();
+    assert!((10..=54).contains(&dropped), "{dropped} of 64 rows dropped at p=0.5");
+    assert_eq!(a, rows(&mut StochasticDepth::new(0.5, 7).unwrap()), "seeded");
+    sd.eval();
+    assert!(rows(&mut sd).iter().all(|v| *v == 1.0));
+    assert!(StochasticDepth::new(1.5, 0).is_err());
+}
+
+/// A seeded EfficientNet in training mode (dropout, stochastic depth,
+/// batch statistics) repeats itself and differs from evaluation.
+#[test]
+fn efficientnet_training_forward_is_seeded() {
+    let cfg = ModelConfig { num_classes: Some(4), seed: 11, ..ModelConfig::default() };
+    let x = Tensor::randn(&[6, 3, 32, 32], DType::F32, &mut Generator::new(1)).unwrap();
+    let run = |train: bool| {
+        let mut m = get_model("efficientnet_b0", None, &cfg).unwrap();
+        m.train(train);
+        no_grad(|| m.forward(&x)).unwrap().to_f64_vec()
+    };
+    let a = run(true);
+    assert_eq!(a, run(true), "same seed, same drops");
+    assert_ne!(a, run(false));
+}
+
+/// EfficientNet's last stages run 5×5 convs (padding 2) on 1×1 maps at
+/// small inputs: taps that read only padding contribute nothing, so the
+/// output is the centre tap times the input (plain and depthwise).
+#[test]
+fn conv_on_input_smaller_than_padding() {
+    use smelt_runtime::functional::conv2d;
+    for groups in [1, 2] {
+        let x = Tensor::from_vec(vec![2.0f32, -3.0], &[1, 2, 1, 1]).unwrap();
+        let w: Vec<f32> = (0..2 * (2 / groups) * 25).map(|i| i as f32).collect();
+        let wt = Tensor::from_vec(w.clone(), &[2, 2 / groups, 5, 5]).unwrap();
+        for stride in [1, 2] {
+            let y = conv2d(&x, &wt, None, [stride, stride], [2, 2], [1, 1], groups).unwrap();
+            assert_eq!(y.shape(), &[1, 2, 1, 1]);
+            let centre = |o: usize, i: usize| w[(o * (2 / groups) + i) * 25 + 12] as f64;
+            let want: Vec<f64> = if groups == 1 {
+                (0..2).map(|o| centre(o, 0) * 2.0 + centre(o, 1) * -3.0).collect()
+            } else {
+                vec![centre(0, 0) * 2.0, centre(1, 0) * -3.0]
+            };
+            assert_eq!(y.to_f64_vec(), want, "groups {groups} stride {stride}");
+        }
+    }
+}
