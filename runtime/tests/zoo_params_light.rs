@@ -81,13 +81,12 @@ fn num_params_match_zoo_md() {
 
 #[test]
 fn every_light_family_is_registered() {
-    for pat in ["squeezenet*", "mnasnet*", "mobilenet_v*", "efficientnet_*", "regnet_*", "shufflenet_*"] {
+    for pat in
+        ["squeezenet*", "mnasnet*", "mobilenet_v*", "efficientnet_*", "regnet_*", "shufflenet_*"]
+    {
         let listed = list_models(None, &[pat], &[]).unwrap();
-        let want: Vec<&str> = ZOO
-            .iter()
-            .map(|z| z.0)
-            .filter(|n| n.starts_with(pat.trim_end_matches('*')))
-            .collect();
+        let want: Vec<&str> =
+            ZOO.iter().map(|z| z.0).filter(|n| n.starts_with(pat.trim_end_matches('*'))).collect();
         assert_eq!(listed.len(), want.len(), "{pat}: {listed:?}");
     }
 }
@@ -182,4 +181,27 @@ fn conv_on_input_smaller_than_padding() {
             assert_eq!(y.to_f64_vec(), want, "groups {groups} stride {stride}");
         }
     }
+}
+
+/// `max_pool2d(…, ceil_mode=True)` (SqueezeNet's pools): PyTorch's output
+/// sizes, including the rule that drops a last window starting in the
+/// right padding.
+#[test]
+fn max_pool2d_ceil_mode_sizes_and_values() {
+    use smelt_runtime::functional::max_pool2d_ceil;
+    let x = Tensor::from_vec((0..36).map(|v| v as f32).collect(), &[1, 1, 6, 6]).unwrap();
+    let y = max_pool2d_ceil(&x, [3, 3], Some([2, 2]), [0, 0]).unwrap();
+    assert_eq!(y.shape(), &[1, 1, 3, 3]);
+    // The last window covers only rows/columns 4..6.
+    assert_eq!(y.to_f64_vec(), vec![14.0, 16.0, 17.0, 26.0, 28.0, 29.0, 32.0, 34.0, 35.0]);
+    let cl = x.to_memory_format(smelt_runtime::tensor::MemoryFormat::ChannelsLast).unwrap();
+    assert_eq!(
+        max_pool2d_ceil(&cl, [3, 3], Some([2, 2]), [0, 0]).unwrap().to_f64_vec(),
+        y.to_f64_vec()
+    );
+    // 5 + 2·1 − 2 = 5: ceil(5/2) + 1 = 4 windows, but the 4th would start
+    // in the right padding, so PyTorch gives 3.
+    let x5 = Tensor::ones(&[1, 1, 5, 5], DType::F32).unwrap();
+    assert_eq!(max_pool2d_ceil(&x5, [2, 2], Some([2, 2]), [1, 1]).unwrap().shape(), &[1, 1, 3, 3]);
+    assert!(max_pool2d_ceil(&x5, [0, 2], None, [0, 0]).is_err());
 }

@@ -114,7 +114,8 @@ fn efficientnet(v: &Variant, cfg: &ModelConfig) -> Built {
     let total: usize = v.stages.iter().map(|s| reps(s.6)).sum();
     let first = ch(v.stages[0].4);
     let silu = Some(Activation::Silu);
-    let mut features = Sequential::default().with(conv_bn_act(3, first, 3, 2, 1, 1, silu, v.bn, rng)?);
+    let mut features =
+        Sequential::default().with(conv_bn_act(3, first, 3, 2, 1, 1, silu, v.bn, rng)?);
     let mut id = 0;
     for &(fused, expand, k, stride, i, o, n) in v.stages {
         let (mut i, o) = (ch(i), ch(o));

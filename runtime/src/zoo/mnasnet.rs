@@ -90,8 +90,10 @@ fn round_to_multiple_of_8(val: f64) -> usize {
 fn mnasnet(alpha: f64, cfg: &ModelConfig) -> Built {
     let classes = cfg.num_classes.unwrap_or(1000);
     let rng = &mut Generator::new(cfg.seed);
-    let d: Vec<usize> =
-        [32, 16, 24, 40, 80, 96, 192, 320].iter().map(|&c| round_to_multiple_of_8(c as f64 * alpha)).collect();
+    let d: Vec<usize> = [32, 16, 24, 40, 80, 96, 192, 320]
+        .iter()
+        .map(|&c| round_to_multiple_of_8(c as f64 * alpha))
+        .collect();
     let relu = || Activation::Relu.layer();
     let layers = Sequential::default()
         .with(conv(3, d[0], 3, 2, 1, rng)?)

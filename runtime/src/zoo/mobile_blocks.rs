@@ -101,7 +101,10 @@ impl StochasticDepth {
     /// `[0, 1]`), drawing from `Generator::new(seed)`.
     pub fn new(p: f64, seed: u64) -> Result<StochasticDepth> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(arg_err("StochasticDepth", format!("drop probability {p} is not in [0, 1]")));
+            return Err(arg_err(
+                "StochasticDepth",
+                format!("drop probability {p} is not in [0, 1]"),
+            ));
         }
         Ok(StochasticDepth { p, rng: Generator::new(seed), training: true })
     }

@@ -50,7 +50,8 @@ fn mobilenet_v2(cfg: &ModelConfig) -> Built {
     let r6 = Some(Activation::Relu6);
     let mut input = make_divisible(32.0, 8);
     let last = make_divisible(1280.0, 8);
-    let mut features = Sequential::default().with(conv_norm_act(3, input, 3, 2, 1, 1, r6, 1e-5, rng)?);
+    let mut features =
+        Sequential::default().with(conv_norm_act(3, input, 3, 2, 1, 1, r6, 1e-5, rng)?);
     for [t, c, n, s] in SETTING {
         let out = make_divisible(c as f64, 8);
         for i in 0..n {
@@ -72,7 +73,18 @@ fn mobilenet_v2(cfg: &ModelConfig) -> Built {
 /// The MobileNet v2 builder and its weights.
 pub(super) fn entries() -> Vec<ModelEntry> {
     let w = |member, file, acc, size, recipe, t| {
-        imagenet_weights("MobileNet_V2_Weights", member, file, 3_504_872, 1, acc, 0.301, size, recipe, t)
+        imagenet_weights(
+            "MobileNet_V2_Weights",
+            member,
+            file,
+            3_504_872,
+            1,
+            acc,
+            0.301,
+            size,
+            recipe,
+            t,
+        )
     };
     vec![ModelEntry {
         name: "mobilenet_v2",

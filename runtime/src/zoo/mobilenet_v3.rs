@@ -10,8 +10,8 @@
 //! outputs, as the DeepLabV3 and LR-ASPP segmentation heads take them.
 
 use super::blocks::{Activation, Named};
-use super::mobile_blocks::{Built, 
-    Residual, SqueezeExcitation, conv_bn_act, imagenet_weights, make_divisible, pool_flatten,
+use super::mobile_blocks::{
+    Built, Residual, SqueezeExcitation, conv_bn_act, imagenet_weights, make_divisible, pool_flatten,
 };
 use super::registry::{ModelConfig, ModelEntry, Task};
 use super::weights::{Interpolation, Transforms};
@@ -210,8 +210,7 @@ fn mobilenet_v3_small(cfg: &ModelConfig) -> Built {
     mobilenet_v3(&SMALL, make_divisible(1024.0, 8), cfg)
 }
 
-const RECIPE_V1: &str =
-    "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small";
+const RECIPE_V1: &str = "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small";
 const RECIPE_V2: &str = "https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning";
 
 /// The MobileNet v3 builders and their weights.
@@ -264,4 +263,43 @@ pub(super) fn entries() -> Vec<ModelEntry> {
             default_member: "IMAGENET1K_V1",
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::skip_init;
+    use crate::zoo::registry::get_model;
+    use smelt_compiler::ir::DType;
+
+    /// The extractor's tensors are the classifier's `features.*`, its
+    /// stages are TorchVision's, and the taps the segmentation heads take
+    /// have output stride 8 (`low`, 40 channels) and 16 when dilated
+    /// (`high`, 960 channels) instead of 32.
+    #[test]
+    fn large_features_taps_and_dilation() -> Result<()> {
+        let cls = skip_init(|| get_model("mobilenet_v3_large", None, &ModelConfig::default()))
+            .map_err(|e| arg_err("test", e.to_string()))?;
+        let want: Vec<String> = cls
+            .named_tensors()
+            .into_iter()
+            .filter_map(|(n, _, _)| n.strip_prefix("features.").map(str::to_string))
+            .collect();
+        for dilated in [false, true] {
+            let mut f = large_features(dilated, 0)?;
+            let names: Vec<String> = f.named_tensors().into_iter().map(|(n, _, _)| n).collect();
+            assert_eq!(names, want);
+            assert_eq!(f.stage_indices, vec![0, 2, 4, 7, 13, 16]);
+            f.eval();
+            let x = Tensor::randn(&[1, 3, 64, 64], DType::F32, &mut Generator::new(0))?;
+            let (low, high) = (f.stage_indices[2], f.stage_indices[5]);
+            let outs = f.forward_taps(&x, &[low, high])?;
+            assert_eq!(outs[0].shape(), &[1, 40, 8, 8]);
+            let side = if dilated { 4 } else { 2 };
+            assert_eq!(outs[1].shape(), &[1, 960, side, side]);
+            assert_eq!(f.channels[low], 40);
+            assert!(f.forward_taps(&x, &[17]).is_err());
+        }
+        Ok(())
+    }
 }

@@ -20,17 +20,17 @@ mod mnasnet;
 mod mobile_blocks;
 mod mobilenet_v2;
 mod mobilenet_v3;
+mod registry;
 mod regnet;
 mod regnet_weights;
-mod registry;
 mod shufflenet;
 mod squeezenet;
 mod weights;
 
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};
 pub use error::ZooError;
-pub use mobile_blocks::{SqueezeExcitation, StochasticDepth};
 pub use load::{load_file, load_weights, weights_candidates};
+pub use mobile_blocks::{SqueezeExcitation, StochasticDepth};
 pub use registry::{
     BuildFn, ModelConfig, ModelEntry, Task, get_model, get_model_builder, get_model_weights,
     get_weight, list_models, model_entry, registry,

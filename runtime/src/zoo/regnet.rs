@@ -7,7 +7,9 @@
 //! The weights metadata is in `regnet_weights.rs`.
 
 use super::blocks::{Activation, Named, conv_norm_act};
-use super::mobile_blocks::{Built, SqueezeExcitation, delegate_to_named, make_divisible, pool_flatten};
+use super::mobile_blocks::{
+    Built, SqueezeExcitation, delegate_to_named, make_divisible, pool_flatten,
+};
 use super::registry::ModelConfig;
 use crate::nn::{Linear, Module};
 use crate::tensor::{Generator, Result, Tensor};
@@ -82,7 +84,10 @@ impl Bottleneck {
             .with("b", conv_norm_act(w_out, w_out, 3, stride, groups, 1, relu, 1e-5, rng)?);
         if se {
             let sq = (0.25 * w_in as f64).round_ties_even() as usize;
-            f.push("se", SqueezeExcitation::new(w_out, sq, Activation::Relu, Activation::Sigmoid, rng)?);
+            f.push(
+                "se",
+                SqueezeExcitation::new(w_out, sq, Activation::Relu, Activation::Sigmoid, rng)?,
+            );
         }
         f.push("c", conv_norm_act(w_out, w_out, 1, 1, 1, 1, None, 1e-5, rng)?);
         body.push("f", f);
@@ -124,4 +129,3 @@ pub(super) fn regnet(d: &Design, cfg: &ModelConfig) -> Built {
         .with("fc", Linear::new(width, classes, true, rng)?);
     Ok(Box::new(model))
 }
-

@@ -3,8 +3,8 @@
 //! recipes and transforms) and the registry entries.
 
 use super::mobile_blocks::{Built, imagenet_weights};
-use super::regnet::{Design, regnet};
 use super::registry::{ModelConfig, ModelEntry, Task};
+use super::regnet::{Design, regnet};
 use super::weights::{Interpolation, Transforms, Weights};
 
 /// `(member, file stem, metrics, GFLOPS, MiB, recipe, resize, crop,

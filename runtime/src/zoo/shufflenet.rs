@@ -12,7 +12,14 @@ use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Linear, Module, Sequential};
 use crate::tensor::{Generator, Result, Tensor};
 
 /// A bias-free conv with `k`×`k` kernel, padding `k/2`.
-fn conv(i: usize, o: usize, k: usize, stride: usize, groups: usize, rng: &mut Generator) -> Result<Conv2d> {
+fn conv(
+    i: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    groups: usize,
+    rng: &mut Generator,
+) -> Result<Conv2d> {
     let opts = Conv2dOptions {
         stride: [stride, stride],
         padding: [k / 2, k / 2],
@@ -96,7 +103,9 @@ fn shufflenet(ch: [usize; 5], cfg: &ModelConfig) -> Built {
         .with("conv1", conv1)
         .with("maxpool", Lambda::new("maxpool", |x| max_pool2d(x, [3, 3], Some([2, 2]), [1, 1])));
     let mut input = ch[0];
-    for (s, (name, repeats)) in [("stage2", 4), ("stage3", 8), ("stage4", 4)].into_iter().enumerate() {
+    for (s, (name, repeats)) in
+        [("stage2", 4), ("stage3", 8), ("stage4", 4)].into_iter().enumerate()
+    {
         let out = ch[s + 1];
         let mut stage = Sequential::default().with(ShuffleBlock::new(input, out, 2, rng)?);
         for _ in 1..repeats {
@@ -135,7 +144,18 @@ const RECIPE_V1: &str = "https://github.com/ericsun99/Shufflenet-v2-Pytorch";
 const RECIPE_NEW: &str = "https://github.com/pytorch/vision/pull/5906";
 
 /// `(builder, build, enum, file, num_params, acc, GFLOPS, MiB, recipe, resize)`.
-type Row = (&'static str, BuildFn, &'static str, &'static str, u64, &'static [(&'static str, f64)], f64, f64, &'static str, usize);
+type Row = (
+    &'static str,
+    BuildFn,
+    &'static str,
+    &'static str,
+    u64,
+    &'static [(&'static str, f64)],
+    f64,
+    f64,
+    &'static str,
+    usize,
+);
 
 /// The ShuffleNet v2 builders and their weights.
 pub(super) fn entries() -> Vec<ModelEntry> {
