@@ -108,6 +108,30 @@ fn small_models_run_at_random_init() {
     }
 }
 
+/// Channels-last input gives the NCHW logits (every family's ops: Fire's
+/// concatenation, channel shuffle, squeeze-excitation, grouped convs).
+#[test]
+fn channels_last_input_matches_nchw() {
+    use smelt_runtime::tensor::MemoryFormat;
+    let x = Tensor::randn(&[2, 3, 48, 48], DType::F32, &mut Generator::new(9)).unwrap();
+    let xc = x.to_memory_format(MemoryFormat::ChannelsLast).unwrap();
+    for name in
+        ["squeezenet1_0", "shufflenet_v2_x0_5", "efficientnet_b0", "regnet_y_400mf", "mobilenet_v2"]
+    {
+        let mut m =
+            get_model(name, None, &ModelConfig { seed: 2, ..ModelConfig::default() }).unwrap();
+        m.eval();
+        let (a, b) = no_grad(|| (m.forward(&x).unwrap(), m.forward(&xc).unwrap()));
+        let err = a
+            .to_f64_vec()
+            .iter()
+            .zip(b.to_f64_vec())
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f64::max);
+        assert!(err <= 1e-5, "{name}: channels-last differs by {err}");
+    }
+}
+
 #[test]
 fn resized_heads_build_and_run() {
     for name in ["mnasnet0_75", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf"] {
@@ -204,4 +228,38 @@ fn max_pool2d_ceil_mode_sizes_and_values() {
     let x5 = Tensor::ones(&[1, 1, 5, 5], DType::F32).unwrap();
     assert_eq!(max_pool2d_ceil(&x5, [2, 2], Some([2, 2]), [1, 1]).unwrap().shape(), &[1, 1, 3, 3]);
     assert!(max_pool2d_ceil(&x5, [0, 2], None, [0, 0]).is_err());
+}
+
+fn std_of(t: &Tensor) -> f64 {
+    let v = t.to_f64_vec();
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+}
+
+/// Random init follows TorchVision's constructors: kaiming-normal (fan
+/// out) convs, the family's linear rule, zero biases (RegNet's conv
+/// biases excepted); under `skip_init` conv and linear weights stay zero.
+#[test]
+fn random_init_follows_torchvision() {
+    let cfg = ModelConfig::default();
+    let sd = |name: &str| get_model(name, None, &cfg).unwrap().state_dict();
+    let close = |got: f64, want: f64, what: &str| {
+        assert!((got / want - 1.0).abs() < 0.05, "{what}: std {got}, want {want}");
+    };
+    let m = sd("mobilenet_v2");
+    close(std_of(&m["classifier.1.weight"]), 0.01, "mobilenet_v2 linear");
+    assert!(m["classifier.1.bias"].to_f64_vec().iter().all(|v| *v == 0.0));
+    // features.18.0: 1×1 conv 320 → 1280, fan out 1280.
+    close(std_of(&m["features.18.0.weight"]), (2.0f64 / 1280.0).sqrt(), "mobilenet_v2 conv");
+    let s = sd("squeezenet1_1");
+    close(std_of(&s["classifier.1.weight"]), 0.01, "squeezenet final conv");
+    assert!(s["features.0.bias"].to_f64_vec().iter().all(|v| *v == 0.0));
+    // features.0: 3×3 conv from 3 channels, uniform in ±√(6/27): std √(2/27).
+    close(std_of(&s["features.0.weight"]), (2.0f64 / 27.0).sqrt(), "squeezenet conv");
+    let r = sd("regnet_y_400mf");
+    assert!(r["trunk_output.block1.block1-0.f.se.fc1.bias"].to_f64_vec().iter().any(|v| *v != 0.0));
+    assert!(r["fc.bias"].to_f64_vec().iter().all(|v| *v == 0.0));
+    let z = skip_init(|| get_model("efficientnet_b0", None, &cfg)).unwrap();
+    let drawn = z.parameters().into_iter().filter(|p| matches!(p.rank(), 2 | 4));
+    assert!(drawn.into_iter().all(|p| p.to_f64_vec().iter().all(|v| *v == 0.0)));
 }

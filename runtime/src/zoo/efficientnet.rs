@@ -6,6 +6,7 @@
 //! linearly from 0 to 0.2 over the blocks (identity in evaluation).
 
 use super::blocks::{Activation, Named};
+use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
 use super::mobile_blocks::{
     Built, Residual, SqueezeExcitation, StochasticDepth, conv_bn_act, imagenet_weights,
     make_divisible, pool_flatten,
@@ -136,10 +137,17 @@ fn efficientnet(v: &Variant, cfg: &ModelConfig) -> Built {
     let classifier = Sequential::default()
         .with(Dropout::new(v.dropout, cfg.seed.wrapping_add(1))?)
         .with(Linear::new(last, classes, true, rng)?);
-    let model = Named::new()
+    let mut model = Named::new()
         .with("features", features)
         .with("avgpool", pool_flatten())
         .with("classifier", classifier);
+    let rule = InitRule {
+        conv: ConvInit::KaimingNormalFanOut,
+        linear: LinearInit::UniformOut,
+        zero_conv_bias: true,
+        normal_std: &[],
+    };
+    torchvision_init(&mut model, rule, cfg.seed.wrapping_add(2))?;
     Ok(Box::new(model))
 }
 

@@ -4,6 +4,7 @@
 //! (dropout, linear). Batch norms use momentum 0.0003 as TorchVision's.
 
 use super::blocks::{Activation, Named};
+use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
 use super::mobile_blocks::{Built, Residual, imagenet_weights, pool_flatten};
 use super::registry::{ModelConfig, ModelEntry, Task};
 use super::weights::{Interpolation, Transforms};
@@ -116,10 +117,17 @@ fn mnasnet(alpha: f64, cfg: &ModelConfig) -> Built {
     let classifier = Sequential::default()
         .with(Dropout::new(0.2, cfg.seed.wrapping_add(1))?)
         .with(Linear::new(1280, classes, true, rng)?);
-    let model = Named::new()
+    let mut model = Named::new()
         .with("layers", layers)
         .with("pool", pool_flatten())
         .with("classifier", classifier);
+    let rule = InitRule {
+        conv: ConvInit::KaimingNormalFanOut,
+        linear: LinearInit::KaimingUniformOutSigmoid,
+        zero_conv_bias: true,
+        normal_std: &[],
+    };
+    torchvision_init(&mut model, rule, cfg.seed.wrapping_add(2))?;
     Ok(Box::new(model))
 }
 

@@ -4,6 +4,7 @@
 //! (dropout, linear).
 
 use super::blocks::{Activation, Named, conv_norm_act};
+use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
 use super::mobile_blocks::{Built, Residual, imagenet_weights, make_divisible, pool_flatten};
 use super::registry::{ModelConfig, ModelEntry, Task};
 use super::weights::{Interpolation, Transforms};
@@ -63,10 +64,17 @@ fn mobilenet_v2(cfg: &ModelConfig) -> Built {
     let classifier = Sequential::default()
         .with(Dropout::new(0.2, cfg.seed.wrapping_add(1))?)
         .with(Linear::new(last, classes, true, rng)?);
-    let model = Named::new()
+    let mut model = Named::new()
         .with("features", features)
         .with("pool", pool_flatten())
         .with("classifier", classifier);
+    let rule = InitRule {
+        conv: ConvInit::KaimingNormalFanOut,
+        linear: LinearInit::Normal(0.01),
+        zero_conv_bias: true,
+        normal_std: &[],
+    };
+    torchvision_init(&mut model, rule, cfg.seed.wrapping_add(2))?;
     Ok(Box::new(model))
 }
 

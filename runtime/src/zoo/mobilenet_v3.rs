@@ -10,6 +10,7 @@
 //! outputs, as the DeepLabV3 and LR-ASPP segmentation heads take them.
 
 use super::blocks::{Activation, Named};
+use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
 use super::mobile_blocks::{
     Built, Residual, SqueezeExcitation, conv_bn_act, imagenet_weights, make_divisible, pool_flatten,
 };
@@ -17,6 +18,14 @@ use super::registry::{ModelConfig, ModelEntry, Task};
 use super::weights::{Interpolation, Transforms};
 use crate::nn::{Dropout, Kind, Linear, Module, Sequential, Slot};
 use crate::tensor::{Generator, Result, Tensor, arg_err};
+
+/// TorchVision's initialisation of MobileNet v3.
+const INIT: InitRule = InitRule {
+    conv: ConvInit::KaimingNormalFanOut,
+    linear: LinearInit::Normal(0.01),
+    zero_conv_bias: true,
+    normal_std: &[],
+};
 
 /// Batch-norm eps of MobileNet v3.
 const EPS: f64 = 0.001;
@@ -181,7 +190,9 @@ fn features(conf: &[Bneck], dilated: bool, rng: &mut Generator) -> Result<V3Feat
 /// .features`), seeded with `seed`, for the segmentation models.
 #[allow(dead_code)] // the segmentation models (issue 7) use it
 pub(crate) fn large_features(dilated: bool, seed: u64) -> Result<V3Features> {
-    features(&LARGE, dilated, &mut Generator::new(seed))
+    let mut f = features(&LARGE, dilated, &mut Generator::new(seed))?;
+    torchvision_init(&mut f, INIT, seed.wrapping_add(2))?;
+    Ok(f)
 }
 
 /// Builds a MobileNet v3 classifier from `conf` with `last` hidden units.
@@ -195,10 +206,11 @@ fn mobilenet_v3(conf: &[Bneck], last: usize, cfg: &ModelConfig) -> Built {
         .with(Activation::Hardswish.layer())
         .with(Dropout::new(0.2, cfg.seed.wrapping_add(1))?)
         .with(Linear::new(last, classes, true, rng)?);
-    let model = Named::new()
+    let mut model = Named::new()
         .with("features", f)
         .with("avgpool", pool_flatten())
         .with("classifier", classifier);
+    torchvision_init(&mut model, INIT, cfg.seed.wrapping_add(2))?;
     Ok(Box::new(model))
 }
 

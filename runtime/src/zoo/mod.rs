@@ -15,6 +15,7 @@ mod blocks;
 mod categories;
 mod efficientnet;
 mod error;
+mod light_init;
 mod load;
 mod mnasnet;
 mod mobile_blocks;

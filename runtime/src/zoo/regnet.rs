@@ -7,6 +7,7 @@
 //! The weights metadata is in `regnet_weights.rs`.
 
 use super::blocks::{Activation, Named, conv_norm_act};
+use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
 use super::mobile_blocks::{
     Built, SqueezeExcitation, delegate_to_named, make_divisible, pool_flatten,
 };
@@ -122,10 +123,17 @@ pub(super) fn regnet(d: &Design, cfg: &ModelConfig) -> Built {
         trunk.push(&format!("block{}", s + 1), stage);
         width = p.width;
     }
-    let model = Named::new()
+    let mut model = Named::new()
         .with("stem", stem)
         .with("trunk_output", trunk)
         .with("avgpool", pool_flatten())
         .with("fc", Linear::new(width, classes, true, rng)?);
+    let rule = InitRule {
+        conv: ConvInit::KaimingNormalFanOut,
+        linear: LinearInit::Normal(0.01),
+        zero_conv_bias: false,
+        normal_std: &[],
+    };
+    torchvision_init(&mut model, rule, cfg.seed.wrapping_add(2))?;
     Ok(Box::new(model))
 }

@@ -4,7 +4,8 @@
 //! global average pool), flattened to `[N, classes]`.
 
 use super::blocks::{Activation, Lambda, Named};
-use super::mobile_blocks::{Built, delegate_to_named, imagenet_weights};
+use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
+use super::mobile_blocks::{Built, delegate_to_named, imagenet_weights, pool_flatten};
 use super::registry::{ModelConfig, ModelEntry, Task};
 use super::weights::Transforms;
 use crate::functional::max_pool2d_ceil;
@@ -86,8 +87,16 @@ fn squeezenet(version: &str, cfg: &ModelConfig) -> Built {
         .with(Dropout::new(0.5, cfg.seed.wrapping_add(1))?)
         .with(Conv2d::new(512, classes, [1, 1], Conv2dOptions::default(), rng)?)
         .with(relu())
-        .with(Lambda::new("avgpool_flatten", |x| x.mean(&[2, 3], false)));
-    Ok(Box::new(Named::new().with("features", f).with("classifier", classifier)))
+        .with(pool_flatten());
+    let mut model = Named::new().with("features", f).with("classifier", classifier);
+    let rule = InitRule {
+        conv: ConvInit::KaimingUniform,
+        linear: LinearInit::Normal(0.01),
+        zero_conv_bias: true,
+        normal_std: &[("classifier.1.weight", 0.01)],
+    };
+    torchvision_init(&mut model, rule, cfg.seed.wrapping_add(2))?;
+    Ok(Box::new(model))
 }
 
 fn squeezenet1_0(cfg: &ModelConfig) -> Built {
