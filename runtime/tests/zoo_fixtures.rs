@@ -98,3 +98,18 @@ fn mnasnet0_5_state_dict_numel() {
     let params: usize = m.parameters().iter().map(|t| t.numel()).sum();
     assert_eq!(params, 2_218_512);
 }
+
+/// The registry path: `get_model` with a weights name and an explicit
+/// file fixes 1000 classes and loads it (same logits).
+#[test]
+fn get_model_with_weights_loads_the_file() {
+    let name = "mnasnet0_5";
+    let cfg =
+        ModelConfig { weights_path: Some(fixture(name, "safetensors")), ..ModelConfig::default() };
+    let mut m = get_model(name, Some("MNASNet0_5_Weights.DEFAULT"), &cfg).unwrap();
+    m.eval();
+    let y = no_grad(|| m.forward(&npy(name, "input.npy"))).unwrap();
+    assert!(max_abs_err(&y, &npy(name, "output.npy")) <= 1e-4);
+    let ten = ModelConfig { num_classes: Some(10), ..cfg };
+    assert!(get_model(name, Some("DEFAULT"), &ten).is_err(), "10 classes contradict the weights");
+}
