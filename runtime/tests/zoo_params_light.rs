@@ -137,8 +137,13 @@ fn resized_heads_build_and_run() {
     for name in ["mnasnet0_75", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf"] {
         assert_eq!(forward_shape(name, Some(10), 64), vec![1, 10], "{name}");
     }
-    // EfficientNet V2 documents a 33-pixel minimum side.
+    // The documented minimum sides (EfficientNet V2 33, SqueezeNet 21 / 17).
     assert_eq!(forward_shape("efficientnet_v2_s", Some(10), 33), vec![1, 10]);
+    assert_eq!(forward_shape("squeezenet1_0", Some(10), 21), vec![1, 10]);
+    assert_eq!(forward_shape("squeezenet1_1", Some(10), 17), vec![1, 10]);
+    for name in ["mnasnet0_5", "mobilenet_v3_small", "shufflenet_v2_x0_5", "regnet_x_400mf"] {
+        assert_eq!(forward_shape(name, Some(10), 1), vec![1, 10], "{name} at 1×1");
+    }
 }
 
 /// In training, stochastic depth zeroes whole samples (never parts of
@@ -228,6 +233,10 @@ fn max_pool2d_ceil_mode_sizes_and_values() {
     let x5 = Tensor::ones(&[1, 1, 5, 5], DType::F32).unwrap();
     assert_eq!(max_pool2d_ceil(&x5, [2, 2], Some([2, 2]), [1, 1]).unwrap().shape(), &[1, 1, 3, 3]);
     assert!(max_pool2d_ceil(&x5, [0, 2], None, [0, 0]).is_err());
+    // An input one shorter than the kernel still gives one window.
+    let x2 = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 3.0], &[1, 1, 2, 2]).unwrap();
+    let y2 = max_pool2d_ceil(&x2, [3, 3], Some([2, 2]), [0, 0]).unwrap();
+    assert_eq!((y2.shape().to_vec(), y2.to_f64_vec()), (vec![1, 1, 1, 1], vec![5.0]));
 }
 
 fn std_of(t: &Tensor) -> f64 {

@@ -122,16 +122,19 @@ pub fn max_pool2d_ceil(
     let mut y = x.clone();
     for d in 0..2 {
         let (len, k, s, p) = (x.shape()[2 + d], kernel[d], a.stride[d] as usize, padding[d]);
-        if len + 2 * p < k {
-            // Too small for one window: the op itself reports it.
-            continue;
-        }
-        let span = len + 2 * p - k;
-        let mut out = span.div_ceil(s) + 1;
-        if (out - 1) * s >= len + p {
+        // PyTorch's `pooling_output_shape` with ceil_mode, in signed
+        // arithmetic: C division truncates toward zero, so an input a
+        // little shorter than the kernel still gives one window.
+        let (len_i, k_i, s_i, p_i) = (len as i64, k as i64, s as i64, p as i64);
+        let mut out = (len_i + 2 * p_i - k_i + s_i - 1) / s_i + 1;
+        if (out - 1) * s_i >= len_i + p_i {
             out -= 1;
         }
-        let extra = ((out - 1) * s + k).saturating_sub(len + 2 * p);
+        if out < 1 {
+            // Too small for any window: the op itself reports it.
+            continue;
+        }
+        let extra = ((out - 1) * s_i + k_i - (len_i + 2 * p_i)).max(0) as usize;
         if extra > 0 {
             let mut shape = y.shape().to_vec();
             shape[2 + d] = extra;
