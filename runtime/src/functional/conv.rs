@@ -102,3 +102,45 @@ pub fn avg_pool2d(
     let a = pool_attrs("avg_pool2d", kernel, stride, padding, count_include_pad)?;
     apply(Op::AvgPool2d(a), &[ArgRef::Tensor(x)])
 }
+
+/// Max pooling with `ceil_mode=True` (`nn.MaxPool2d(…, ceil_mode=True)`, as
+/// SqueezeNet uses): the output side is `ceil((L + 2p - k) / s) + 1`, less
+/// one when the last window would start in the right padding, as PyTorch
+/// computes it. The extra windows read past the input, so the input is
+/// padded on the right and bottom with −inf (which never wins a max) and
+/// pooled as usual; this keeps the IR op unchanged.
+pub fn max_pool2d_ceil(
+    x: &Tensor,
+    kernel: [usize; 2],
+    stride: Option<[usize; 2]>,
+    padding: [usize; 2],
+) -> Result<Tensor> {
+    let a = pool_attrs("max_pool2d", kernel, stride, padding, true)?;
+    if x.rank() != 4 {
+        return Err(shape_err("max_pool2d", format!("input {:?} must be 4-D (NCHW)", x.shape())));
+    }
+    let mut y = x.clone();
+    for d in 0..2 {
+        let (len, k, s, p) = (x.shape()[2 + d], kernel[d], a.stride[d] as usize, padding[d]);
+        // PyTorch's `pooling_output_shape` with ceil_mode, in signed
+        // arithmetic: C division truncates toward zero, so an input a
+        // little shorter than the kernel still gives one window.
+        let (len_i, k_i, s_i, p_i) = (len as i64, k as i64, s as i64, p as i64);
+        let mut out = (len_i + 2 * p_i - k_i + s_i - 1) / s_i + 1;
+        if (out - 1) * s_i >= len_i + p_i {
+            out -= 1;
+        }
+        if out < 1 {
+            // Too small for any window: the op itself reports it.
+            continue;
+        }
+        let extra = ((out - 1) * s_i + k_i - (len_i + 2 * p_i)).max(0) as usize;
+        if extra > 0 {
+            let mut shape = y.shape().to_vec();
+            shape[2 + d] = extra;
+            let fill = Tensor::full(&shape, y.dtype(), f64::NEG_INFINITY)?;
+            y = Tensor::cat(&[&y, &fill], 2 + d as isize)?;
+        }
+    }
+    max_pool2d(&y, kernel, stride, padding)
+}

@@ -18,7 +18,7 @@ mod resize;
 
 pub use activation::{Approximate, dropout, gelu, log_softmax, relu, silu, softmax};
 pub use attention::scaled_dot_product_attention;
-pub use conv::{avg_pool2d, conv2d, max_pool2d};
+pub use conv::{avg_pool2d, conv2d, max_pool2d, max_pool2d_ceil};
 pub use linear::{embedding, linear};
 pub use loss::{Reduction, cross_entropy, mse_loss};
 pub use norm::{BatchNormOut, batch_norm, group_norm, layer_norm, normalize};

@@ -19,16 +19,26 @@ mod blocks;
 mod categories;
 pub mod convnext;
 pub mod densenet;
+mod efficientnet;
 mod error;
 pub mod googlenet;
 pub mod inception;
+mod light_init;
 mod load;
 pub mod maxvit;
+mod mnasnet;
+mod mobile_blocks;
+mod mobilenet_v2;
+mod mobilenet_v3;
 mod preprocess;
 mod registry;
+mod regnet;
+mod regnet_weights;
 pub mod resnet;
 mod resnet_meta;
 pub mod segmentation;
+mod shufflenet;
+mod squeezenet;
 pub mod swin;
 pub mod swin_attention;
 pub mod transformer_parts;
@@ -40,6 +50,7 @@ pub use blocks::{Activation, Lambda, Named, conv_norm_act};
 pub use error::ZooError;
 pub use load::{load_file, load_weights, weights_candidates};
 pub use preprocess::{Image, preprocess, resized_size};
+pub use mobile_blocks::{SqueezeExcitation, StochasticDepth};
 pub use registry::{
     BuildFn, ModelConfig, ModelEntry, Task, get_model, get_model_builder, get_model_weights,
     get_weight, list_models, model_entry, registry,

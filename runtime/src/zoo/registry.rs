@@ -106,6 +106,13 @@ pub fn registry() -> &'static [ModelEntry] {
         all.extend(super::googlenet::entries());
         all.extend(super::inception::entries());
         all.extend(super::segmentation::entries());
+        all.extend(super::squeezenet::entries());
+        all.extend(super::mnasnet::entries());
+        all.extend(super::mobilenet_v2::entries());
+        all.extend(super::mobilenet_v3::entries());
+        all.extend(super::efficientnet::entries());
+        all.extend(super::shufflenet::entries());
+        all.extend(super::regnet_weights::entries());
         all.sort_by_key(|e| e.name);
         all
     })
