@@ -2,7 +2,7 @@
 //! `list_models` wildcards, `get_weight` names and errors, `get_model`
 //! lookups, and the weights metadata every entry must carry.
 
-use smelt_runtime::nn::{self, Module};
+use smelt_runtime::nn;
 use smelt_runtime::zoo::{
     self, Categories, ModelConfig, Task, ZooError, get_model, get_model_weights, get_weight,
     list_models, registry,

@@ -22,5 +22,5 @@ pub use conv::{avg_pool2d, conv2d, max_pool2d, max_pool2d_ceil};
 pub use linear::{embedding, linear};
 pub use loss::{Reduction, cross_entropy, mse_loss};
 pub use norm::{BatchNormOut, batch_norm, group_norm, layer_norm, normalize};
-pub use pool::{adaptive_avg_pool2d, max_pool2d_ceil};
+pub use pool::adaptive_avg_pool2d;
 pub use resize::interpolate_bilinear;

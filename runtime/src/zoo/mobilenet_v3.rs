@@ -105,7 +105,6 @@ fn bneck(b: Bneck, dilation: usize, rng: &mut Generator) -> Result<Residual> {
 
 /// The `features` of MobileNet v3 with where its stages start: the
 /// `Sequential` TorchVision's segmentation models use as `backbone`.
-#[allow(dead_code)] // the segmentation models (issue 7) use it
 pub(crate) struct V3Features {
     /// The layers, named `0`, `1`, … as in TorchVision.
     pub(crate) layers: Sequential,
@@ -121,7 +120,6 @@ impl V3Features {
     /// of the layers `taps` names, in the order given (DeepLabV3 takes
     /// `stage_indices[-4]` as `aux` and the last as `out`; LR-ASPP takes
     /// `stage_indices[-4]` as `low` and the last as `high`).
-    #[allow(dead_code)] // the segmentation models (issue 7) use it
     pub(crate) fn forward_taps(&mut self, x: &Tensor, taps: &[usize]) -> Result<Vec<Tensor>> {
         let last = taps.iter().copied().max().unwrap_or(0);
         if last >= self.layers.len() {
@@ -188,7 +186,6 @@ fn features(conf: &[Bneck], dilated: bool, rng: &mut Generator) -> Result<V3Feat
 
 /// The features of MobileNet v3 large (`mobilenet_v3_large(dilated=…)
 /// .features`), seeded with `seed`, for the segmentation models.
-#[allow(dead_code)] // the segmentation models (issue 7) use it
 pub(crate) fn large_features(dilated: bool, seed: u64) -> Result<V3Features> {
     let mut f = features(&LARGE, dilated, &mut Generator::new(seed))?;
     torchvision_init(&mut f, INIT, seed.wrapping_add(2))?;

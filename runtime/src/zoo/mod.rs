@@ -37,6 +37,7 @@ mod regnet_weights;
 pub mod resnet;
 mod resnet_meta;
 pub mod segmentation;
+pub mod segmentation_mobilenet;
 mod shufflenet;
 mod squeezenet;
 pub mod swin;
@@ -49,8 +50,8 @@ mod weights;
 pub use blocks::{Activation, Lambda, Named, conv_norm_act};
 pub use error::ZooError;
 pub use load::{load_file, load_weights, weights_candidates};
-pub use preprocess::{Image, preprocess, resized_size};
 pub use mobile_blocks::{SqueezeExcitation, StochasticDepth};
+pub use preprocess::{Image, preprocess, resized_size};
 pub use registry::{
     BuildFn, ModelConfig, ModelEntry, Task, get_model, get_model_builder, get_model_weights,
     get_weight, list_models, model_entry, registry,

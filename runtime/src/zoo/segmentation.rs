@@ -1,7 +1,8 @@
 //! Semantic segmentation (TorchVision's `models/segmentation`): the heads
 //! as reusable modules ([`fcn_head`], [`deeplab_head`] with [`Aspp`],
 //! [`LrasppHead`]), a [`SegmentationModel`] over any [`Backbone`], and the
-//! ResNet builders `fcn_resnet50/101`, `deeplabv3_resnet50/101`.
+//! ResNet builders `fcn_resnet50/101`, `deeplabv3_resnet50/101` (the
+//! MobileNetV3 ones are in `segmentation_mobilenet.rs`).
 //!
 //! `forward` returns the `out` map upsampled bilinearly to the input size
 //! (`[N, classes, H, W]`); [`SegmentationModel::forward_maps`] also gives
@@ -405,11 +406,20 @@ pub(super) fn entries() -> Vec<ModelEntry> {
         e("fcn_resnet101", fcn_resnet101, FCN_RESNET101_WEIGHTS),
         e("deeplabv3_resnet50", deeplabv3_resnet50, DEEPLABV3_RESNET50_WEIGHTS),
         e("deeplabv3_resnet101", deeplabv3_resnet101, DEEPLABV3_RESNET101_WEIGHTS),
+        e(
+            "deeplabv3_mobilenet_v3_large",
+            super::segmentation_mobilenet::deeplabv3_mobilenet_v3_large,
+            DEEPLABV3_MOBILENET_V3_LARGE_WEIGHTS,
+        ),
+        e(
+            "lraspp_mobilenet_v3_large",
+            super::segmentation_mobilenet::lraspp_mobilenet_v3_large,
+            LRASPP_MOBILENET_V3_LARGE_WEIGHTS,
+        ),
     ]
 }
 
-// The weights tables; the MobileNetV3-based ones (`deeplabv3_mobilenet_v3_large`,
-// `lraspp_mobilenet_v3_large`) are registered once that backbone lands.
+// The weights tables (the MobileNetV3 models are built in `segmentation_mobilenet.rs`).
 
 /// `FCN_ResNet50_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
 const FCN_RESNET50_WEIGHTS: &[Weights] = &[Weights {
@@ -472,7 +482,6 @@ const DEEPLABV3_RESNET101_WEIGHTS: &[Weights] = &[Weights {
 }];
 
 /// `DeepLabV3_MobileNet_V3_Large_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
-#[allow(dead_code)] // registered with the MobileNetV3 backbone
 pub(super) const DEEPLABV3_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[Weights {
     enum_name: "DeepLabV3_MobileNet_V3_Large_Weights",
     member: "COCO_WITH_VOC_LABELS_V1",
@@ -488,7 +497,6 @@ pub(super) const DEEPLABV3_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[Weights {
 }];
 
 /// `LRASPP_MobileNet_V3_Large_Weights` (DEFAULT = COCO_WITH_VOC_LABELS_V1).
-#[allow(dead_code)] // registered with the MobileNetV3 backbone
 pub(super) const LRASPP_MOBILENET_V3_LARGE_WEIGHTS: &[Weights] = &[Weights {
     enum_name: "LRASPP_MobileNet_V3_Large_Weights",
     member: "COCO_WITH_VOC_LABELS_V1",

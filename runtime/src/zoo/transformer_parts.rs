@@ -2,14 +2,15 @@
 //! MaxViT): [`Composite`] (a module with its own parameters and buffers
 //! plus named children and a forward written as a closure, for the many
 //! small TorchVision classes whose dataflow is not a chain),
-//! [`StochasticDepth`] (`torchvision.ops.StochasticDepth`, row mode),
-//! [`LayerNorm2d`] (ConvNeXt's channel layer norm on NCHW), and the
+//! [`StochasticDepth`] (re-exported from `mobile_blocks.rs`, which
+//! EfficientNet shares), [`LayerNorm2d`] (ConvNeXt's channel layer norm on NCHW), and the
 //! initialisers these families use (truncated normal, normal with a std,
 //! zeros), which honour [`crate::nn::skipping_init`].
 
 use smelt_compiler::ir::DType;
 
 use super::blocks::Named;
+pub use super::mobile_blocks::StochasticDepth;
 use crate::functional;
 use crate::nn::{Conv2d, Conv2dOptions, Kind, LayerNorm, Linear, Module, Slot, skipping_init};
 use crate::tensor::{Generator, Result, Tensor, arg_err};
@@ -114,73 +115,6 @@ impl Module for Composite {
 
     fn is_training(&self) -> bool {
         self.parts.training
-    }
-}
-
-/// `torchvision.ops.StochasticDepth(p, "row")`: in training, each sample
-/// (row of dim 0) of the residual branch is zeroed with probability `p`
-/// and the survivors scaled by `1/(1-p)`; the identity in evaluation. The
-/// masks come from the module's own seeded [`Generator`]. No tensors.
-pub struct StochasticDepth {
-    /// The drop probability, in `[0, 1]`.
-    pub p: f64,
-    /// Where the row masks are drawn from.
-    pub rng: Generator,
-    training: bool,
-}
-
-impl StochasticDepth {
-    /// Row-mode stochastic depth with probability `p` (an error outside
-    /// `[0, 1]`), masks drawn from `Generator::new(seed)`.
-    pub fn new(p: f64, seed: u64) -> Result<StochasticDepth> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(arg_err(
-                "StochasticDepth",
-                format!("drop probability has to be between 0 and 1, but got {p}"),
-            ));
-        }
-        Ok(StochasticDepth { p, rng: Generator::new(seed), training: true })
-    }
-}
-
-impl Module for StochasticDepth {
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
-        if !self.training || self.p == 0.0 || x.rank() == 0 {
-            return Ok(x.clone());
-        }
-        let survival = 1.0 - self.p;
-        let n = x.shape()[0];
-        // PyTorch's bernoulli_(survival) then div_(survival) (no division when 0).
-        let keep: Vec<f32> = (0..n)
-            .map(|_| {
-                let k = self.rng.uniform_f64() < survival;
-                match (k, survival > 0.0) {
-                    (true, true) => (1.0 / survival) as f32,
-                    (true, false) => 1.0,
-                    (false, _) => 0.0,
-                }
-            })
-            .collect();
-        let mut shape = vec![1; x.rank()];
-        shape[0] = n;
-        let noise = Tensor::from_vec(keep, &shape)?.to_dtype(x.dtype())?;
-        x.mul(&noise)
-    }
-
-    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
-        Vec::new()
-    }
-
-    fn slots(&mut self) -> Vec<Slot<'_>> {
-        Vec::new()
-    }
-
-    fn train(&mut self, mode: bool) {
-        self.training = mode;
-    }
-
-    fn is_training(&self) -> bool {
-        self.training
     }
 }
 
