@@ -47,6 +47,8 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Sentence embeddings from all-MiniLM-L6-v2 (`--json` for one JSON list).
     Embed(crate::embed::EmbedArgs),
+    /// Train a small CNN or transformer on a synthetic task (f32 or bf16 AMP, eager or compiled).
+    TrainDemo(crate::train_demo::TrainArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -92,6 +94,7 @@ pub fn execute(cli: Cli) -> CliResult<String> {
         Command::Decode(args) => crate::decode::decode(&args),
         Command::Bench(args) => crate::bench::bench(&args),
         Command::Embed(args) => crate::embed::embed(&args),
+        Command::TrainDemo(args) => crate::train_demo::train_demo(&args),
     }
 }
 
