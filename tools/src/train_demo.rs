@@ -184,44 +184,93 @@ fn tensor_err(e: TensorError) -> CliError {
     CliError(e.to_string())
 }
 
-/// Trains as `cfg` says; errors name the step.
-pub fn train(cfg: &TrainConfig) -> CliResult<TrainReport> {
-    let model: Shared = Rc::new(RefCell::new(cfg.model.build(cfg.seed).map_err(tensor_err)?));
-    let adam = Adam::new(AdamConfig::adamw(cfg.lr)).map_err(tensor_err)?;
-    let mut opt = ModuleOptimizer::new(adam);
-    let mut scaler =
-        GradScaler::new(GradScalerConfig { enabled: cfg.amp, ..GradScalerConfig::default() })
-            .map_err(|e| CliError(e.to_string()))?;
-    let step = cfg.compile.then(|| CompiledStep::new(model.clone(), cfg.amp));
-    let mut data = Batches::new(cfg.model.task(), cfg.batch, cfg.seed);
-    let bar = progress_bar(cfg);
-    let (mut losses, mut skipped) = (Vec::with_capacity(cfg.steps), 0);
-    let t0 = Instant::now();
-    for i in 0..cfg.steps {
-        let at = |e: String| CliError(format!("step {i}: {e}"));
-        let (x, y) = data.next_batch().map_err(|e| at(e.to_string()))?;
-        opt.zero_grad(&mut **model.borrow_mut());
-        let loss = match &step {
+/// A model, its optimizer, scaler, data and (with `compile`) compiled step:
+/// one [`Trainer::step`] is one training iteration.
+pub struct Trainer {
+    model: Shared,
+    opt: ModuleOptimizer,
+    scaler: GradScaler,
+    compiled: Option<CompiledStep>,
+    data: Batches,
+    amp: bool,
+    skipped: usize,
+}
+
+impl Trainer {
+    /// A fresh model and optimizer as `cfg` says.
+    pub fn new(cfg: &TrainConfig) -> CliResult<Trainer> {
+        let model: Shared = Rc::new(RefCell::new(cfg.model.build(cfg.seed).map_err(tensor_err)?));
+        let adam = Adam::new(AdamConfig::adamw(cfg.lr)).map_err(tensor_err)?;
+        let config = GradScalerConfig { enabled: cfg.amp, ..GradScalerConfig::default() };
+        let scaler = GradScaler::new(config).map_err(|e| CliError(e.to_string()))?;
+        Ok(Trainer {
+            compiled: cfg.compile.then(|| CompiledStep::new(model.clone(), cfg.amp)),
+            model,
+            opt: ModuleOptimizer::new(adam),
+            scaler,
+            data: Batches::new(cfg.model.task(), cfg.batch, cfg.seed),
+            amp: cfg.amp,
+            skipped: 0,
+        })
+    }
+
+    /// One iteration on the next batch: zero_grad, forward, (scaled)
+    /// backward, optimizer step through the scaler, scaler update. Returns
+    /// the loss before the update.
+    pub fn step(&mut self) -> std::result::Result<f64, String> {
+        let (x, y) = self.data.next_batch().map_err(|e| e.to_string())?;
+        self.opt.zero_grad(&mut **self.model.borrow_mut());
+        let loss = match &self.compiled {
             Some(s) => {
-                let seed = if scaler.is_enabled() { scaler.get_scale() } else { 1.0 };
-                let loss = s.run(&x, &y, seed).map_err(|e| at(e.to_string()))?;
+                let seed = if self.scaler.is_enabled() { self.scaler.get_scale() } else { 1.0 };
+                let loss = s.run(&x, &y, seed).map_err(|e| e.to_string())?;
                 // Creates the scale on first use, which unscale_ needs.
-                scaler.scale(&loss).map_err(|e| at(e.to_string()))?;
+                self.scaler.scale(&loss).map_err(|e| e.to_string())?;
                 loss
             }
             None => {
-                let loss = forward_loss(&mut **model.borrow_mut(), &x, &y, cfg.amp)
-                    .map_err(|e| at(e.to_string()))?;
-                let scaled = scaler.scale(&loss).map_err(|e| at(e.to_string()))?;
-                scaled.backward().map_err(|e| at(e.to_string()))?;
+                let loss = forward_loss(&mut **self.model.borrow_mut(), &x, &y, self.amp)
+                    .map_err(|e| e.to_string())?;
+                let scaled = self.scaler.scale(&loss).map_err(|e| e.to_string())?;
+                scaled.backward().map_err(|e| e.to_string())?;
                 loss
             }
         };
-        let value = loss.item().map_err(|e| at(e.to_string()))?;
-        let mut m = model.borrow_mut();
-        let ran = scaler.step(&mut opt.scaled(&mut **m)).map_err(|e| at(e.to_string()))?;
-        scaler.update(None).map_err(|e| at(e.to_string()))?;
-        skipped += usize::from(!ran);
+        let value = loss.item().map_err(|e| e.to_string())?;
+        let mut m = self.model.borrow_mut();
+        let ran = self.scaler.step(&mut self.opt.scaled(&mut **m)).map_err(|e| e.to_string())?;
+        self.scaler.update(None).map_err(|e| e.to_string())?;
+        self.skipped += usize::from(!ran);
+        Ok(value)
+    }
+
+    /// Steps the scaler skipped so far.
+    pub fn skipped_steps(&self) -> usize {
+        self.skipped
+    }
+
+    /// With `compile`: how each compiled graph ran (see [`TrainReport::compiled`]).
+    pub fn compiled_summary(&self) -> Option<String> {
+        self.compiled.as_ref().map(|s| {
+            let ex = s.explain();
+            let graphs: Vec<String> = ex
+                .graphs
+                .iter()
+                .map(|g| format!("g{}: {} ops, {} kernels, {}", g.id, g.ops, g.kernels, g.mode))
+                .collect();
+            graphs.join("; ")
+        })
+    }
+}
+
+/// Trains as `cfg` says; errors name the step.
+pub fn train(cfg: &TrainConfig) -> CliResult<TrainReport> {
+    let mut trainer = Trainer::new(cfg)?;
+    let bar = progress_bar(cfg);
+    let mut losses = Vec::with_capacity(cfg.steps);
+    let t0 = Instant::now();
+    for i in 0..cfg.steps {
+        let value = trainer.step().map_err(|e| CliError(format!("step {i}: {e}")))?;
         losses.push(value);
         bar.set_message(format!("loss {value:.4}"));
         bar.inc(1);
@@ -231,16 +280,13 @@ pub fn train(cfg: &TrainConfig) -> CliResult<TrainReport> {
     let tail = &losses[losses.len().saturating_sub(10)..];
     let final_loss =
         if tail.is_empty() { f64::NAN } else { tail.iter().sum::<f64>() / tail.len() as f64 };
-    let compiled = step.map(|s| {
-        let ex = s.explain();
-        let graphs: Vec<String> = ex
-            .graphs
-            .iter()
-            .map(|g| format!("g{}: {} ops, {} kernels, {}", g.id, g.ops, g.kernels, g.mode))
-            .collect();
-        graphs.join("; ")
-    });
-    Ok(TrainReport { losses, final_loss, seconds, skipped_steps: skipped, compiled })
+    Ok(TrainReport {
+        losses,
+        final_loss,
+        seconds,
+        skipped_steps: trainer.skipped_steps(),
+        compiled: trainer.compiled_summary(),
+    })
 }
 
 /// The progress bar (hidden unless `cfg.progress`).

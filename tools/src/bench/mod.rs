@@ -11,11 +11,13 @@
 //!
 //! Extension point: [`Suite`]. A new suite is a variant and an arm in
 //! [`bench`]; `decoder` runs the CTC decoders' benchmark
-//! (`smelt_runtime::decoders::bench`).
+//! (`smelt_runtime::decoders::bench`), `train` the training steps of
+//! `smelt train-demo` and the fused AdamW step (`train.rs`).
 
 pub mod engine;
 pub mod measure;
 pub mod report;
+pub mod train;
 pub mod workloads;
 
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ pub enum Suite {
     Fusion,
     /// The CTC decoders on the dev fixtures: WER and seconds beside Flashlight Text's.
     Decoder,
+    /// Training steps of the demo models (f32, bf16 autocast, compiled) and the fused AdamW step.
+    Train,
 }
 
 /// The dtypes the fusion workloads come in.
@@ -94,6 +98,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<String> {
     match args.suite {
         Suite::Fusion => fusion(args),
         Suite::Decoder => decoder(args),
+        Suite::Train => train::run(args.reps as usize, threads(args.threads)?),
     }
 }
 
