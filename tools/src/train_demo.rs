@@ -244,6 +244,11 @@ impl Trainer {
         Ok(value)
     }
 
+    /// The model's parameters and buffers now, by PyTorch name.
+    pub fn state_dict(&self) -> std::collections::BTreeMap<String, Tensor> {
+        self.model.borrow().state_dict()
+    }
+
     /// Steps the scaler skipped so far.
     pub fn skipped_steps(&self) -> usize {
         self.skipped

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use smelt_tools::train_demo::{ModelKind, TrainConfig, TrainReport, train};
+use smelt_tools::train_demo::{ModelKind, TrainConfig, TrainReport, Trainer, train};
 
 fn run(model: ModelKind, amp: bool, compile: bool, steps: usize) -> TrainReport {
     let cfg = TrainConfig { amp, compile, steps, batch: 16, ..TrainConfig::new(model) };
@@ -63,6 +63,27 @@ fn transformer_learns_and_compiled_matches_eager() {
     same_losses(&amp, &amp_compiled, 3e-2, "transformer bf16");
     let gap = (amp.final_loss - eager.final_loss).abs() / eager.final_loss;
     assert!(gap <= 0.05, "amp final {} vs f32 {} ({gap})", amp.final_loss, eager.final_loss);
+}
+
+#[test]
+fn compiled_step_updates_batchnorm_buffers_like_eager() {
+    let trainer = |compile| {
+        let cfg = TrainConfig { compile, batch: 8, ..TrainConfig::new(ModelKind::Cnn) };
+        let mut t = Trainer::new(&cfg).expect("trainer");
+        for _ in 0..5 {
+            t.step().expect("step");
+        }
+        t.state_dict()
+    };
+    let (eager, compiled) = (trainer(false), trainer(true));
+    assert_eq!(eager.keys().collect::<Vec<_>>(), compiled.keys().collect::<Vec<_>>());
+    for (name, e) in &eager {
+        let (e, c) = (e.to_f64_vec(), compiled[name].to_f64_vec());
+        for (a, b) in e.iter().zip(&c) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{name}: eager {a}, compiled {b}");
+        }
+    }
+    assert_eq!(compiled["bn.num_batches_tracked"].item().expect("item"), 5.0);
 }
 
 #[test]

@@ -59,14 +59,12 @@ impl CompiledStep {
     /// gradient, writes the new float buffers back, and returns the
     /// (unscaled) loss.
     pub fn run(&self, x: &Tensor, y: &Tensor, seed: f64) -> Result<Tensor> {
-        let mut inputs: Vec<Tensor> = {
-            let m = self.model.borrow();
-            m.named_tensors()
-                .into_iter()
-                .filter(|(_, k, t)| in_graph(*k, t))
-                .map(|(_, _, t)| t)
-                .collect()
-        };
+        let (state, counters): (Vec<_>, Vec<_>) =
+            self.model.borrow().named_tensors().into_iter().partition(|(_, k, t)| in_graph(*k, t));
+        let mut inputs: Vec<Tensor> = state.into_iter().map(|(_, _, t)| t).collect();
+        // Read before the call: a call that traces runs the forward eagerly,
+        // which bumps the counters itself.
+        let mut counters = counters.into_iter().map(|(_, _, t)| t);
         inputs.push(x.clone());
         inputs.push(y.clone());
         inputs.push(Tensor::scalar(seed, DType::F32)?);
@@ -89,7 +87,8 @@ impl CompiledStep {
             } else if slot.tensor.dtype().is_float() {
                 *slot.tensor = buffers.next().ok_or_else(short)?.detach();
             } else {
-                *slot.tensor = autograd::no_grad(|| slot.tensor.add(1))?;
+                let before = counters.next().ok_or_else(short)?;
+                *slot.tensor = autograd::no_grad(|| before.add(1))?;
             }
         }
         Ok(outs[0].detach())
