@@ -52,7 +52,9 @@ pub struct Cnn {
 impl Cnn {
     /// A model initialised from `rng`.
     pub fn new(rng: &mut Generator) -> Result<Cnn> {
-        let opts = Conv2dOptions { padding: [1, 1], ..Conv2dOptions::default() };
+        // No conv bias before a BatchNorm (as torchvision's blocks): BN removes
+        // it, so its true gradient is zero and Adam would amplify rounding noise.
+        let opts = Conv2dOptions { padding: [1, 1], bias: false, ..Conv2dOptions::default() };
         let half = IMAGE / 2;
         Ok(Cnn {
             conv: Conv2d::new(1, CHANNELS, [3, 3], opts, rng)?,
