@@ -343,7 +343,8 @@ pub fn train_demo(args: &TrainArgs) -> CliResult<String> {
     let first = report.losses.first().copied().unwrap_or(f64::NAN);
     let graphs = report.compiled.as_ref().map(|c| format!("compiled {c}\n")).unwrap_or_default();
     Ok(format!(
-        "{} ({}{}): {} steps in {:.2} s, loss {first:.4} -> {:.4} (mean of the last 10), {} skipped\n{graphs}",
+        "{} ({}{}): {} steps in {:.2} s, loss {first:.4} -> {:.4} (mean of the last 10), \
+         {} skipped\n{graphs}",
         args.model,
         if args.amp { "bf16 autocast" } else { "f32" },
         if args.compile { ", compiled" } else { ", eager" },

@@ -174,9 +174,9 @@ impl ModuleOptimizer {
                 return Err(arg_err(
                     "optimizer.step",
                     format!(
-                        "not supported yet: the parameters with a gradient changed since the last step \
-                         (now without: {missing:?}, newly with: {added:?}); per-parameter step counts \
-                         are needed for that"
+                        "not supported yet: the parameters with a gradient changed since \
+                         the last step (now without: {missing:?}, newly with: {added:?}); \
+                         per-parameter step counts are needed for that"
                     ),
                 ));
             }

@@ -3,9 +3,10 @@
 //! autocast, and compiled (forward + backward traced into one graph), as
 //! the median of `--reps` steps after three warm-up steps; then the fused
 //! AdamW step over 64 f32 tensors of 2^16 elements in GB/s (bytes a step
-//! must move: read p, g, m, v; write p, m, v) against the copy ceiling (the
-//! suites' parallel memcpy of the same bytes) in the same run, for both [`Fusion`] modes (per-dtype timed once:
-//! its concat lowering is slow).
+//! must move: read p, g, m, v; write p, m, v) against the copy ceiling
+//! (the suites' parallel memcpy of the same bytes) in the same run, for
+//! both [`Fusion`] modes (per-dtype timed once: its concat lowering is
+//! slow).
 
 use std::fmt::Write;
 use std::time::Instant;
