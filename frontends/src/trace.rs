@@ -110,6 +110,14 @@ impl Recorder for Tracer {
         // them as captured constants, which is why a break disables replay.
         self.0.borrow_mut().breaks.push(name.to_string());
     }
+
+    fn alias(&self, from: &Tensor, to: &Tensor) {
+        let mut s = self.0.borrow_mut();
+        if s.error.is_none() {
+            let n = s.node_of(from);
+            s.nodes.insert(to.id(), n);
+        }
+    }
 }
 
 /// Runs `f` on `inputs` eagerly while recording every op into an IR

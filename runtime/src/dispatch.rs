@@ -44,6 +44,13 @@ pub trait Recorder {
     /// An op with no IR form ran (a graph break), e.g. a host-side
     /// computation; `name` names it.
     fn opaque(&self, name: &str, inputs: &[&Tensor], outputs: &[&Tensor]);
+    /// `to` is the same value as `from` under a new id (`detach`, which
+    /// autograd applies to every value it saves): a tracer maps `to` to
+    /// `from`'s node, so a traced backward reads the traced forward values
+    /// instead of capturing them as constants. The default ignores it.
+    fn alias(&self, from: &Tensor, to: &Tensor) {
+        let _ = (from, to);
+    }
 }
 
 thread_local! {
@@ -132,6 +139,11 @@ pub(crate) fn record_view(input: &Tensor, out: &Tensor, op: impl FnOnce() -> Op)
         notify(|r| r.op(&op, &[ArgRef::Tensor(input)], out));
         crate::autograd::attach(&op, &[ArgRef::Tensor(input)], out);
     }
+}
+
+/// Tells the recorder (if any) that `to` is `from`'s value under a new id.
+pub(crate) fn record_alias(from: &Tensor, to: &Tensor) {
+    notify(|r| r.alias(from, to));
 }
 
 /// Tells the recorder (if any) that a computation with no IR form ran.

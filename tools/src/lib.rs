@@ -9,6 +9,7 @@
 //! - [`bench`]: `smelt bench --suite fusion [--dtype f32|bf16] [--json FILE]`.
 //! - [`decode`]: `smelt decode --emissions E.npy --tokens T [--lexicon L] [--lm LM]`.
 //! - [`zoo`]: `smelt models`, `smelt classify`, `smelt run-model`.
+//! - [`train_demo`]: `smelt train-demo [--model cnn|transformer] [--amp] [--compile] …`.
 //! - [`embed`]: `smelt embed [--model-dir DIR] [--json] TEXT...` (MiniLM sentence embeddings).
 //!
 //! Invariant: no input a user can give (files, flags) makes a tool panic;
@@ -21,4 +22,5 @@ pub mod embed;
 pub mod ir_dump;
 pub mod run;
 pub mod run_cpu;
+pub mod train_demo;
 pub mod zoo;

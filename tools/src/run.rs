@@ -53,6 +53,8 @@ pub enum Command {
     Classify(crate::zoo::ClassifyArgs),
     /// Run a zoo model on an .npy tensor and write its output as .npy.
     RunModel(crate::zoo::RunModelArgs),
+    /// Train a small CNN or transformer on a synthetic task (f32 or bf16 AMP, eager or compiled).
+    TrainDemo(crate::train_demo::TrainArgs),
 }
 
 /// The arguments of `smelt run`.
@@ -101,6 +103,7 @@ pub fn execute(cli: Cli) -> CliResult<String> {
         Command::Models(args) => crate::zoo::models(&args),
         Command::Classify(args) => crate::zoo::classify(&args),
         Command::RunModel(args) => crate::zoo::run_model(&args),
+        Command::TrainDemo(args) => crate::train_demo::train_demo(&args),
     }
 }
 

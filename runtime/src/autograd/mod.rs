@@ -204,7 +204,9 @@ impl Tensor {
     /// The same values (shared storage, new id) cut from the graph: no node,
     /// does not require grad.
     pub fn detach(&self) -> Tensor {
-        self.view_of(self.strides().to_vec(), self.offset(), self.shape().to_vec())
+        let out = self.view_of(self.strides().to_vec(), self.offset(), self.shape().to_vec());
+        crate::dispatch::record_alias(self, &out);
+        out
     }
 
     /// Backpropagates from this scalar: accumulates d(self)/d(leaf) into the

@@ -4,8 +4,11 @@
 //! Runtime tensors have immutable storage, so a step is functional:
 //! `step(params, grads)` returns the new parameters and the caller swaps
 //! them in (the optimizer keeps its state buffers — momentum, `exp_avg`,
-//! `exp_avg_sq`, `max_exp_avg_sq` — keyed by parameter position). In-place
-//! parameter updates come later.
+//! `exp_avg_sq`, `max_exp_avg_sq` — keyed by parameter position).
+//! [`ModuleOptimizer`] (`module.rs`) wraps them for PyTorch-style updates
+//! of a [`crate::nn::Module`] in place: `opt.step(&mut model)` from the
+//! parameters' `.grad()`, with parameter groups and a
+//! [`crate::amp::GradScaler`] adapter.
 //!
 //! The whole step of a group is one IR function ([`fused`]), built once per
 //! signature (dtype and shape of every parameter) and cached; [`Fusion`]
@@ -14,12 +17,14 @@
 
 pub mod adam;
 mod fused;
+mod module;
 pub mod sgd;
 
 use std::collections::BTreeMap;
 
 pub use adam::{Adam, AdamConfig};
 pub use fused::Fusion;
+pub use module::{ModuleOptimizer, Optimizer, Scaled};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::tensor::{Result, Tensor, arg_err, dtype_err, shape_err};

@@ -11,11 +11,14 @@
 //!
 //! Extension point: [`Suite`]. A new suite is a variant and an arm in
 //! [`bench`]; `decoder` runs the CTC decoders' benchmark
-//! (`smelt_runtime::decoders::bench`); `vision` the zoo models (`vision.rs`).
+//! (`smelt_runtime::decoders::bench`); `vision` the zoo models (`vision.rs`);
+//! `train` the training steps of `smelt train-demo` and the fused AdamW
+//! step (`train.rs`).
 
 pub mod engine;
 pub mod measure;
 pub mod report;
+pub mod train;
 pub mod vision;
 pub mod workloads;
 
@@ -43,6 +46,8 @@ pub enum Suite {
     /// Zoo models (resnet50, mobilenet_v3_large, efficientnet_b0): images/s
     /// eager/compiled, NCHW/channels-last, f32/bf16.
     Vision,
+    /// Training steps of the demo models (f32, bf16 autocast, compiled) and the fused AdamW step.
+    Train,
 }
 
 /// The dtypes the fusion workloads come in.
@@ -109,6 +114,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<String> {
             usize::try_from(args.side).unwrap_or(224),
             &args.models,
         ),
+        Suite::Train => train::run(args.reps as usize, threads(args.threads)?),
     }
 }
 
