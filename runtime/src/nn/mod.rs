@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::tensor::{Result, Tensor, arg_err, shape_err};
 
+pub(crate) use activation::stateless;
 pub use activation::{Gelu, Relu};
 pub use attention::MultiheadAttention;
 pub use cast::{to_dtype, to_memory_format};

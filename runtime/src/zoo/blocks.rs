@@ -41,21 +41,7 @@ impl Module for Lambda {
         (self.f)(x)
     }
 
-    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
-        Vec::new()
-    }
-
-    fn slots(&mut self) -> Vec<Slot<'_>> {
-        Vec::new()
-    }
-
-    fn train(&mut self, mode: bool) {
-        self.training = mode;
-    }
-
-    fn is_training(&self) -> bool {
-        self.training
-    }
+    crate::nn::stateless!();
 }
 
 /// The activations of TorchVision's vision models.
@@ -312,3 +298,39 @@ pub(crate) fn reinit(
     }
     Ok(())
 }
+
+/// A bias-free `k`×`k` convolution with padding `k / 2` (the stems and
+/// blocks of MNASNet and ShuffleNet).
+pub(crate) fn bias_free_conv(
+    i: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    groups: usize,
+    rng: &mut Generator,
+) -> Result<Conv2d> {
+    let opts = Conv2dOptions {
+        stride: [stride, stride],
+        padding: [k / 2, k / 2],
+        groups,
+        bias: false,
+        ..Conv2dOptions::default()
+    };
+    Conv2d::new(i, o, [k, k], opts, rng)
+}
+
+/// Declares one `BuildFn` per name, each calling `$build("name", cfg)`: a
+/// `BuildFn` is a plain function pointer, so a family's per-name builders
+/// cannot be closures over the name.
+macro_rules! name_builders {
+    ($build:ident: $($name:ident),+ $(,)?) => {
+        $(
+            fn $name(
+                cfg: &$crate::zoo::ModelConfig,
+            ) -> std::result::Result<Box<dyn $crate::nn::Module>, $crate::zoo::ZooError> {
+                $build(stringify!($name), cfg)
+            }
+        )+
+    };
+}
+pub(crate) use name_builders;

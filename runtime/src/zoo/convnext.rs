@@ -135,21 +135,7 @@ fn build(name: &str, cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, 
     Ok(Box::new(convnext(&arch, cfg.num_classes.unwrap_or(1000), cfg.seed)?))
 }
 
-fn convnext_tiny(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("convnext_tiny", cfg)
-}
-
-fn convnext_small(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("convnext_small", cfg)
-}
-
-fn convnext_base(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("convnext_base", cfg)
-}
-
-fn convnext_large(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("convnext_large", cfg)
-}
+super::blocks::name_builders!(build: convnext_tiny, convnext_small, convnext_base, convnext_large);
 
 /// One `IMAGENET1K_V1` member (`_COMMON_META` of convnext.py: min_size
 /// 32, crop 224, bilinear).

@@ -8,30 +8,13 @@ use super::light_init::{ConvInit, InitRule, LinearInit, torchvision_init};
 use super::mobile_blocks::{Built, Residual, imagenet_weights, pool_flatten};
 use super::registry::{ModelConfig, ModelEntry, Task};
 use super::weights::{Interpolation, Transforms};
-use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Dropout, Linear, Sequential};
+use crate::nn::{BatchNorm2d, Dropout, Linear, Sequential};
 use crate::tensor::{Generator, Result};
 
 /// TorchVision's `_BN_MOMENTUM` (1 − 0.9997).
 const BN_MOMENTUM: f64 = 1.0 - 0.9997;
 
-/// A bias-free conv (`k`×`k`, padding `k/2`) of the stem or a block.
-fn conv(
-    i: usize,
-    o: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-    rng: &mut Generator,
-) -> Result<Conv2d> {
-    let opts = Conv2dOptions {
-        stride: [stride, stride],
-        padding: [k / 2, k / 2],
-        groups,
-        bias: false,
-        ..Conv2dOptions::default()
-    };
-    Conv2d::new(i, o, [k, k], opts, rng)
-}
+use super::blocks::bias_free_conv as conv;
 
 /// `nn.BatchNorm2d(c, momentum=_BN_MOMENTUM)`.
 fn bn(c: usize) -> Result<BatchNorm2d> {

@@ -133,21 +133,7 @@ impl Module for StochasticDepth {
         self.apply(x)
     }
 
-    fn named_tensors(&self) -> Vec<(String, Kind, Tensor)> {
-        Vec::new()
-    }
-
-    fn slots(&mut self) -> Vec<Slot<'_>> {
-        Vec::new()
-    }
-
-    fn train(&mut self, mode: bool) {
-        self.training = mode;
-    }
-
-    fn is_training(&self) -> bool {
-        self.training
-    }
+    crate::nn::stateless!();
 }
 
 /// A block whose body is one child called `name` (`conv` in MobileNet v2,

@@ -8,27 +8,10 @@ use super::mobile_blocks::{Built, delegate_to_named, imagenet_weights, pool_flat
 use super::registry::{BuildFn, ModelConfig, ModelEntry, Task};
 use super::weights::{Interpolation, Transforms};
 use crate::functional::max_pool2d;
-use crate::nn::{BatchNorm2d, Conv2d, Conv2dOptions, Linear, Module, Sequential};
+use crate::nn::{BatchNorm2d, Linear, Module, Sequential};
 use crate::tensor::{Generator, Result, Tensor};
 
-/// A bias-free conv with `k`×`k` kernel, padding `k/2`.
-fn conv(
-    i: usize,
-    o: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-    rng: &mut Generator,
-) -> Result<Conv2d> {
-    let opts = Conv2dOptions {
-        stride: [stride, stride],
-        padding: [k / 2, k / 2],
-        groups,
-        bias: false,
-        ..Conv2dOptions::default()
-    };
-    Conv2d::new(i, o, [k, k], opts, rng)
-}
+use super::blocks::bias_free_conv as conv;
 
 /// `channel_shuffle(x, 2)`: interleaves the two halves of the channels.
 fn channel_shuffle(x: &Tensor) -> Result<Tensor> {

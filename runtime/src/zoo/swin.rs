@@ -206,29 +206,7 @@ fn build(name: &str, cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, 
     Ok(Box::new(swin_transformer(&arch, cfg.num_classes.unwrap_or(1000), cfg.seed)?))
 }
 
-fn swin_t(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("swin_t", cfg)
-}
-
-fn swin_s(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("swin_s", cfg)
-}
-
-fn swin_b(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("swin_b", cfg)
-}
-
-fn swin_v2_t(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("swin_v2_t", cfg)
-}
-
-fn swin_v2_s(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("swin_v2_s", cfg)
-}
-
-fn swin_v2_b(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("swin_v2_b", cfg)
-}
+super::blocks::name_builders!(build: swin_t, swin_s, swin_b, swin_v2_t, swin_v2_s, swin_v2_b);
 
 /// The one `IMAGENET1K_V1` member of a Swin weights enum (bicubic).
 #[allow(clippy::too_many_arguments)]

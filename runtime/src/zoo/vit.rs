@@ -181,25 +181,7 @@ fn build(name: &str, cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, 
     Ok(Box::new(vision_transformer(&arch, cfg.num_classes.unwrap_or(1000), cfg.seed)?))
 }
 
-fn vit_b_16(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("vit_b_16", cfg)
-}
-
-fn vit_b_32(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("vit_b_32", cfg)
-}
-
-fn vit_l_16(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("vit_l_16", cfg)
-}
-
-fn vit_l_32(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("vit_l_32", cfg)
-}
-
-fn vit_h_14(cfg: &ModelConfig) -> std::result::Result<Box<dyn Module>, ZooError> {
-    build("vit_h_14", cfg)
-}
+super::blocks::name_builders!(build: vit_b_16, vit_b_32, vit_l_16, vit_l_32, vit_h_14);
 
 /// A TorchVision-trained `IMAGENET1K_V1` member (crop 224, bilinear).
 #[allow(clippy::too_many_arguments)]
