@@ -210,6 +210,16 @@ fn movement_ops_inside_kernels() {
                     format!(
                         "func @f(%x: {d}[{n}, 3], %i: i64[5]) -> ({d}[5, 3]) {{\n  %y = gather(%x, %i) axis=0\n  return %y\n}}"
                     ),
+                    // More than four parts: the branching lowering, along a
+                    // row dim (lanes stay vectorized) and along the lane dim,
+                    // with a consumer fused after it.
+                    format!(
+                        "func @f(%x: {d}[2, {n}], %z: {d}[3, {n}]) -> ({d}[14, {n}], {d}[28, {n}]) {{\n  %y = concat(%x, %z, %x, %z, %x, %x) axis=0\n  %w = concat(%y, %y) axis=0\n  return %y, %w\n}}"
+                    ),
+                    format!(
+                        "func @f(%x: {d}[2, {n}], %z: {d}[2, 3]) -> ({d}[2, {}]) {{\n  %y = concat(%z, %x, %z, %x, %z) axis=1\n  return %y\n}}",
+                        2 * n + 9
+                    ),
                     format!(
                         "func @f(%x: {d}[{n}]) -> ({d}[3, {n}]) {{\n  %y = broadcast(%x) shape=[3, {n}]\n  return %y\n}}"
                     ),

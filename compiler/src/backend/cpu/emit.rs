@@ -57,6 +57,10 @@ pub(crate) struct V {
     pub cls: Cls,
 }
 
+/// Concats of at most this many parts load every part and select (no
+/// branches, vectorizable); longer ones branch to the one part in range.
+const SELECT_PARTS: usize = 4;
+
 fn no_vec(why: &str) -> LowerErr {
     LowerErr::NoVector(why.to_string())
 }
@@ -300,6 +304,9 @@ impl Lower<'_> {
 
     fn concat(&mut self, node: NodeId, axis: usize, ix: &[Ix]) -> Result<V, LowerErr> {
         let parts: Vec<NodeId> = self.f.node(node).value_operands().collect();
+        if parts.len() > SELECT_PARTS {
+            return self.concat_branches(&parts, axis, ix);
+        }
         let i = self.ix_val(ix[axis]);
         let mut off = self.iconst(0);
         let mut vals = Vec::new();
@@ -325,6 +332,53 @@ impl Lower<'_> {
             acc = V { v: self.b.ins().select(inside, a.v, b.v), vec: a.vec, cls: a.cls };
         }
         Ok(acc)
+    }
+
+    /// A concat of many parts: a chain of range tests, each branch
+    /// evaluating only the part that holds index `ix[axis]` (the concat
+    /// axis is never the lane dim, so the test is uniform across lanes).
+    /// Values computed inside a branch do not dominate the code after it,
+    /// so the memo is restored after each branch.
+    fn concat_branches(&mut self, parts: &[NodeId], axis: usize, ix: &[Ix]) -> Result<V, LowerErr> {
+        let i = self.ix_val(ix[axis]);
+        let join = self.b.create_block();
+        let want_vec = self.lane.is_some();
+        let saved = self.memo.clone();
+        let mut off = self.iconst(0);
+        let mut cls = None;
+        for (k, &p) in parts.iter().enumerate() {
+            let size = self.dims[&p].0[axis];
+            let end = self.b.ins().iadd(off, size);
+            let next = if k + 1 < parts.len() {
+                let (this, next) = (self.b.create_block(), self.b.create_block());
+                let inside = self.b.ins().icmp(IntCC::SignedLessThan, i, end);
+                self.b.ins().brif(inside, this, &[], next, &[]);
+                self.b.switch_to_block(this);
+                Some(next)
+            } else {
+                None
+            };
+            let local = self.b.ins().isub(i, off);
+            let mut xi = ix.to_vec();
+            xi[axis] = Ix::Var(local);
+            let xi = self.normalize(p, xi);
+            let v = self.eval(p, &xi)?;
+            let value = if want_vec { self.widen(v)? } else { v.v };
+            if cls.is_none() {
+                let ty = self.b.func.dfg.value_type(value);
+                self.b.append_block_param(join, ty);
+                cls = Some(v.cls);
+            }
+            self.b.ins().jump(join, &[value.into()]);
+            self.memo.clone_from(&saved);
+            if let Some(next) = next {
+                self.b.switch_to_block(next);
+            }
+            off = end;
+        }
+        self.b.switch_to_block(join);
+        let cls = cls.ok_or_else(|| self.unsupported("concat of nothing"))?;
+        Ok(V { v: self.b.block_params(join)[0], vec: want_vec, cls })
     }
 
     fn gather(&mut self, node: NodeId, axis: usize, ix: &[Ix]) -> Result<V, LowerErr> {
