@@ -12,6 +12,7 @@ pub mod verify;
 
 pub use graph::{Func, Module, Node, NodeId, Operand, Span};
 pub use op::{
+    nchw_of_nhwc, nhwc_of_nchw,
     Arity, Binary, Conv2dAttrs, Op, OpClass, OpInfo, OperandType, PoolAttrs, ReduceKind,
     ReshapeDim, Scalar, TypeError, Unary,
 };

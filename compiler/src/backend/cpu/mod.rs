@@ -25,6 +25,7 @@ pub mod library;
 mod lower;
 mod math;
 mod memory;
+mod physical;
 mod ops;
 mod poly;
 mod pow;
