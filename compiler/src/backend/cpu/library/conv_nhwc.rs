@@ -4,9 +4,9 @@
 //!
 //! Why a second kernel: in NHWC every output position is one row of a
 //! `[positions, OC]` matrix and every input pixel's channels are contiguous,
-//! so a conv is one gemm `cols[P, K] @ wᵀ[K, OC]` per image (or, for a
-//! 1×1 stride-1 unpadded conv, ONE gemm over the whole batch with the input
-//! itself as `cols`), and im2col copies whole channel runs instead of
+//! so a conv is a gemm `cols[P, K] @ wᵀ[K, OC]` over blocks of output
+//! positions that may cross images (for a 1×1 stride-1 unpadded conv the
+//! input itself is `cols`), and im2col copies whole channel runs instead of
 //! gathering single elements. Depthwise convs (one input channel per group)
 //! are a direct loop whose inner loop runs over contiguous channels.
 //! Summation order per output: bias, then taps in (ky, kx, ic) order, as
@@ -97,38 +97,30 @@ fn run<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T
         return;
     }
     let pointwise = g.kh == 1 && g.kw == 1 && (g.wy.s, g.wx.s, g.wy.p, g.wx.p) == (1, 1, 0, 0);
-    if pointwise {
-        // The input already is the columns matrix `[N·H·W, C]`: one gemm
-        // per group over the whole batch, parallel inside gemm.
-        let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+    // Jobs of BLOCK output positions (rows of `[N·OH·OW, OC]`, across image
+    // boundaries): each job's gemm is small enough that its packing buffers
+    // and columns stay in cache and come from the heap, not fresh pages.
+    par_chunks(dst, BLOCK * g.oc, threads, |j, d| {
+        let (r0, rows) = (j * BLOCK, d.len() / g.oc);
         for group in 0..g.groups {
-            let m = g.nb * positions;
-            let lhs = Mat { data: &x[group * g.icg..], rows: m, cols: g.icg, rs: g.c };
-            let dst = &mut dst[group * g.ocg()..];
-            gemm_group(g, group, lhs, w, dst, par);
-        }
-        add_bias(g, bias, dst);
-        return;
-    }
-    // One job per image: its output `[OH·OW, OC]` is contiguous.
-    let image = positions * g.oc;
-    let per_image = |n: usize, d: &mut [T], par: Parallelism| {
-        let src = &x[n * g.h * g.w * g.c..][..g.h * g.w * g.c];
-        for group in 0..g.groups {
-            let cols = im2col(g, src, group);
-            let lhs = Mat { data: &cols, rows: positions, cols: g.kdim(), rs: g.kdim() };
-            gemm_group(g, group, lhs, w, &mut d[group * g.ocg()..], par);
+            let out = &mut d[group * g.ocg()..];
+            if pointwise {
+                // The input already is the columns matrix `[N·H·W, C]`.
+                let data = &x[r0 * g.c + group * g.icg..];
+                let lhs = Mat { data, rows, cols: g.icg, rs: g.c };
+                gemm_group(g, group, lhs, w, out, Parallelism::None);
+            } else {
+                let cols = im2col(g, x, group, r0, rows);
+                let lhs = Mat { data: &cols, rows, cols: g.kdim(), rs: g.kdim() };
+                gemm_group(g, group, lhs, w, out, Parallelism::None);
+            }
         }
         add_bias(g, bias, d);
-    };
-    if g.nb >= threads || threads == 1 {
-        par_chunks(dst, image, threads, |n, d| per_image(n, d, Parallelism::None));
-    } else {
-        for (n, d) in dst.chunks_mut(image).enumerate() {
-            per_image(n, d, Parallelism::Rayon(threads));
-        }
-    }
+    });
 }
+
+/// Output positions per job of the gemm kernels.
+const BLOCK: usize = 256;
 
 /// A row-major matrix view with a row stride.
 #[derive(Clone, Copy)]
@@ -202,14 +194,18 @@ fn add_bias<T: Real>(g: &Geometry, bias: Option<&[T]>, dst: &mut [T]) {
     }
 }
 
-/// The `[OH·OW, KH·KW·icg]` columns matrix of one image's group: row
-/// `(oy, ox)` holds, tap by tap, the group's channel run of the input pixel
-/// the tap reads (zeros in the padding).
-fn im2col<T: Real>(g: &Geometry, src: &[T], group: usize) -> Vec<T> {
+/// The `[rows, KH·KW·icg]` columns matrix of output positions `r0..r0+rows`
+/// (counted over the whole batch) for one group: row `(n, oy, ox)` holds,
+/// tap by tap, the group's channel run of the input pixel the tap reads
+/// (zeros in the padding).
+fn im2col<T: Real>(g: &Geometry, x: &[T], group: usize, r0: usize, rows: usize) -> Vec<T> {
     let k = g.kdim();
-    let mut cols = vec![T::ZERO; g.oh * g.ow * k];
-    for (p, row) in cols.chunks_mut(k).enumerate() {
+    let positions = g.oh * g.ow;
+    let mut cols = vec![T::ZERO; rows * k];
+    for (i, row) in cols.chunks_mut(k).enumerate() {
+        let (n, p) = ((r0 + i) / positions, (r0 + i) % positions);
         let (oy, ox) = (p / g.ow, p % g.ow);
+        let src = &x[n * g.h * g.w * g.c..][..g.h * g.w * g.c];
         for ky in 0..g.kh {
             let Some(iy) = g.wy.tap(oy, ky, g.h) else { continue };
             for kx in 0..g.kw {
