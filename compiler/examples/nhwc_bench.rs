@@ -4,7 +4,7 @@
 //! row-major parameters and once with `{nhwc}` ones (the layout pass and
 //! the NHWC kernels). Prints the median time of each and the ratio.
 //!
-//! `cargo run --release -p smelt-compiler --example nhwc_bench [-- BATCH RUNS]`
+//! `cargo run --release -p smelt-compiler --example nhwc_bench [-- BATCH RUNS [gap]]`
 //! (threads: `SMELT_NUM_THREADS`, default all cores).
 
 use std::fmt::Write;
@@ -15,22 +15,25 @@ use smelt_compiler::backend::cpu::{Buffer, CpuBackend, CpuOptions};
 use smelt_compiler::interp::{self, Bindings};
 use smelt_compiler::ir::{DType, Func, parse_func};
 
-/// The IR text of layer1; `layout` is `{nhwc}` or empty.
-fn layer1(batch: usize, layout: &str) -> String {
+/// The IR text of layer1; `layout` is `{nhwc}` or empty. With `gap` the
+/// result is the global average pool `[N, 256]` (as ResNet's head reads it)
+/// instead of the NCHW feature map.
+fn layer1(batch: usize, layout: &str, gap: bool) -> String {
     let mut params = vec![format!("%x: f32[{batch}, 64, 56, 56]{layout}")];
     let mut body = String::new();
     let mut n = 0;
-    let mut conv = |body: &mut String, params: &mut Vec<String>, x: &str, ic: usize, oc: usize, k: usize| {
-        n += 1;
-        let pad = k / 2;
-        params.push(format!("%w{n}: f32[{oc}, {ic}, {k}, {k}]{layout}"));
-        params.push(format!("%s{n}: f32[{oc}, 1, 1]"));
-        params.push(format!("%b{n}: f32[{oc}, 1, 1]"));
-        let _ = writeln!(body, "  %c{n} = conv2d({x}, %w{n}) padding=[{pad}, {pad}]");
-        let _ = writeln!(body, "  %m{n} = mul(%c{n}, %s{n})");
-        let _ = writeln!(body, "  %a{n} = add(%m{n}, %b{n})");
-        format!("%a{n}")
-    };
+    let mut conv =
+        |body: &mut String, params: &mut Vec<String>, x: &str, ic: usize, oc: usize, k: usize| {
+            n += 1;
+            let pad = k / 2;
+            params.push(format!("%w{n}: f32[{oc}, {ic}, {k}, {k}]{layout}"));
+            params.push(format!("%s{n}: f32[{oc}, 1, 1]"));
+            params.push(format!("%b{n}: f32[{oc}, 1, 1]"));
+            let _ = writeln!(body, "  %c{n} = conv2d({x}, %w{n}) padding=[{pad}, {pad}]");
+            let _ = writeln!(body, "  %m{n} = mul(%c{n}, %s{n})");
+            let _ = writeln!(body, "  %a{n} = add(%m{n}, %b{n})");
+            format!("%a{n}")
+        };
     let mut x = "%x".to_string();
     for block in 0..3 {
         let ic = if block == 0 { 64 } else { 256 };
@@ -39,15 +42,20 @@ fn layer1(batch: usize, layout: &str) -> String {
         let b = conv(&mut body, &mut params, &format!("%r{block}a"), 64, 64, 3);
         let _ = writeln!(body, "  %r{block}b = relu({b})");
         let c = conv(&mut body, &mut params, &format!("%r{block}b"), 64, 256, 1);
-        let short = if block == 0 { conv(&mut body, &mut params, &x, 64, 256, 1) } else { x.clone() };
+        let short =
+            if block == 0 { conv(&mut body, &mut params, &x, 64, 256, 1) } else { x.clone() };
         let _ = writeln!(body, "  %sum{block} = add({c}, {short})");
         let _ = writeln!(body, "  %out{block} = relu(%sum{block})");
         x = format!("%out{block}");
     }
-    format!(
-        "func @layer1({}) -> (f32[{batch}, 256, 56, 56]) {{\n{body}  return {x}\n}}\n",
-        params.join(", ")
-    )
+    let ret = if gap {
+        let _ = writeln!(body, "  %gap = mean({x}) dims=[2, 3] keepdim=false");
+        x = "%gap".into();
+        format!("f32[{batch}, 256]")
+    } else {
+        format!("f32[{batch}, 256, 56, 56]")
+    };
+    format!("func @layer1({}) -> ({ret}) {{\n{body}  return {x}\n}}\n", params.join(", "))
 }
 
 fn inputs(f: &Func) -> Vec<HostTensor> {
@@ -91,10 +99,11 @@ fn time(cpu: &mut CpuBackend, f: &Func, bufs: &[Buffer], syms: &Bindings, runs: 
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let gap = std::env::args().any(|a| a == "gap");
     let batch = args.first().copied().unwrap_or(8);
     let runs = args.get(1).copied().unwrap_or(5);
-    let nchw = parse_func(&layer1(batch, "")).expect("nchw");
-    let nhwc = parse_func(&layer1(batch, "{nhwc}")).expect("nhwc");
+    let nchw = parse_func(&layer1(batch, "", gap)).expect("nchw");
+    let nhwc = parse_func(&layer1(batch, "{nhwc}", gap)).expect("nhwc");
     let ins = inputs(&nchw);
     let mut cpu = CpuBackend::new(CpuOptions::default()).expect("backend");
     // Same logical inputs through both: the results must agree.
@@ -103,7 +112,11 @@ fn main() {
     let (x, y) = (a[0].to_f64_vec(), b[0].to_f64_vec());
     let num: f64 = x.iter().zip(&y).map(|(p, q)| (p - q) * (p - q)).sum();
     let den: f64 = x.iter().map(|p| p * p).sum();
-    println!("layer1 batch {batch}: rel L2 nhwc vs nchw = {:.2e}", (num / den).sqrt());
+    println!(
+        "layer1{} batch {batch}: rel L2 nhwc vs nchw = {:.2e}",
+        if gap { " + global avg pool" } else { "" },
+        (num / den).sqrt()
+    );
     let stats = &cpu.last;
     println!("nhwc run: {} kernels, {} vectorized", stats.kernels, stats.vectorized);
     for (name, _) in cpu.clif(&nhwc).unwrap_or_default().iter().take(0) {

@@ -172,7 +172,13 @@ fn conv2d_matches_the_interpreter_over_every_attribute_combination() {
                         // a channel multiplier of 2.
                         for (groups, oc) in [(1, 3), (2, 4), (4, 4), (4, 8)] {
                             for bias in [false, true] {
-                                let a = Conv2dAttrs { stride, padding, dilation, groups, channels_last: false };
+                                let a = Conv2dAttrs {
+                                    stride,
+                                    padding,
+                                    dilation,
+                                    groups,
+                                    channels_last: false,
+                                };
                                 let op = Op::Conv2d(a);
                                 let x = rng.tensor(dtype, &[n, c, h, w]);
                                 let wt = rng.tensor(dtype, &[oc, c / groups as usize, kh, kw]);
@@ -237,8 +243,7 @@ fn pools_match_the_interpreter_in_both_modes() {
                     for padding in [[0, 0], [1, 0], [1, 1]] {
                         let x = rng.tensor(dtype, &[2, 3, h, w]);
                         for (max, include) in [(true, true), (false, true), (false, false)] {
-                            let a =
-                                PoolAttrs {
+                            let a = PoolAttrs {
                                 kernel,
                                 stride,
                                 padding,
@@ -283,14 +288,13 @@ fn max_pool_propagates_nan_and_prefers_positive_zero() {
 #[test]
 fn avg_pool_divisor_depends_on_count_include_pad() {
     let x = HostTensor::from_f64(DType::F32, &[1, 1, 1, 1], vec![6.0]);
-    let mut a =
-        PoolAttrs {
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-            count_include_pad: true,
-            channels_last: false,
-        };
+    let mut a = PoolAttrs {
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        count_include_pad: true,
+        channels_last: false,
+    };
     assert_eq!(
         check(&Op::AvgPool2d(a.clone()), std::slice::from_ref(&x), 1).to_f64_vec(),
         [f64::from(6.0_f32 / 9.0)]

@@ -133,8 +133,7 @@ fn check(src: &str, want: LayoutReport) {
     let oracle = interp::run(&f, &ins, &none).unwrap();
     let laid = interp::run(&g, &ins, &none).unwrap();
     for threads in [1, 2] {
-        let mut cpu =
-            CpuBackend::new(CpuOptions { threads, ..CpuOptions::default() }).unwrap();
+        let mut cpu = CpuBackend::new(CpuOptions { threads, ..CpuOptions::default() }).unwrap();
         let got = cpu.run(&f, &ins, &none).unwrap();
         for (i, ((o, l), c)) in oracle.iter().zip(&laid).zip(&got).enumerate() {
             check_close(&format!("@{name} result {i}: interp after layout"), l, o);
@@ -229,7 +228,8 @@ fn nhwc_input_bytes_are_taken_as_they_are() {
                     let (ni, ci, hi, wi) = (i / (c * h * w), i / (h * w) % c, i / w % h, i % w);
                     nhwc[((ni * h + hi) * w + wi) * c + ci] = *x;
                 }
-                let mut b = Buffer::from_host(&HostTensor::from_f64(DType::F32, &[n, h, w, c], nhwc));
+                let mut b =
+                    Buffer::from_host(&HostTensor::from_f64(DType::F32, &[n, h, w, c], nhwc));
                 b.shape = t.shape.clone();
                 b
             } else {

@@ -154,7 +154,10 @@ impl Lower<'_> {
                 let xi = self.normalize(x, xi);
                 self.eval(x, &xi)?
             }
-            Op::Reshape { .. } if unit_dim_map(&self.f.ty(self.input(node, 0)).shape, &self.f.ty(node).shape).is_some() => {
+            Op::Reshape { .. }
+                if unit_dim_map(&self.f.ty(self.input(node, 0)).shape, &self.f.ty(node).shape)
+                    .is_some() =>
+            {
                 // Only size-1 dims inserted or removed (the layout pass's
                 // per-channel `[C, 1, 1]` → `[1, 1, 1, C]`): each non-1 dim
                 // keeps its index, so no linear index is needed and the
@@ -506,9 +509,8 @@ impl Lower<'_> {
 /// dims: for each dim of `src`, the `dst` dim holding the same index (`None`
 /// for a size-1 source dim). `None` for any other reshape.
 fn unit_dim_map(src: &Shape, dst: &Shape) -> Option<Vec<Option<usize>>> {
-    let non_one = |s: &Shape| -> Vec<usize> {
-        (0..s.rank()).filter(|&k| !s.0[k].is_one()).collect()
-    };
+    let non_one =
+        |s: &Shape| -> Vec<usize> { (0..s.rank()).filter(|&k| !s.0[k].is_one()).collect() };
     let (a, b) = (non_one(src), non_one(dst));
     if a.len() != b.len() || a.iter().zip(&b).any(|(&i, &j)| src.0[i] != dst.0[j]) {
         return None;

@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 
 use crate::ir::{Func, Layout, NodeId, Op, Operand, nhwc_of_nchw};
-use crate::passes::layout::{TO_NCHW, is_relabel, plan_layout};
 use crate::passes::PassError;
+use crate::passes::layout::{TO_NCHW, is_relabel, plan_layout};
 
 /// The physical function for `func`, or `None` when it is `func` itself
 /// (no `{nhwc}` parameter).

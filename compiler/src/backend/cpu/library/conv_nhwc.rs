@@ -120,7 +120,7 @@ fn run<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T
 }
 
 /// Output positions per job of the gemm kernels.
-const BLOCK: usize = 256;
+const BLOCK: usize = 1024;
 
 /// A row-major matrix view with a row stride.
 #[derive(Clone, Copy)]

@@ -52,7 +52,18 @@ pub(super) fn pool(
     }
     let wy = Window::new(call, a.kernel[0], a.stride[0], a.padding[0], 1)?;
     let wx = Window::new(call, a.kernel[1], a.stride[1], a.padding[1], 1)?;
-    let p = Pool { kind, include_pad: a.count_include_pad, nhwc: a.channels_last, c, h, w, oh, ow, wy, wx };
+    let p = Pool {
+        kind,
+        include_pad: a.count_include_pad,
+        nhwc: a.channels_last,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        wy,
+        wx,
+    };
     let len = nb * c * oh * ow;
     let bytes = call.inputs[0].bytes;
     if dtype == DType::F64 {
