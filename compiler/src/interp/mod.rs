@@ -390,15 +390,15 @@ pub(crate) fn permute_host(t: &HostTensor, dims: &[usize]) -> Result<HostTensor>
     movement::permute(t, dims)
 }
 
-/// `permute` dims from channels-last `[N, H, W, C]` to NCHW, and back.
+/// `permute` dims from channels-last `[N, H, W, C]` to NCHW.
 const TO_NCHW: [usize; 4] = [0, 3, 1, 2];
+/// `permute` dims from NCHW to channels-last.
 const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
 
 /// Evaluates one op. `out` is the node's IR type; its symbols are resolved
 /// with `syms`, it sizes the ops whose shape comes from attributes
 /// (`reshape`, `broadcast`, `iota`, `const`), and every result is checked
 /// against it.
-
 pub fn eval_op(op: &Op, args: &[Arg<'_>], out: &Type, syms: &Bindings) -> Result<HostTensor> {
     let name = op.name();
     let info = op.info();
