@@ -155,12 +155,17 @@ impl Lower<'_> {
                 self.eval(x, &xi)?
             }
             Op::Reshape { .. }
-                if unit_dim_map(&self.f.ty(self.input(node, 0)).shape, &self.f.ty(node).shape)
+                if matches!(self.f.node(self.input(node, 0)).op, Op::Param { .. })
+                    && unit_dim_map(
+                        &self.f.ty(self.input(node, 0)).shape,
+                        &self.f.ty(node).shape,
+                    )
                     .is_some() =>
             {
-                // Only size-1 dims inserted or removed (the layout pass's
-                // per-channel `[C, 1, 1]` → `[1, 1, 1, C]`): each non-1 dim
-                // keeps its index, so no linear index is needed and the
+                // Only size-1 dims inserted or removed, over loaded data
+                // (the layout pass's per-channel `[C, 1, 1]` → `[1, 1, 1,
+                // C]`; over computed values the general path decides): each
+                // non-1 dim keeps its index, so no linear index is needed and the
                 // lanes stay vectorized.
                 arith = false;
                 let x = self.input(node, 0);
