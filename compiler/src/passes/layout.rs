@@ -248,8 +248,15 @@ impl Builder<'_> {
         }
         let mut dims = vec![Dim::Const(1); 4 - shape.rank()];
         dims.extend(shape.0.iter().cloned());
+        let padded = Shape(dims);
         let l = self.logical(v)?;
-        let target = dims.into_iter().map(ReshapeDim::Dim).collect();
+        if moves_only_ones(&padded, &TO_NHWC) {
+            // One reshape straight to the NHWC shape (`[C, 1, 1]` →
+            // `[1, 1, 1, C]`), which kernels index without arithmetic.
+            let target = permuted(&padded, &TO_NHWC).0.into_iter().map(ReshapeDim::Dim).collect();
+            return Ok(Operand::Value(self.add(Op::Reshape { shape: target }, vec![Operand::Value(l)])?));
+        }
+        let target = padded.0.into_iter().map(ReshapeDim::Dim).collect();
         let four = self.add(Op::Reshape { shape: target }, vec![Operand::Value(l)])?;
         Ok(Operand::Value(self.move_dims(four, &TO_NHWC)?))
     }
