@@ -172,7 +172,13 @@ fn conv2d_matches_the_interpreter_over_every_attribute_combination() {
                         // a channel multiplier of 2.
                         for (groups, oc) in [(1, 3), (2, 4), (4, 4), (4, 8)] {
                             for bias in [false, true] {
-                                let a = Conv2dAttrs { stride, padding, dilation, groups };
+                                let a = Conv2dAttrs {
+                                    stride,
+                                    padding,
+                                    dilation,
+                                    groups,
+                                    channels_last: false,
+                                };
                                 let op = Op::Conv2d(a);
                                 let x = rng.tensor(dtype, &[n, c, h, w]);
                                 let wt = rng.tensor(dtype, &[oc, c / groups as usize, kh, kw]);
@@ -221,7 +227,7 @@ fn conv2d_realistic_sizes() {
 }
 
 fn attrs(stride: [u64; 2], padding: [u64; 2], dilation: [u64; 2], groups: u64) -> Conv2dAttrs {
-    Conv2dAttrs { stride, padding, dilation, groups }
+    Conv2dAttrs { stride, padding, dilation, groups, channels_last: false }
 }
 
 // ------------------------------------------------------------------- pools
@@ -237,8 +243,13 @@ fn pools_match_the_interpreter_in_both_modes() {
                     for padding in [[0, 0], [1, 0], [1, 1]] {
                         let x = rng.tensor(dtype, &[2, 3, h, w]);
                         for (max, include) in [(true, true), (false, true), (false, false)] {
-                            let a =
-                                PoolAttrs { kernel, stride, padding, count_include_pad: include };
+                            let a = PoolAttrs {
+                                kernel,
+                                stride,
+                                padding,
+                                count_include_pad: include,
+                                channels_last: false,
+                            };
                             let op = if max { Op::MaxPool2d(a) } else { Op::AvgPool2d(a) };
                             let t = x.ir_type();
                             if op.infer_type(&[OperandType::Value(&t)], None).is_err() {
@@ -262,7 +273,13 @@ fn max_pool_propagates_nan_and_prefers_positive_zero() {
         &[1, 1, 2, 4],
         vec![f64::NAN, 1.0, -0.0, 0.0, 2.0, 3.0, 0.0, -0.0],
     );
-    let a = PoolAttrs { kernel: [2, 2], stride: [2, 2], padding: [0, 0], count_include_pad: true };
+    let a = PoolAttrs {
+        kernel: [2, 2],
+        stride: [2, 2],
+        padding: [0, 0],
+        count_include_pad: true,
+        channels_last: false,
+    };
     let got = check(&Op::MaxPool2d(a), &[x], 1).to_f64_vec();
     assert!(got[0].is_nan(), "{got:?}");
     assert!(got[1] == 0.0 && got[1].is_sign_positive(), "{got:?}");
@@ -271,8 +288,13 @@ fn max_pool_propagates_nan_and_prefers_positive_zero() {
 #[test]
 fn avg_pool_divisor_depends_on_count_include_pad() {
     let x = HostTensor::from_f64(DType::F32, &[1, 1, 1, 1], vec![6.0]);
-    let mut a =
-        PoolAttrs { kernel: [3, 3], stride: [1, 1], padding: [1, 1], count_include_pad: true };
+    let mut a = PoolAttrs {
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        count_include_pad: true,
+        channels_last: false,
+    };
     assert_eq!(
         check(&Op::AvgPool2d(a.clone()), std::slice::from_ref(&x), 1).to_f64_vec(),
         [f64::from(6.0_f32 / 9.0)]
@@ -320,6 +342,7 @@ fn malformed_calls_are_errors_naming_the_op_and_shapes() {
                 stride: [2, 2],
                 padding: [0, 0],
                 count_include_pad: true,
+                channels_last: false,
             }),
             vec![Buffer::zeros(DType::I32, &[1, 1, 2, 2])],
             Buffer::zeros(DType::I32, &[1, 1, 1, 1]),

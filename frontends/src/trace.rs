@@ -38,6 +38,17 @@ pub(crate) fn type_of(t: &Tensor) -> Type {
     Type::new(t.dtype(), Shape::of(&t.shape().iter().map(|&d| d as u64).collect::<Vec<_>>()))
 }
 
+/// The layout a parameter declares for `t`: `{nhwc}` for a 4-D
+/// channels-last tensor (that is not also row-major, as with one channel),
+/// so the compiler's layout pass keeps the program channels-last.
+fn layout_of(t: &Tensor) -> Layout {
+    if t.rank() == 4 && t.is_channels_last() && !t.is_contiguous() {
+        Layout::Nhwc
+    } else {
+        Layout::RowMajor
+    }
+}
+
 /// The recorder's state while a program runs.
 struct State {
     func: Func,
@@ -56,7 +67,7 @@ impl State {
             return n;
         }
         let name = format!("w{}", self.lifted.len());
-        let n = self.func.add_param(name, type_of(t), Layout::RowMajor);
+        let n = self.func.add_param(name, type_of(t), layout_of(t));
         self.lifted.push(t.clone());
         self.nodes.insert(t.id(), n);
         n
@@ -130,7 +141,7 @@ where
     let mut func = Func::new("traced");
     let mut nodes = HashMap::new();
     for (i, t) in inputs.iter().enumerate() {
-        let p = func.add_param(format!("x{i}"), type_of(t), Layout::RowMajor);
+        let p = func.add_param(format!("x{i}"), type_of(t), layout_of(t));
         nodes.insert(t.id(), p);
     }
     let state = State { func, nodes, lifted: Vec::new(), breaks: Vec::new(), error: None };

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use smelt_compiler::backend::cpu::{BufRef, CpuBackend, CpuError, CpuOptions};
 use smelt_compiler::interp::Bindings;
-use smelt_compiler::ir::{Dim, Func};
+use smelt_compiler::ir::{Dim, Func, Layout, Op};
 
 use crate::tensor::{Result, Tensor, TensorError, arg_err, dtype_err, shape_err};
 
@@ -75,14 +75,35 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             }
         }
     }
-    let copies: Vec<Option<Tensor>> = inputs
+    // A `{nhwc}` parameter takes NHWC bytes under its NCHW shape: the NHWC
+    // permutation of a channels-last tensor is dense, so it goes over as it
+    // is; any other tensor is copied once into that order.
+    let nhwc: Vec<bool> = func
+        .params()
         .iter()
-        .map(|t| if t.dense_view().is_some() { None } else { Some(t.densified()) })
+        .zip(inputs)
+        .map(|(&p, t)| {
+            t.rank() == 4 && matches!(func.node(p).op, Op::Param { layout: Layout::Nhwc, .. })
+        })
         .collect();
+    let mut copies: Vec<Option<Tensor>> = Vec::with_capacity(inputs.len());
+    for (t, &cl) in inputs.iter().zip(&nhwc) {
+        copies.push(if cl {
+            let _quiet = crate::dispatch::Quiet::new();
+            let p = crate::autograd::no_grad(|| t.permute(&[0, 2, 3, 1]))?;
+            Some(if p.dense_view().is_some() { p } else { p.densified() })
+        } else if t.dense_view().is_some() {
+            None
+        } else {
+            Some(t.densified())
+        });
+    }
     let views: Vec<BufRef<'_>> = inputs
         .iter()
         .zip(&copies)
-        .map(|(t, c)| match c {
+        .zip(&nhwc)
+        .map(|((t, c), &cl)| match c {
+            Some(c) if cl => BufRef { shape: t.shape(), ..c.dense_view().expect("dense NHWC") },
             Some(c) => c.dense_view().expect("a fresh copy is dense"),
             None => t.dense_view().expect("checked dense above"),
         })

@@ -30,6 +30,7 @@ fn conv2d_matches_the_interpreter_on_channels_last_input() {
             padding: [pad as u64; 2],
             dilation: [dil as u64; 2],
             groups: groups as u64,
+            channels_last: false,
         };
         let want = reference(Op::Conv2d(attrs), &[Ref::T(&x), Ref::T(&w), Ref::T(&b)]);
         assert_eq!(got.shape(), &want.shape[..]);
@@ -53,6 +54,7 @@ fn pools_match_the_interpreter() {
             stride: [s.unwrap_or(k) as u64; 2],
             padding: [p as u64; 2],
             count_include_pad: true,
+            channels_last: false,
         };
         let got = max_pool2d(&x, [k; 2], s.map(|v| [v; 2]), [p; 2]).unwrap();
         let want = reference(Op::MaxPool2d(attrs.clone()), &[Ref::T(&x)]);

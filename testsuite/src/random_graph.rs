@@ -678,6 +678,7 @@ impl Gen {
             padding: [self.rng.random_range(0..=1), self.rng.random_range(0..=1)],
             dilation: [self.rng.random_range(1..=2), 1],
             groups,
+            channels_last: false,
         };
         self.try_add(Op::Conv2d(attrs), operands);
     }
@@ -693,7 +694,7 @@ impl Gen {
         // max_pool2d has no count_include_pad in the text; the parser sets
         // it to true, so the generator must too for round trips to hold.
         let count_include_pad = !avg || self.rng.random_bool(0.5);
-        let attrs = PoolAttrs { kernel, stride, padding, count_include_pad };
+        let attrs = PoolAttrs { kernel, stride, padding, count_include_pad, channels_last: false };
         let op = if avg { Op::AvgPool2d(attrs) } else { Op::MaxPool2d(attrs) };
         self.try_add(op, vec![Operand::Value(x)]);
     }

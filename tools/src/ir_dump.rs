@@ -153,6 +153,9 @@ fn join(texts: impl Iterator<Item = String>) -> String {
 }
 
 fn after_pass(module: &Module, pass: &str, label: &str, keep_names: bool) -> CliResult<String> {
+    if pass == "layout" {
+        return after_layout(module, label, keep_names);
+    }
     let names = passes::pass_names();
     if pass != "all" && !names.contains(&pass) {
         return Err(CliError(format!(
@@ -184,6 +187,28 @@ fn after_pass(module: &Module, pass: &str, label: &str, keep_names: bool) -> Cli
             dumps.push(ir::print::func_text(&f, keep_names));
         }
         texts.push(dumps.join("\n"));
+    }
+    Ok(join(texts.into_iter()))
+}
+
+/// `--after layout`: the channels-last layout pass (not in the default
+/// pipeline: the CPU backend runs it) after the pipeline, with a comment
+/// line counting what it converted and the transposes it inserted.
+fn after_layout(module: &Module, label: &str, keep_names: bool) -> CliResult<String> {
+    let mut texts = Vec::new();
+    for f in &module.funcs {
+        let mut f = f.clone();
+        let name = f.name.clone();
+        let err = |e: passes::PassError| CliError(format!("{label}: @{name}: {e}"));
+        passes::optimize(&mut f).map_err(err)?;
+        let laid = passes::layout::plan_layout(&f).map_err(err)?;
+        let (g, r) = laid.unwrap_or((f, Default::default()));
+        texts.push(format!(
+            "; layout: {} ops channels-last, {} transposes inserted\n{}",
+            r.nhwc_ops,
+            r.transposes,
+            ir::print::func_text(&g, keep_names)
+        ));
     }
     Ok(join(texts.into_iter()))
 }

@@ -26,6 +26,22 @@ fn ir_dump_prints_text_that_parses_back() {
 }
 
 #[test]
+fn ir_dump_after_layout_shows_channels_last_ops_and_counts_transposes() {
+    let src = "func @f(%x: f32[1, 3, 5, 5]{nhwc}, %w: f32[4, 3, 3, 3]{nhwc}) -> (f32[1, 4, 3, 3]) {
+  %c = conv2d(%x, %w) : f32[1, 4, 3, 3]
+  %r = relu(%c) : f32[1, 4, 3, 3]
+  return %r
+}
+";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(dir.path(), "cl.ir", src);
+    let out = ok(IR_DUMP, &[&f, "--after", "layout"]);
+    assert!(out.starts_with("; layout: 2 ops channels-last, 1 transposes inserted"), "{out}");
+    assert!(out.contains("layout=nhwc"), "{out}");
+    ir::parse_module(&out).expect("parses");
+}
+
+#[test]
 fn ir_dump_json_is_the_module() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = write(dir.path(), "ln.ir", LAYERNORM);

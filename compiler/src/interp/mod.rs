@@ -385,6 +385,16 @@ fn tensor<'a>(op: &'static str, args: &[Arg<'a>], i: usize) -> Result<&'a HostTe
     }
 }
 
+/// `permute` of a host tensor (the CPU backend lays `{nhwc}` inputs out with it).
+pub(crate) fn permute_host(t: &HostTensor, dims: &[usize]) -> Result<HostTensor> {
+    movement::permute(t, dims)
+}
+
+/// `permute` dims from channels-last `[N, H, W, C]` to NCHW.
+const TO_NCHW: [usize; 4] = [0, 3, 1, 2];
+/// `permute` dims from NCHW to channels-last.
+const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
+
 /// Evaluates one op. `out` is the node's IR type; its symbols are resolved
 /// with `syms`, it sizes the ops whose shape comes from attributes
 /// (`reshape`, `broadcast`, `iota`, `const`), and every result is checked
@@ -431,6 +441,24 @@ pub fn eval_op(op: &Op, args: &[Arg<'_>], out: &Type, syms: &Bindings) -> Result
         Op::Iota { dim, to, .. } => movement::iota(&shape, *dim, *to)?,
         Op::Const { value } => movement::constant(value, out.dtype, &shape)?,
         Op::Matmul => library::matmul(t(0)?, t(1)?)?,
+        // Channels-last conv/pool: the NCHW definition between two permutes,
+        // which is obviously right and all an oracle needs.
+        Op::Conv2d(a) if a.channels_last => {
+            let bias = if args.len() > 2 { Some(t(2)?) } else { None };
+            let (x, w) = (movement::permute(t(0)?, &TO_NCHW)?, movement::permute(t(1)?, &TO_NCHW)?);
+            let plain = crate::ir::Conv2dAttrs { channels_last: false, ..a.clone() };
+            movement::permute(&library::conv2d(&x, &w, bias, &plain)?, &TO_NHWC)?
+        }
+        Op::MaxPool2d(a) | Op::AvgPool2d(a) if a.channels_last => {
+            let x = movement::permute(t(0)?, &TO_NCHW)?;
+            let plain = crate::ir::PoolAttrs { channels_last: false, ..a.clone() };
+            let y = if matches!(op, Op::MaxPool2d(_)) {
+                library::max_pool2d(&x, &plain)?
+            } else {
+                library::avg_pool2d(&x, &plain)?
+            };
+            movement::permute(&y, &TO_NHWC)?
+        }
         Op::Conv2d(a) => {
             let bias = if args.len() > 2 { Some(t(2)?) } else { None };
             library::conv2d(t(0)?, t(1)?, bias, a)?

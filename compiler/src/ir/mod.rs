@@ -13,7 +13,7 @@ pub mod verify;
 pub use graph::{Func, Module, Node, NodeId, Operand, Span};
 pub use op::{
     Arity, Binary, Conv2dAttrs, Op, OpClass, OpInfo, OperandType, PoolAttrs, ReduceKind,
-    ReshapeDim, Scalar, TypeError, Unary,
+    ReshapeDim, Scalar, TypeError, Unary, nchw_of_nhwc, nhwc_of_nchw,
 };
 pub use parse::{ParseError, parse_func, parse_module};
 pub use types::{DType, Dim, Layout, Monomial, Shape, Type, broadcast_shapes, broadcasts_to};

@@ -419,11 +419,21 @@ pub struct Conv2dAttrs {
     pub dilation: [u64; 2],
     /// Channel groups (input and output channels both divide by it).
     pub groups: u64,
+    /// Channels-last operands (`layout=nhwc`, set only by the layout pass):
+    /// the input is `[N, H, W, C]`, the weight `[OC, KH, KW, C/groups]` and
+    /// the result `[N, OH, OW, OC]`; the bias stays `[OC]`.
+    pub channels_last: bool,
 }
 
 impl Default for Conv2dAttrs {
     fn default() -> Self {
-        Conv2dAttrs { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+        Conv2dAttrs {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            channels_last: false,
+        }
     }
 }
 
@@ -439,6 +449,9 @@ pub struct PoolAttrs {
     /// avg only: whether padded zeros count in the divisor (PyTorch: true).
     /// `max_pool2d` keeps it `true` (the verifier insists, so equal ops print equal).
     pub count_include_pad: bool,
+    /// Channels-last operand and result (`layout=nhwc`, set only by the
+    /// layout pass): `[N, H, W, C]` in, `[N, OH, OW, C]` out.
+    pub channels_last: bool,
 }
 
 /// What kind of work an op is; fusion rules are written per class.
@@ -1096,6 +1109,14 @@ fn conv2d_type(a: &Conv2dAttrs, vals: &[&Type]) -> Result<Type, TypeError> {
     if x.shape.rank() != 4 || w.shape.rank() != 4 {
         bail!("input and weight must be rank 4 (NCHW, OIHW), got {} and {}", x.shape, w.shape);
     }
+    // Channels-last: read the dims through the NCHW/OIHW view, so the rules
+    // below are written once.
+    let (xs, ws) = if a.channels_last {
+        (nchw_of_nhwc(&x.shape), nchw_of_nhwc(&w.shape))
+    } else {
+        (x.shape.clone(), w.shape.clone())
+    };
+    let (x, w) = (&Type::new(x.dtype, xs), &Type::new(w.dtype, ws));
     check_pair("stride", a.stride, 1)?;
     check_pair("dilation", a.dilation, 1)?;
     if a.groups == 0 {
@@ -1131,7 +1152,18 @@ fn conv2d_type(a: &Conv2dAttrs, vals: &[&Type]) -> Result<Type, TypeError> {
     }
     let h = window_out("height", &x.shape.0[2], kh, a.stride[0], a.padding[0], a.dilation[0])?;
     let wd = window_out("width", &x.shape.0[3], kw, a.stride[1], a.padding[1], a.dilation[1])?;
-    Ok(Type::new(x.dtype, Shape(vec![x.shape.0[0].clone(), Dim::Const(oc), h, wd])))
+    let out = Shape(vec![x.shape.0[0].clone(), Dim::Const(oc), h, wd]);
+    Ok(Type::new(x.dtype, if a.channels_last { nhwc_of_nchw(&out) } else { out }))
+}
+
+/// The NCHW view `[N, C, H, W]` of a rank-4 channels-last shape `[N, H, W, C]`.
+pub fn nchw_of_nhwc(s: &Shape) -> Shape {
+    Shape(vec![s.0[0].clone(), s.0[3].clone(), s.0[1].clone(), s.0[2].clone()])
+}
+
+/// The channels-last shape `[N, H, W, C]` of a rank-4 NCHW shape.
+pub fn nhwc_of_nchw(s: &Shape) -> Shape {
+    Shape(vec![s.0[0].clone(), s.0[2].clone(), s.0[3].clone(), s.0[1].clone()])
 }
 
 fn pool_type(a: &PoolAttrs, x: &Type) -> Result<Type, TypeError> {
@@ -1141,6 +1173,8 @@ fn pool_type(a: &PoolAttrs, x: &Type) -> Result<Type, TypeError> {
     if x.shape.rank() != 4 {
         bail!("input must be rank 4 (NCHW), got {}", x.shape);
     }
+    let xs = if a.channels_last { nchw_of_nhwc(&x.shape) } else { x.shape.clone() };
+    let x = &Type::new(x.dtype, xs);
     check_pair("kernel", a.kernel, 1)?;
     check_pair("stride", a.stride, 1)?;
     for i in 0..2 {
@@ -1154,5 +1188,6 @@ fn pool_type(a: &PoolAttrs, x: &Type) -> Result<Type, TypeError> {
     }
     let h = window_out("height", &x.shape.0[2], a.kernel[0], a.stride[0], a.padding[0], 1)?;
     let w = window_out("width", &x.shape.0[3], a.kernel[1], a.stride[1], a.padding[1], 1)?;
-    Ok(Type::new(x.dtype, Shape(vec![x.shape.0[0].clone(), x.shape.0[1].clone(), h, w])))
+    let out = Shape(vec![x.shape.0[0].clone(), x.shape.0[1].clone(), h, w]);
+    Ok(Type::new(x.dtype, if a.channels_last { nhwc_of_nchw(&out) } else { out }))
 }

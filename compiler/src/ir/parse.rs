@@ -559,6 +559,16 @@ impl Attrs {
         }
     }
 
+    /// `layout=nhwc` (channels-last conv/pool) or `layout=nchw` (the default).
+    fn layout_attr(&mut self) -> PResult<bool> {
+        match self.take("layout") {
+            None => Ok(false),
+            Some((AttrVal::Ident(n), _)) if n == "nhwc" => Ok(true),
+            Some((AttrVal::Ident(n), _)) if n == "nchw" => Ok(false),
+            Some((_, s)) => Err(self.err(s, "layout= expects nhwc or nchw".into())),
+        }
+    }
+
     fn dtype_attr(&mut self, key: &str) -> PResult<DType> {
         let (v, s) = self.required(key, "a dtype")?;
         match v {
@@ -682,6 +692,7 @@ fn build_op(
                 padding: a.pair("padding", Some([0, 0]))?,
                 dilation: a.pair("dilation", Some([1, 1]))?,
                 groups: a.uint_attr("groups", Some(1))?,
+                channels_last: a.layout_attr()?,
             }),
             "max_pool2d" | "avg_pool2d" => {
                 let kernel = a.pair("kernel", None)?;
@@ -694,6 +705,7 @@ fn build_op(
                     } else {
                         true
                     },
+                    channels_last: a.layout_attr()?,
                 };
                 if name == "max_pool2d" { Op::MaxPool2d(pool) } else { Op::AvgPool2d(pool) }
             }

@@ -38,17 +38,27 @@ pub fn attrs_text(op: &Op) -> String {
         Op::Const { value } if value.len() == 1 => format!("value={}", value[0]),
         Op::Const { value } => format!("value={}", list(value)),
         Op::Conv2d(a) => format!(
-            "stride={} padding={} dilation={} groups={}",
+            "stride={} padding={} dilation={} groups={}{}",
             list(&a.stride),
             list(&a.padding),
             list(&a.dilation),
-            a.groups
+            a.groups,
+            layout_attr(a.channels_last)
         ),
-        Op::MaxPool2d(a) => pool_attrs(a),
-        Op::AvgPool2d(a) => {
-            format!("{} count_include_pad={}", pool_attrs(a), a.count_include_pad)
-        }
+        Op::MaxPool2d(a) => format!("{}{}", pool_attrs(a), layout_attr(a.channels_last)),
+        Op::AvgPool2d(a) => format!(
+            "{} count_include_pad={}{}",
+            pool_attrs(a),
+            a.count_include_pad,
+            layout_attr(a.channels_last)
+        ),
     }
+}
+
+/// ` layout=nhwc` for a channels-last conv/pool; nothing otherwise, so
+/// NCHW ops print as they always did.
+fn layout_attr(channels_last: bool) -> &'static str {
+    if channels_last { " layout=nhwc" } else { "" }
 }
 
 fn pool_attrs(a: &PoolAttrs) -> String {

@@ -81,6 +81,9 @@ declare_passes! {
     cse::Cse,
     /// Removes instructions no result depends on.
     dce::Dce,
+    /// Channels-last layout planning for `{nhwc}` parameters. Not in the
+    /// default pipeline: the CPU backend runs it (it has the NHWC kernels).
+    layout::LayoutPass,
     /// Algebraic identities, as a rule table.
     simplify::Simplify,
 }

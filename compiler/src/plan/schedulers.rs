@@ -21,7 +21,7 @@
 //!
 //! Symbolic dims compare structurally: `n` equals `n`, never `1024`.
 
-use crate::ir::{Dim, Op, OpClass, Shape, broadcast_shapes, broadcasts_to};
+use crate::ir::{Dim, Op, OpClass, Shape, broadcast_shapes, broadcasts_to, nchw_of_nhwc};
 
 use super::KernelKind;
 use super::schedule::{LibraryDims, Schedule};
@@ -349,6 +349,12 @@ fn library_schedule(ctx: &Ctx<'_>, p: usize) -> Result<Schedule, String> {
         }
         Op::Conv2d(attrs) => {
             let (x, w) = (shape_of(0).ok_or_else(bad)?, shape_of(1).ok_or_else(bad)?);
+            // Channels-last: the same sizes, read through the NCHW view.
+            let (x, w, out) = if attrs.channels_last {
+                (nchw_of_nhwc(&x), nchw_of_nhwc(&w), nchw_of_nhwc(&out))
+            } else {
+                (x, w, out.clone())
+            };
             LibraryDims::Conv2d {
                 n: dim(&x, 0)?,
                 c: dim(&x, 1)?,
@@ -361,6 +367,11 @@ fn library_schedule(ctx: &Ctx<'_>, p: usize) -> Result<Schedule, String> {
         }
         Op::MaxPool2d(attrs) | Op::AvgPool2d(attrs) => {
             let x = shape_of(0).ok_or_else(bad)?;
+            let (x, out) = if attrs.channels_last {
+                (nchw_of_nhwc(&x), nchw_of_nhwc(&out))
+            } else {
+                (x, out.clone())
+            };
             LibraryDims::Pool {
                 n: dim(&x, 0)?,
                 c: dim(&x, 1)?,

@@ -26,7 +26,7 @@ fn conv(
     dilation: [u64; 2],
     groups: u64,
 ) -> Result<Tensor> {
-    let attrs = Conv2dAttrs { stride, padding, dilation, groups };
+    let attrs = Conv2dAttrs { stride, padding, dilation, groups, channels_last: false };
     apply(Op::Conv2d(attrs), &[ArgRef::Tensor(x), ArgRef::Tensor(w)])
 }
 
@@ -123,7 +123,13 @@ pub(crate) fn conv2d(
 
 /// Attributes of the depthwise conv equivalent to a pool over `c` channels.
 fn pool_conv(p: &PoolAttrs, c: usize) -> Conv2dAttrs {
-    Conv2dAttrs { stride: p.stride, padding: p.padding, dilation: [1, 1], groups: c as u64 }
+    Conv2dAttrs {
+        stride: p.stride,
+        padding: p.padding,
+        dilation: [1, 1],
+        groups: c as u64,
+        channels_last: false,
+    }
 }
 
 /// Input gradient of avg_pool2d.

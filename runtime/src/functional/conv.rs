@@ -41,6 +41,7 @@ pub fn conv2d(
         padding: padding.map(|v| v as u64),
         dilation: dilation.map(|v| v as u64),
         groups: groups as u64,
+        channels_last: false,
     };
     match bias {
         Some(b) => {
@@ -76,6 +77,7 @@ fn pool_attrs(
         stride: stride.map(|v| v as u64),
         padding: padding.map(|v| v as u64),
         count_include_pad,
+        channels_last: false,
     })
 }
 

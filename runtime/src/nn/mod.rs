@@ -8,7 +8,8 @@
 //! whole-module dtype and memory-format conversions, `init.rs`
 //! PyTorch's default initialisations, `linear.rs`, `conv.rs`, `norm.rs`
 //! (BatchNorm2d, LayerNorm), `embedding.rs`, `dropout.rs`, `activation.rs`
-//! (ReLU, GELU), `attention.rs` (MultiheadAttention), `sequential.rs`.
+//! (ReLU, GELU), `attention.rs` (MultiheadAttention), `sequential.rs`,
+//! `layout.rs` ([`to_channels_last`]).
 //!
 //! Design choice: `forward` takes `&mut self`. Forward mutates module state
 //! in two places (BatchNorm's running statistics in training, Dropout's
@@ -25,6 +26,7 @@ mod conv;
 mod dropout;
 mod embedding;
 mod init;
+mod layout;
 mod linear;
 mod norm;
 mod sequential;
@@ -41,6 +43,7 @@ pub use conv::{Conv2d, Conv2dOptions};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use init::{kaiming_uniform, skip_init, skipping_init, uniform, xavier_uniform};
+pub use layout::to_channels_last;
 pub use linear::Linear;
 pub use norm::{BatchNorm2d, LayerNorm};
 pub use sequential::Sequential;

@@ -158,6 +158,27 @@ impl Lower<'_> {
                 let xi = self.normalize(x, xi);
                 self.eval(x, &xi)?
             }
+            Op::Reshape { .. }
+                if matches!(self.f.node(self.input(node, 0)).op, Op::Param { .. })
+                    && unit_dim_map(
+                        &self.f.ty(self.input(node, 0)).shape,
+                        &self.f.ty(node).shape,
+                    )
+                    .is_some() =>
+            {
+                // Only size-1 dims inserted or removed, over loaded data
+                // (the layout pass's per-channel `[C, 1, 1]` → `[1, 1, 1,
+                // C]`; over computed values the general path decides): each
+                // non-1 dim keeps its index, so no linear index is needed and the
+                // lanes stay vectorized.
+                arith = false;
+                let x = self.input(node, 0);
+                let map = unit_dim_map(&self.f.ty(x).shape, &self.f.ty(node).shape)
+                    .expect("checked by the guard");
+                let xi = map.iter().map(|m| m.map_or(Ix::Zero, |k| ix[k])).collect();
+                let xi = self.normalize(x, xi);
+                self.eval(x, &xi)?
+            }
             Op::Reshape { .. } => {
                 arith = false;
                 if lane_in(ix, self.lane) {
@@ -541,4 +562,21 @@ impl Lower<'_> {
         let inst = self.b.ins().call(fref, args);
         Ok(self.b.inst_results(inst)[0])
     }
+}
+
+/// For a reshape from `src` to `dst` that only inserts or removes size-1
+/// dims: for each dim of `src`, the `dst` dim holding the same index (`None`
+/// for a size-1 source dim). `None` for any other reshape.
+fn unit_dim_map(src: &Shape, dst: &Shape) -> Option<Vec<Option<usize>>> {
+    let non_one =
+        |s: &Shape| -> Vec<usize> { (0..s.rank()).filter(|&k| !s.0[k].is_one()).collect() };
+    let (a, b) = (non_one(src), non_one(dst));
+    if a.len() != b.len() || a.iter().zip(&b).any(|(&i, &j)| src.0[i] != dst.0[j]) {
+        return None;
+    }
+    let mut map = vec![None; src.rank()];
+    for (&i, &j) in a.iter().zip(&b) {
+        map[i] = Some(j);
+    }
+    Some(map)
 }

@@ -12,11 +12,13 @@ use super::buffer::{BufRef, Buffer};
 use super::jit::{CompileError, Compiled, Jit, fault_message};
 use super::layout::{KernelLayout, const_tables};
 use super::library::{LibraryError, run_library};
+use super::physical::physical;
 use super::unfused::unfused_plan;
 use crate::HostTensor;
 use crate::backend::kernel::{KernelFunc, extract};
 use crate::interp::{self, Bindings, InterpError};
-use crate::ir::{Func, NodeId, Op};
+use crate::ir::{Func, Layout, NodeId, Op};
+use crate::passes::layout::TO_NHWC;
 use crate::plan::{KernelKind, PlanError, plan};
 
 /// How f16/bf16 values are rounded inside a kernel.
@@ -104,7 +106,7 @@ pub struct CpuBackend {
     pool: rayon::ThreadPool,
     compiled: usize,
     spare: HashMap<(crate::ir::DType, Vec<usize>), Vec<Buffer>>,
-    prepared: HashMap<u64, (String, Arc<Vec<PreparedKernel>>)>,
+    prepared: HashMap<u64, (String, Arc<Prepared>)>,
     /// Statistics of the last run.
     pub last: RunStats,
 }
@@ -116,9 +118,16 @@ struct PreparedKernel {
     native: Result<(KernelLayout, Arc<Compiled>), CompileError>,
 }
 
+/// A function's kernels, and the physical function they were planned from
+/// when it differs from the caller's (see `physical.rs`).
+struct Prepared {
+    func: Option<Func>,
+    kernels: Vec<PreparedKernel>,
+}
+
 /// A function planned and compiled by [`CpuBackend::prepare_func`].
 #[derive(Clone)]
-pub struct PreparedFunc(Arc<Vec<PreparedKernel>>);
+pub struct PreparedFunc(Arc<Prepared>);
 
 /// A value during a run: an input borrowed from the caller, or a kernel's result.
 enum Slot<'a> {
@@ -251,7 +260,18 @@ impl CpuBackend {
         extra: &Bindings,
     ) -> Result<Vec<HostTensor>, CpuError> {
         let syms = interp::bind_symbols(func, inputs, extra)?;
-        let bufs: Vec<Buffer> = inputs.iter().map(Buffer::from_host).collect();
+        // A `{nhwc}` parameter's buffer holds NHWC bytes (under its logical shape).
+        let mut bufs = Vec::with_capacity(inputs.len());
+        for (&p, t) in func.params().iter().zip(inputs) {
+            let nhwc = matches!(func.node(p).op, Op::Param { layout: Layout::Nhwc, .. });
+            bufs.push(if nhwc && t.shape.len() == 4 {
+                let mut b = Buffer::from_host(&crate::interp::permute_host(t, &TO_NHWC)?);
+                b.shape = t.shape.clone();
+                b
+            } else {
+                Buffer::from_host(t)
+            });
+        }
         let outs = self.run_buffers(func, &bufs, &syms)?;
         let hosts = outs.iter().map(Buffer::to_host).collect();
         self.recycle(outs);
@@ -275,7 +295,9 @@ impl CpuBackend {
     /// [`CpuBackend::run_buffers`] on borrowed views: what the eager runtime
     /// uses, so that tensors sharing one storage are handed over without a
     /// copy. Each view's bytes must be dense row-major for its shape and
-    /// start 64-byte aligned (as a [`Buffer`]'s do).
+    /// start 64-byte aligned (as a [`Buffer`]'s do), except that a `{nhwc}`
+    /// parameter's view has its logical NCHW shape and NHWC (channels-last)
+    /// bytes.
     pub fn run_views(
         &mut self,
         func: &Func,
@@ -310,7 +332,7 @@ impl CpuBackend {
     fn run_prepared_kernels(
         &mut self,
         func: &Func,
-        prepared: &Arc<Vec<PreparedKernel>>,
+        prepared: &Arc<Prepared>,
         inputs: &[BufRef<'_>],
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
@@ -325,11 +347,26 @@ impl CpuBackend {
                 ),
             });
         }
+        // `{nhwc}` parameters are NHWC-shaped parameters of the physical function.
+        let phys_shapes: Vec<Option<Vec<usize>>> = func
+            .params()
+            .iter()
+            .zip(inputs)
+            .map(|(&p, b)| match (&func.node(p).op, b.shape) {
+                (Op::Param { layout: Layout::Nhwc, .. }, &[n, c, h, w]) => Some(vec![n, h, w, c]),
+                _ => None,
+            })
+            .collect();
+        let func = prepared.func.as_ref().unwrap_or(func);
         let mut vals: HashMap<NodeId, Slot<'_>> = HashMap::new();
-        for (&param, b) in func.params().iter().zip(inputs) {
-            vals.insert(param, Slot::In(*b));
+        for ((&param, b), shape) in func.params().iter().zip(inputs).zip(&phys_shapes) {
+            let b = match shape {
+                Some(s) => BufRef { shape: s, ..*b },
+                None => *b,
+            };
+            vals.insert(param, Slot::In(b));
         }
-        for pk in prepared.iter() {
+        for pk in prepared.kernels.iter() {
             let kf = &pk.kf;
             self.last.kernels += 1;
             let outs = match &pk.native {
@@ -433,7 +470,7 @@ impl CpuBackend {
 
     /// The kernels of `func` (planned, extracted, laid out and compiled once
     /// per function and fusion mode).
-    fn prepare(&mut self, func: &Func) -> Result<Arc<Vec<PreparedKernel>>, CpuError> {
+    fn prepare(&mut self, func: &Func) -> Result<Arc<Prepared>, CpuError> {
         // Node ids are part of the key: cached kernels refer to them.
         let text = format!("{}|{func}|{:?}", self.opts.fusion, func.program_order());
         let key = crate::backend::kernel::stable_hash(&text);
@@ -442,6 +479,12 @@ impl CpuBackend {
         {
             return Ok(p.clone());
         }
+        let phys = physical(func).map_err(|e| CpuError::Runtime {
+            kernel: "-".into(),
+            message: format!("@{}: layout planning failed: {e}", func.name),
+        })?;
+        let caller = func;
+        let func = phys.as_ref().unwrap_or(caller);
         let p = if self.opts.fusion { plan(func)? } else { unfused_plan(func)? };
         let mut out = Vec::new();
         for k in &p.kernels {
@@ -456,7 +499,7 @@ impl CpuBackend {
             };
             out.push(PreparedKernel { kf, native });
         }
-        let out = Arc::new(out);
+        let out = Arc::new(Prepared { func: phys, kernels: out });
         if self.prepared.len() > 256 {
             self.prepared.clear();
         }

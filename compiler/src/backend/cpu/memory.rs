@@ -23,11 +23,17 @@ fn le() -> MemFlags {
 impl Lower<'_> {
     /// Whether an access at `ix` is 4 lanes wide (`Err` if the lane index
     /// sits where lanes are not contiguous).
-    fn lanes_at(&self, ix: &[Ix]) -> Result<bool, LowerErr> {
+    fn lanes_at(&self, node: NodeId, ix: &[Ix]) -> Result<bool, LowerErr> {
         let Some(l) = self.lane else { return Ok(false) };
+        let dims = self.f.ty(node).shape.dims();
         match ix.iter().position(|&i| i == Ix::Var(l)) {
             None => Ok(false),
             Some(p) if p + 1 == ix.len() => Ok(true),
+            // Only size-1 dims after the lane's (a per-channel `[C, 1, 1]`
+            // read by a channels-last kernel): its stride is 1 all the same.
+            Some(p) if dims.len() == ix.len() && dims[p + 1..].iter().all(|d| d.is_one()) => {
+                Ok(true)
+            }
             Some(_) => Err(LowerErr::NoVector("lane index in a strided dim".into())),
         }
     }
@@ -58,7 +64,7 @@ impl Lower<'_> {
     /// Loads `node` (a parameter or a const table) at `ix`.
     pub fn load(&mut self, node: NodeId, ix: &[Ix]) -> Result<V, LowerErr> {
         let d = self.f.ty(node).dtype;
-        let vec = self.lanes_at(ix)?;
+        let vec = self.lanes_at(node, ix)?;
         let addr = self.address(node, ix, false);
         let fl = flags();
         let ins = &mut self.b;
@@ -94,7 +100,7 @@ impl Lower<'_> {
     /// Stores `v` as result `node` at `ix` (rounding to the node's dtype).
     pub fn store(&mut self, node: NodeId, ix: &[Ix], v: V) -> Result<(), LowerErr> {
         let d = self.f.ty(node).dtype;
-        let vec = self.lanes_at(ix)?;
+        let vec = self.lanes_at(node, ix)?;
         if v.vec && !vec {
             return Err(LowerErr::NoVector("lanes stored at one element".into()));
         }

@@ -26,6 +26,7 @@ mod lower;
 mod math;
 mod memory;
 mod ops;
+mod physical;
 mod poly;
 mod pow;
 mod reduce;

@@ -7,7 +7,8 @@
 //! columns matrix `[C/g · KH · KW, OH · OW]` is built in scratch (or is the
 //! input itself for a 1×1, stride-1, unpadded conv), and
 //! `out[n, group] = w[group] @ cols` lands directly in the output.
-//! f16/bf16 widen to f32 and round once at the end.
+//! f16/bf16 widen to f32 and round once at the end. Channels-last
+//! (`layout=nhwc`) convs go to [`super::conv_nhwc`].
 
 use gemm::Parallelism;
 
@@ -40,6 +41,9 @@ pub(super) fn conv2d(
     out: &mut [u8],
     threads: usize,
 ) -> Result<(), LibraryError> {
+    if a.channels_last {
+        return super::conv_nhwc::conv2d(call, a, out, threads);
+    }
     call.arity(2, 3)?;
     let dtype = call.one_dtype(DType::is_float, "float")?;
     let [nb, c, h, w] = dims4(call, "input", call.inputs[0].shape)?;

@@ -9,13 +9,15 @@
 //! the `gemm` crate); f16 and bf16 widen to f32, accumulate in f32 and round
 //! once per output element (bf16 with AMP.md's rule); integer matmul wraps
 //! like the interpreter. Layout: every buffer is dense row-major in its
-//! logical shape (conv and pools take NCHW). NHWC-native conv (channels-last
-//! buffers without a transpose) belongs to the layouts issue and is not here.
+//! shape; conv and pools take NCHW, or NHWC when their `layout=nhwc`
+//! attribute says so (the layout pass sets it; the shapes are then the
+//! channels-last ones).
 //!
 //! Files: `typed.rs` (typed views, rounding on store, parallel-for),
-//! `matmul.rs`, `conv.rs`, `pool.rs`.
+//! `matmul.rs`, `conv.rs`, `conv_nhwc.rs`, `pool.rs`.
 
 mod conv;
+mod conv_nhwc;
 mod matmul;
 mod pool;
 mod typed;

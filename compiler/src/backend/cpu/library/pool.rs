@@ -1,5 +1,7 @@
-//! `max_pool2d` and `avg_pool2d` on NCHW buffers: a direct loop over each
-//! output plane, planes spread over threads.
+//! `max_pool2d` and `avg_pool2d`: on NCHW buffers a direct loop over each
+//! output plane, planes spread over threads; on channels-last buffers
+//! (`layout=nhwc`, `[N, H, W, C]`) a loop over output rows whose inner loop
+//! runs over the contiguous channels of each tap's pixel.
 //!
 //! Max pads with −inf and propagates NaN (IEEE `maximum`, as the
 //! interpreter). Avg pads with zeros; its divisor is the window area, or
@@ -29,7 +31,12 @@ pub(super) fn pool(
 ) -> Result<(), LibraryError> {
     call.arity(1, 1)?;
     let dtype = call.one_dtype(DType::is_float, "float")?;
-    let [nb, c, h, w] = dims4(call, "input", call.inputs[0].shape)?;
+    let [nb, c, h, w] = if a.channels_last {
+        let [nb, h, w, c] = dims4(call, "input (NHWC)", call.inputs[0].shape)?;
+        [nb, c, h, w]
+    } else {
+        dims4(call, "input", call.inputs[0].shape)?
+    };
     if (0..2).any(|i| a.padding[i].saturating_mul(2) > a.kernel[i]) {
         return Err(call.err(format!(
             "padding={:?} must be at most half the kernel {:?}",
@@ -38,10 +45,25 @@ pub(super) fn pool(
     }
     let oh = window_out(call, h, a.kernel[0], a.stride[0], a.padding[0], 1)?;
     let ow = window_out(call, w, a.kernel[1], a.stride[1], a.padding[1], 1)?;
-    call.out_shape_is(&[nb, c, oh, ow])?;
+    if a.channels_last {
+        call.out_shape_is(&[nb, oh, ow, c])?;
+    } else {
+        call.out_shape_is(&[nb, c, oh, ow])?;
+    }
     let wy = Window::new(call, a.kernel[0], a.stride[0], a.padding[0], 1)?;
     let wx = Window::new(call, a.kernel[1], a.stride[1], a.padding[1], 1)?;
-    let p = Pool { kind, include_pad: a.count_include_pad, h, w, oh, ow, wy, wx };
+    let p = Pool {
+        kind,
+        include_pad: a.count_include_pad,
+        nhwc: a.channels_last,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        wy,
+        wx,
+    };
     let len = nb * c * oh * ow;
     let bytes = call.inputs[0].bytes;
     if dtype == DType::F64 {
@@ -58,6 +80,8 @@ pub(super) fn pool(
 struct Pool {
     kind: Kind,
     include_pad: bool,
+    nhwc: bool,
+    c: usize,
     h: usize,
     w: usize,
     oh: usize,
@@ -68,6 +92,14 @@ struct Pool {
 
 impl Pool {
     fn run<T: Real>(&self, x: &[T], dst: &mut [T], threads: usize) {
+        if self.nhwc {
+            let image = self.h * self.w * self.c;
+            par_chunks(dst, self.ow * self.c, threads, |j, d| {
+                let (n, oy) = (j / self.oh, j % self.oh);
+                self.nhwc_row(&x[n * image..][..image], oy, d)
+            });
+            return;
+        }
         let plane = self.oh * self.ow;
         par_chunks(dst, plane, threads, |j, d| {
             self.plane(&x[j * self.h * self.w..][..self.h * self.w], d)
@@ -107,6 +139,36 @@ impl Pool {
                 for (o, &c) in row.iter_mut().zip(&real) {
                     *o = *o / if self.include_pad { area } else { T::from_usize(c) };
                 }
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// Output row `oy` (`[OW, C]`) of one channels-last image, tap by tap,
+    /// each tap's pixel a contiguous run of C channels.
+    fn nhwc_row<T: Real>(&self, src: &[T], oy: usize, dst: &mut [T]) {
+        let area = T::from_usize(self.wy.k * self.wx.k);
+        for (ox, out) in dst.chunks_mut(self.c).enumerate() {
+            out.fill(if self.kind == Kind::Max { T::NEG_INF } else { T::ZERO });
+            let mut real = 0usize;
+            for ky in 0..self.wy.k {
+                let Some(iy) = self.wy.tap(oy, ky, self.h) else { continue };
+                for kx in 0..self.wx.k {
+                    let Some(ix) = self.wx.tap(ox, kx, self.w) else { continue };
+                    real += 1;
+                    let pix = &src[(iy * self.w + ix) * self.c..][..self.c];
+                    match self.kind {
+                        Kind::Max => {
+                            out.iter_mut().zip(pix).for_each(|(o, &v)| *o = maximum(*o, v))
+                        }
+                        Kind::Avg => out.iter_mut().zip(pix).for_each(|(o, &v)| *o += v),
+                    }
+                }
+            }
+            if self.kind == Kind::Avg {
+                let div = if self.include_pad { area } else { T::from_usize(real) };
+                out.iter_mut().for_each(|o| *o = *o / div);
             }
         }
     }

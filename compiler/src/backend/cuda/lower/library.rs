@@ -76,6 +76,9 @@ impl Lowerer<'_> {
         ops: &[Operand],
         idx: &[String],
     ) -> Result<String, LowerError> {
+        if a.channels_last {
+            return Err(self.error("conv2d layout=nhwc is not supported by the CUDA backend yet"));
+        }
         let (x, w) = (self.value(ops, 0)?, self.value(ops, 1)?);
         let (sx, sw) = (self.f.ty(x).shape.clone(), self.f.ty(w).shape.clone());
         let d = self.f.ty(n).dtype;
@@ -126,6 +129,9 @@ impl Lowerer<'_> {
         ops: &[Operand],
         idx: &[String],
     ) -> Result<String, LowerError> {
+        if a.channels_last {
+            return Err(self.error("pooling layout=nhwc is not supported by the CUDA backend yet"));
+        }
         let x = self.value(ops, 0)?;
         let sx = self.f.ty(x).shape.clone();
         let d = self.f.ty(n).dtype;
