@@ -31,7 +31,12 @@ pub fn to_dtype(module: &mut dyn Module, dtype: DType) -> Result<()> {
 /// become NHWC in memory, values unchanged); other tensors are untouched.
 pub fn to_memory_format(module: &mut dyn Module, format: MemoryFormat) -> Result<()> {
     for slot in module.slots() {
-        if slot.tensor.rank() != 4 {
+        // A tensor with one channel (or 1×1 spatial) is both layouts at once.
+        let already = match format {
+            MemoryFormat::ChannelsLast => slot.tensor.is_channels_last(),
+            MemoryFormat::Contiguous => slot.tensor.is_contiguous(),
+        };
+        if slot.tensor.rank() != 4 || already {
             continue;
         }
         let laid = no_grad(|| slot.tensor.to_memory_format(format))?;
@@ -41,4 +46,12 @@ pub fn to_memory_format(module: &mut dyn Module, format: MemoryFormat) -> Result
         };
     }
     Ok(())
+}
+
+/// [`to_memory_format`] with channels-last. Traced through
+/// `frontends::compile`, such weights become `{nhwc}` parameters and the
+/// compiler keeps the convs, pools and elementwise ops between them
+/// channels-last.
+pub fn to_channels_last(module: &mut dyn Module) -> Result<()> {
+    to_memory_format(module, MemoryFormat::ChannelsLast)
 }

@@ -5,11 +5,11 @@
 //! PyTorch checkpoint loads by name.
 //!
 //! Files: `mod.rs` the [`Module`] trait and state-dict loading, `cast.rs`
-//! whole-module dtype and memory-format conversions, `init.rs`
+//! whole-module dtype and memory-format conversions ([`to_dtype`],
+//! [`to_channels_last`]), `init.rs`
 //! PyTorch's default initialisations, `linear.rs`, `conv.rs`, `norm.rs`
 //! (BatchNorm2d, LayerNorm), `embedding.rs`, `dropout.rs`, `activation.rs`
-//! (ReLU, GELU), `attention.rs` (MultiheadAttention), `sequential.rs`,
-//! `layout.rs` ([`to_channels_last`]).
+//! (ReLU, GELU), `attention.rs` (MultiheadAttention), `sequential.rs`.
 //!
 //! Design choice: `forward` takes `&mut self`. Forward mutates module state
 //! in two places (BatchNorm's running statistics in training, Dropout's
@@ -26,7 +26,6 @@ mod conv;
 mod dropout;
 mod embedding;
 mod init;
-mod layout;
 mod linear;
 mod norm;
 mod sequential;
@@ -38,12 +37,11 @@ use crate::tensor::{Result, Tensor, arg_err, shape_err};
 pub(crate) use activation::stateless;
 pub use activation::{Gelu, Relu};
 pub use attention::MultiheadAttention;
-pub use cast::{to_dtype, to_memory_format};
+pub use cast::{to_channels_last, to_dtype, to_memory_format};
 pub use conv::{Conv2d, Conv2dOptions};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use init::{kaiming_uniform, skip_init, skipping_init, uniform, xavier_uniform};
-pub use layout::to_channels_last;
 pub use linear::Linear;
 pub use norm::{BatchNorm2d, LayerNorm};
 pub use sequential::Sequential;
