@@ -159,18 +159,14 @@ impl Lower<'_> {
                 self.eval(x, &xi)?
             }
             Op::Reshape { .. }
-                if matches!(self.f.node(self.input(node, 0)).op, Op::Param { .. })
-                    && unit_dim_map(
-                        &self.f.ty(self.input(node, 0)).shape,
-                        &self.f.ty(node).shape,
-                    )
+                if unit_dim_map(&self.f.ty(self.input(node, 0)).shape, &self.f.ty(node).shape)
                     .is_some() =>
             {
-                // Only size-1 dims inserted or removed, over loaded data
-                // (the layout pass's per-channel `[C, 1, 1]` → `[1, 1, 1,
-                // C]`; over computed values the general path decides): each
-                // non-1 dim keeps its index, so no linear index is needed and the
-                // lanes stay vectorized.
+                // Only size-1 dims inserted or removed (the layout pass's
+                // per-channel `[C, 1, 1]` → `[1, 1, 1, C]`, a keepdim
+                // reduction squeezed): each non-1 dim keeps its index, so no
+                // linear index is needed, the lanes stay vectorized, and a
+                // reduction read through it is read at its own row.
                 arith = false;
                 let x = self.input(node, 0);
                 let map = unit_dim_map(&self.f.ty(x).shape, &self.f.ty(node).shape)
