@@ -100,7 +100,9 @@ fn run<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T
     // Jobs of BLOCK output positions (rows of `[N·OH·OW, OC]`, across image
     // boundaries): each job's gemm is small enough that its packing buffers
     // and columns stay in cache and come from the heap, not fresh pages.
-    par_chunks(dst, BLOCK * g.oc, threads, |j, d| {
+    // Fewer jobs than threads (a small batch, a late stage): the jobs run
+    // one after another, each gemm spread over the threads instead.
+    let job = |j: usize, d: &mut [T], par: Parallelism| {
         let (r0, rows) = (j * BLOCK, d.len() / g.oc);
         for group in 0..g.groups {
             let out = &mut d[group * g.ocg()..];
@@ -108,15 +110,23 @@ fn run<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T
                 // The input already is the columns matrix `[N·H·W, C]`.
                 let data = &x[r0 * g.c + group * g.icg..];
                 let lhs = Mat { data, rows, cols: g.icg, rs: g.c };
-                gemm_group(g, group, lhs, w, out, Parallelism::None);
+                gemm_group(g, group, lhs, w, out, par);
             } else {
                 let cols = im2col(g, x, group, r0, rows);
                 let lhs = Mat { data: &cols, rows, cols: g.kdim(), rs: g.kdim() };
-                gemm_group(g, group, lhs, w, out, Parallelism::None);
+                gemm_group(g, group, lhs, w, out, par);
             }
         }
         add_bias(g, bias, d);
-    });
+    };
+    let jobs = dst.len().div_ceil(BLOCK * g.oc);
+    if jobs >= threads || threads == 1 {
+        par_chunks(dst, BLOCK * g.oc, threads, |j, d| job(j, d, Parallelism::None));
+    } else {
+        for (j, d) in dst.chunks_mut(BLOCK * g.oc).enumerate() {
+            job(j, d, Parallelism::Rayon(threads));
+        }
+    }
 }
 
 /// Output positions per job of the gemm kernels.
