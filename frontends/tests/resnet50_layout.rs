@@ -9,7 +9,7 @@ use smelt_compiler::passes::layout::plan_layout;
 use smelt_compiler::passes::optimize;
 use smelt_frontends::trace;
 use smelt_runtime::Generator;
-use smelt_runtime::nn::{self, Module, to_channels_last};
+use smelt_runtime::nn::{self, to_channels_last};
 use smelt_runtime::tensor::{MemoryFormat, Tensor};
 use smelt_runtime::zoo::{ModelConfig, get_model};
 
