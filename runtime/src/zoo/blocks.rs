@@ -217,6 +217,25 @@ pub fn conv_norm_act(
     bn_eps: f64,
     rng: &mut Generator,
 ) -> Result<Sequential> {
+    let mut bn = BatchNorm2d::new(out_ch)?;
+    bn.eps = bn_eps;
+    conv_with_norm(in_ch, out_ch, kernel, stride, groups, dilation, act, bn, rng)
+}
+
+/// [`conv_norm_act`] with a given batch norm (its eps and momentum set by
+/// the caller).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_with_norm(
+    in_ch: usize,
+    out_ch: usize,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    dilation: usize,
+    act: Option<Activation>,
+    bn: BatchNorm2d,
+    rng: &mut Generator,
+) -> Result<Sequential> {
     let pad = (kernel - 1) / 2 * dilation;
     let opts = Conv2dOptions {
         stride: [stride, stride],
@@ -225,8 +244,6 @@ pub fn conv_norm_act(
         groups,
         bias: false,
     };
-    let mut bn = BatchNorm2d::new(out_ch)?;
-    bn.eps = bn_eps;
     let mut s = Sequential::default()
         .with(Conv2d::new(in_ch, out_ch, [kernel, kernel], opts, rng)?)
         .with(bn);

@@ -239,24 +239,10 @@ pub(crate) fn conv_bn_act(
     (eps, momentum): (f64, f64),
     rng: &mut Generator,
 ) -> Result<Sequential> {
-    let pad = (kernel - 1) / 2 * dilation;
-    let opts = Conv2dOptions {
-        stride: [stride, stride],
-        padding: [pad, pad],
-        dilation: [dilation, dilation],
-        groups,
-        bias: false,
-    };
     let mut bn = BatchNorm2d::new(out_ch)?;
     bn.eps = eps;
     bn.momentum = Some(momentum);
-    let mut s = Sequential::default()
-        .with(Conv2d::new(in_ch, out_ch, [kernel, kernel], opts, rng)?)
-        .with(bn);
-    if let Some(a) = act {
-        s.push(a.layer());
-    }
-    Ok(s)
+    super::blocks::conv_with_norm(in_ch, out_ch, kernel, stride, groups, dilation, act, bn, rng)
 }
 
 /// What a builder returns.
