@@ -16,6 +16,7 @@ use smelt_runtime::Tensor;
 use smelt_runtime::exec::run_func;
 
 use crate::error::FrontendError;
+use crate::trace::layout_of;
 
 /// A graph with its weight-only part computed.
 pub(crate) struct Frozen {
@@ -25,6 +26,14 @@ pub(crate) struct Frozen {
     pub lifted: Vec<Tensor>,
     /// Instructions computed once.
     pub ops: usize,
+}
+
+/// The memory layout parameter `p` of `func` declares.
+fn param_layout(func: &Func, p: NodeId) -> Layout {
+    match &func.node(p).op {
+        smelt_compiler::ir::Op::Param { layout, .. } => layout.clone(),
+        _ => Layout::RowMajor,
+    }
 }
 
 /// Copies the nodes `order` of `src` into `dst`, operands through `map`.
@@ -72,7 +81,7 @@ pub(crate) fn freeze(
     let mut pre = Func::new(format!("{}_frozen", func.name));
     let mut map = HashMap::new();
     for &p in &func.params()[n_inputs..] {
-        let q = pre.add_param(format!("w{}", map.len()), func.ty(p).clone(), Layout::RowMajor);
+        let q = pre.add_param(format!("w{}", map.len()), func.ty(p).clone(), param_layout(func, p));
         map.insert(p, q);
     }
     let pre_order: Vec<NodeId> =
@@ -88,26 +97,23 @@ pub(crate) fn freeze(
     for &p in &func.params()[..n_inputs] {
         let node = func.node(p);
         let name = node.name.clone().unwrap_or_else(|| format!("x{}", map.len()));
-        let layout = match &node.op {
-            smelt_compiler::ir::Op::Param { layout, .. } => layout.clone(),
-            _ => Layout::RowMajor,
-        };
-        map.insert(p, main.add_param(name, node.ty.clone(), layout));
+        map.insert(p, main.add_param(name, node.ty.clone(), param_layout(func, p)));
     }
     for (&p, t) in func.params()[n_inputs..].iter().zip(lifted) {
         if outside(p) {
+            // A channels-last weight stays `{nhwc}`, so the layout pass
+            // reads it in place instead of transposing it on every call.
             let q = main.add_param(
                 format!("w{}", new_lifted.len()),
                 func.ty(p).clone(),
-                Layout::RowMajor,
+                param_layout(func, p),
             );
             map.insert(p, q);
             new_lifted.push(t.clone());
         }
     }
     for (&n, t) in frontier.iter().zip(computed) {
-        let q =
-            main.add_param(format!("w{}", new_lifted.len()), func.ty(n).clone(), Layout::RowMajor);
+        let q = main.add_param(format!("w{}", new_lifted.len()), func.ty(n).clone(), layout_of(&t));
         map.insert(n, q);
         new_lifted.push(t);
     }
@@ -120,4 +126,42 @@ pub(crate) fn freeze(
     main.set_results(func.results().iter().map(|r| map[r]).collect());
     verify(&main).map_err(|e| FrontendError::Verify(format!("after freezing: {e}")))?;
     Ok(Frozen { func: main, lifted: new_lifted, ops: frozen.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use smelt_compiler::ir::{DType, Op, parse_func};
+    use smelt_runtime::Generator;
+    use smelt_runtime::tensor::MemoryFormat;
+
+    use super::*;
+
+    #[test]
+    fn a_channels_last_weight_stays_nhwc_after_freezing() {
+        // The bias is computed once; the channels-last conv weight is kept
+        // as a captured tensor and must keep its `{nhwc}` layout, or the
+        // layout pass would transpose it on every call.
+        let f = parse_func(
+            "func @f(%x: f32[1, 3, 5, 5]{nhwc}, %w: f32[4, 3, 3, 3]{nhwc}, %b: f32[4]) -> (f32[1, 4, 3, 3]) {\n  %b2 = mul(%b, 2.0) : f32[4]\n  %y = conv2d(%x, %w, %b2) stride=[1, 1] padding=[0, 0] dilation=[1, 1] groups=1 : f32[1, 4, 3, 3]\n  return %y\n}",
+        )
+        .unwrap();
+        let mut rng = Generator::new(3);
+        let w = Tensor::randn(&[4, 3, 3, 3], DType::F32, &mut rng)
+            .unwrap()
+            .to_memory_format(MemoryFormat::ChannelsLast)
+            .unwrap();
+        let b = Tensor::randn(&[4], DType::F32, &mut rng).unwrap();
+        let frozen = freeze(&f, 1, &[w, b]).unwrap();
+        assert_eq!(frozen.ops, 1);
+        let layouts: Vec<Layout> = frozen
+            .func
+            .params()
+            .iter()
+            .map(|&p| match &frozen.func.node(p).op {
+                Op::Param { layout, .. } => layout.clone(),
+                _ => Layout::RowMajor,
+            })
+            .collect();
+        assert_eq!(layouts, [Layout::Nhwc, Layout::Nhwc, Layout::RowMajor], "{}", frozen.func);
+    }
 }

@@ -41,7 +41,7 @@ pub(crate) fn type_of(t: &Tensor) -> Type {
 /// The layout a parameter declares for `t`: `{nhwc}` for a 4-D
 /// channels-last tensor (that is not also row-major, as with one channel),
 /// so the compiler's layout pass keeps the program channels-last.
-fn layout_of(t: &Tensor) -> Layout {
+pub(crate) fn layout_of(t: &Tensor) -> Layout {
     if t.rank() == 4 && t.is_channels_last() && !t.is_contiguous() {
         Layout::Nhwc
     } else {
