@@ -58,6 +58,10 @@ fn get_weight_resolves_members_and_the_default_alias() {
     assert_eq!(v1.num_params, 25_557_032);
     assert_ne!(v1.file, w.file);
     assert_eq!(get_model_weights("resnet50").unwrap().len(), 2);
+    // The feature-extraction weights: no categories, DEFAULT stays V1.
+    let f = get_weight("VGG16_Weights.IMAGENET1K_FEATURES").unwrap();
+    assert!(f.category_names().is_empty() && f.metrics[0].1.is_nan());
+    assert_eq!(get_weight("VGG16_Weights.DEFAULT").unwrap().member, "IMAGENET1K_V1");
     assert_eq!(w.full_name(), "ResNet50_Weights.IMAGENET1K_V2");
 }
 
@@ -112,6 +116,10 @@ fn every_entry_carries_complete_metadata() {
             match (e.task, w.categories) {
                 (Task::Classification, Categories::ImageNet) => assert_eq!(classes, 1000),
                 (Task::Segmentation, Categories::Voc) => assert_eq!(classes, 21),
+                (_, Categories::None) => {
+                    assert_eq!(name, "VGG16_Weights.IMAGENET1K_FEATURES");
+                    assert_eq!(classes, 0);
+                }
                 _ => panic!("{name}: categories do not fit the task"),
             }
             assert!(get_weight(&name).is_ok(), "{name} resolves");

@@ -227,7 +227,8 @@ pub fn get_model(
     };
     let w = weights_for(entry, spec)?;
     let classes = w.category_names().len();
-    if config.num_classes.is_some_and(|n| n != classes) {
+    // Weights without categories (feature extractors) leave num_classes alone.
+    if classes > 0 && config.num_classes.is_some_and(|n| n != classes) {
         return Err(ZooError::Config {
             model: entry.name.into(),
             detail: format!(
@@ -238,7 +239,9 @@ pub fn get_model(
         });
     }
     let mut cfg = config.clone();
-    cfg.num_classes = Some(classes);
+    if classes > 0 {
+        cfg.num_classes = Some(classes);
+    }
     // ViT and MaxViT are built for the weights' input side (TorchVision
     // overwrites their `image_size` / `input_size` with `min_size`).
     cfg.image_size.get_or_insert(w.min_size[0]);

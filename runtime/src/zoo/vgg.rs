@@ -186,19 +186,41 @@ const VGG13_BN_WEIGHTS: &[Weights] = &[Weights {
 }];
 
 /// `VGG16_Weights` (DEFAULT = IMAGENET1K_V1).
-const VGG16_WEIGHTS: &[Weights] = &[Weights {
-    enum_name: "VGG16_Weights",
-    member: "IMAGENET1K_V1",
-    file: "vgg16-397923af",
-    num_params: 138_357_544,
-    min_size: [32, 32],
-    categories: Categories::ImageNet,
-    metrics: &[("acc@1", 71.592), ("acc@5", 90.382)],
-    gflops: 15.47,
-    file_size_mib: 527.796,
-    recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
-    transforms: Transforms::IMAGENET,
-}];
+const VGG16_WEIGHTS: &[Weights] = &[
+    Weights {
+        enum_name: "VGG16_Weights",
+        member: "IMAGENET1K_V1",
+        file: "vgg16-397923af",
+        num_params: 138_357_544,
+        min_size: [32, 32],
+        categories: Categories::ImageNet,
+        metrics: &[("acc@1", 71.592), ("acc@5", 90.382)],
+        gflops: 15.47,
+        file_size_mib: 527.796,
+        recipe: "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
+        transforms: Transforms::IMAGENET,
+    },
+    Weights {
+        // Ported from amdegroot/ssd.pytorch: only `features` holds valid values
+        // (the classifier is NaN), for feature extraction; no categories, and
+        // the original input standardisation (mean in [0, 1] units, std 1/255).
+        enum_name: "VGG16_Weights",
+        member: "IMAGENET1K_FEATURES",
+        file: "vgg16_features-amdegroot-88682ab5",
+        num_params: 138_357_544,
+        min_size: [32, 32],
+        categories: Categories::None,
+        metrics: &[("acc@1", f64::NAN), ("acc@5", f64::NAN)],
+        gflops: 15.47,
+        file_size_mib: 527.802,
+        recipe: "https://github.com/amdegroot/ssd.pytorch#training-ssd",
+        transforms: Transforms {
+            mean: [0.48235, 0.45882, 0.40784],
+            std: [1.0 / 255.0, 1.0 / 255.0, 1.0 / 255.0],
+            ..Transforms::IMAGENET
+        },
+    },
+];
 
 /// `VGG16_BN_Weights` (DEFAULT = IMAGENET1K_V1).
 const VGG16_BN_WEIGHTS: &[Weights] = &[Weights {

@@ -9,6 +9,9 @@ pub enum Categories {
     ImageNet,
     /// The 21 Pascal VOC classes (segmentation weights, `__background__` first).
     Voc,
+    /// No label set (TorchVision's `categories: None`: feature-extraction
+    /// weights such as `VGG16_Weights.IMAGENET1K_FEATURES`).
+    None,
 }
 
 /// Resampling used by the resize of the preprocessing.
@@ -86,11 +89,12 @@ impl Weights {
         format!("{}.{}", self.enum_name, self.member)
     }
 
-    /// The category names, index = class id.
+    /// The category names, index = class id (empty for [`Categories::None`]).
     pub fn category_names(&self) -> &'static [&'static str] {
         match self.categories {
             Categories::ImageNet => super::categories::imagenet(),
             Categories::Voc => super::categories::VOC,
+            Categories::None => &[],
         }
     }
 }
