@@ -158,32 +158,27 @@ impl Lower<'_> {
                 let xi = self.normalize(x, xi);
                 self.eval(x, &xi)?
             }
-            Op::Reshape { .. }
-                if unit_dim_map(&self.f.ty(self.input(node, 0)).shape, &self.f.ty(node).shape)
-                    .is_some() =>
-            {
-                // Only size-1 dims inserted or removed (the layout pass's
-                // per-channel `[C, 1, 1]` → `[1, 1, 1, C]`, a keepdim
-                // reduction squeezed): each non-1 dim keeps its index, so no
-                // linear index is needed, the lanes stay vectorized, and a
-                // reduction read through it is read at its own row.
-                arith = false;
-                let x = self.input(node, 0);
-                let map = unit_dim_map(&self.f.ty(x).shape, &self.f.ty(node).shape)
-                    .expect("checked by the guard");
-                let xi = map.iter().map(|m| m.map_or(Ix::Zero, |k| ix[k])).collect();
-                let xi = self.normalize(x, xi);
-                self.eval(x, &xi)?
-            }
             Op::Reshape { .. } => {
                 arith = false;
-                if lane_in(ix, self.lane) {
-                    return Err(no_vec("reshape index arithmetic"));
-                }
                 let x = self.input(node, 0);
-                let lin = self.linearize(node, ix);
-                let xi = self.delinearize(x, lin);
-                self.eval(x, &xi)?
+                if let Some(map) = unit_dim_map(&self.f.ty(x).shape, &self.f.ty(node).shape) {
+                    // Only size-1 dims inserted or removed (the layout
+                    // pass's per-channel `[C, 1, 1]` → `[1, 1, 1, C]`, a
+                    // keepdim reduction squeezed): each non-1 dim keeps its
+                    // index, so no linear index is needed, the lanes stay
+                    // vectorized, and a reduction read through it is read
+                    // at its own row.
+                    let xi = map.iter().map(|m| m.map_or(Ix::Zero, |k| ix[k])).collect();
+                    let xi = self.normalize(x, xi);
+                    self.eval(x, &xi)?
+                } else {
+                    if lane_in(ix, self.lane) {
+                        return Err(no_vec("reshape index arithmetic"));
+                    }
+                    let lin = self.linearize(node, ix);
+                    let xi = self.delinearize(x, lin);
+                    self.eval(x, &xi)?
+                }
             }
             Op::Slice { starts, steps, .. } => {
                 arith = false;

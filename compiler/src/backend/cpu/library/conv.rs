@@ -48,6 +48,36 @@ pub(super) fn conv2d(
     let dtype = call.one_dtype(DType::is_float, "float")?;
     let [nb, c, h, w] = dims4(call, "input", call.inputs[0].shape)?;
     let [oc, icg, kh, kw] = dims4(call, "weight", call.inputs[1].shape)?;
+    let ConvShape { groups, oh, ow, wy, wx } = conv_shape(call, a, [c, h, w], [oc, icg, kh, kw])?;
+    call.out_shape_is(&[nb, oc, oh, ow])?;
+    let g = Geometry { c, h, w, oc, icg, groups, kh, kw, oh, ow, wy, wx };
+    run_float(call, dtype, out, nb * oc * oh * ow, &Job(&g, threads));
+    Ok(())
+}
+
+/// What both layouts' convs check and derive besides the operand dims.
+pub(super) struct ConvShape {
+    /// Channel groups.
+    pub groups: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// The vertical window.
+    pub wy: Window,
+    /// The horizontal window.
+    pub wx: Window,
+}
+
+/// Checks that input channels `c` (of `h × w`), weight dims `oc, icg, kh,
+/// kw`, `groups` and the bias agree, and derives the output size and the
+/// windows.
+pub(super) fn conv_shape(
+    call: &Call<'_, '_>,
+    a: &Conv2dAttrs,
+    [c, h, w]: [usize; 3],
+    [oc, icg, kh, kw]: [usize; 4],
+) -> Result<ConvShape, LibraryError> {
     let groups = usize::try_from(a.groups).unwrap_or(0);
     if groups == 0 || icg.checked_mul(groups) != Some(c) || oc % groups != 0 {
         return Err(call.err(format!("input, weight and groups={} disagree", a.groups)));
@@ -55,24 +85,57 @@ pub(super) fn conv2d(
     if call.inputs.get(2).is_some_and(|b| b.shape != [oc]) {
         return Err(call.err(format!("bias must be [{oc}]")));
     }
-    let oh = window_out(call, h, kh as u64, a.stride[0], a.padding[0], a.dilation[0])?;
-    let ow = window_out(call, w, kw as u64, a.stride[1], a.padding[1], a.dilation[1])?;
-    call.out_shape_is(&[nb, oc, oh, ow])?;
-    let wy = Window::new(call, kh as u64, a.stride[0], a.padding[0], a.dilation[0])?;
-    let wx = Window::new(call, kw as u64, a.stride[1], a.padding[1], a.dilation[1])?;
-    let g = Geometry { c, h, w, oc, icg, groups, kh, kw, oh, ow, wy, wx };
-    let len = nb * oc * oh * ow;
-    let bias = call.inputs.get(2);
-    if dtype == DType::F64 {
-        let (x, wt) = (load::<f64>(dtype, call.inputs[0].bytes), load(dtype, call.inputs[1].bytes));
-        let b = bias.map(|b| load::<f64>(dtype, b.bytes));
-        with_output(dtype, out, len, |dst| run(&g, &x, &wt, b.as_deref(), dst, threads));
-    } else {
-        let (x, wt) = (load::<f32>(dtype, call.inputs[0].bytes), load(dtype, call.inputs[1].bytes));
-        let b = bias.map(|b| load::<f32>(dtype, b.bytes));
-        with_output(dtype, out, len, |dst| run(&g, &x, &wt, b.as_deref(), dst, threads));
+    Ok(ConvShape {
+        groups,
+        oh: window_out(call, h, kh as u64, a.stride[0], a.padding[0], a.dilation[0])?,
+        ow: window_out(call, w, kw as u64, a.stride[1], a.padding[1], a.dilation[1])?,
+        wy: Window::new(call, kh as u64, a.stride[0], a.padding[0], a.dilation[0])?,
+        wx: Window::new(call, kw as u64, a.stride[1], a.padding[1], a.dilation[1])?,
+    })
+}
+
+/// A conv kernel over real element types (input, weight, optional bias,
+/// output), so one dispatch serves both layouts.
+pub(super) trait FloatKernel {
+    /// Runs the kernel in `T`.
+    fn run<T: Real>(&self, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T]);
+}
+
+/// Loads the call's operands as f64 (an f64 call) or f32 (every other
+/// float, widened) and runs `k` into the `len`-element output, rounded once.
+pub(super) fn run_float(
+    call: &Call<'_, '_>,
+    dtype: DType,
+    out: &mut [u8],
+    len: usize,
+    k: &impl FloatKernel,
+) {
+    fn typed<T: Real>(
+        call: &Call<'_, '_>,
+        dtype: DType,
+        out: &mut [u8],
+        len: usize,
+        k: &impl FloatKernel,
+    ) {
+        let (x, w) =
+            (load::<T>(dtype, call.inputs[0].bytes), load::<T>(dtype, call.inputs[1].bytes));
+        let b = call.inputs.get(2).map(|b| load::<T>(dtype, b.bytes));
+        with_output(dtype, out, len, |dst| k.run(&x, &w, b.as_deref(), dst));
     }
-    Ok(())
+    if dtype == DType::F64 {
+        typed::<f64>(call, dtype, out, len, k);
+    } else {
+        typed::<f32>(call, dtype, out, len, k);
+    }
+}
+
+/// The NCHW kernel with its geometry and thread count.
+struct Job<'g>(&'g Geometry, usize);
+
+impl FloatKernel for Job<'_> {
+    fn run<T: Real>(&self, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T]) {
+        run(self.0, x, w, bias, dst, self.1);
+    }
 }
 
 /// Picks the kernel and spreads the work.

@@ -14,8 +14,9 @@
 
 use gemm::Parallelism;
 
-use super::typed::{Real, load, par_chunks, with_output};
-use super::{Call, LibraryError, Window, dims4, window_out};
+use super::conv::{ConvShape, FloatKernel, conv_shape, run_float};
+use super::typed::{Real, par_chunks};
+use super::{Call, LibraryError, Window, dims4};
 use crate::ir::{Conv2dAttrs, DType};
 
 /// The sizes of one channels-last conv after validation.
@@ -59,31 +60,20 @@ pub(super) fn conv2d(
     let dtype = call.one_dtype(DType::is_float, "float")?;
     let [nb, h, w, c] = dims4(call, "input (NHWC)", call.inputs[0].shape)?;
     let [oc, kh, kw, icg] = dims4(call, "weight (OHWI)", call.inputs[1].shape)?;
-    let groups = usize::try_from(a.groups).unwrap_or(0);
-    if groups == 0 || icg.checked_mul(groups) != Some(c) || oc % groups != 0 {
-        return Err(call.err(format!("input, weight and groups={} disagree", a.groups)));
-    }
-    if call.inputs.get(2).is_some_and(|b| b.shape != [oc]) {
-        return Err(call.err(format!("bias must be [{oc}]")));
-    }
-    let oh = window_out(call, h, kh as u64, a.stride[0], a.padding[0], a.dilation[0])?;
-    let ow = window_out(call, w, kw as u64, a.stride[1], a.padding[1], a.dilation[1])?;
+    let ConvShape { groups, oh, ow, wy, wx } = conv_shape(call, a, [c, h, w], [oc, icg, kh, kw])?;
     call.out_shape_is(&[nb, oh, ow, oc])?;
-    let wy = Window::new(call, kh as u64, a.stride[0], a.padding[0], a.dilation[0])?;
-    let wx = Window::new(call, kw as u64, a.stride[1], a.padding[1], a.dilation[1])?;
     let g = Geometry { nb, c, h, w, oc, icg, groups, kh, kw, oh, ow, wy, wx };
-    let len = nb * oh * ow * oc;
-    let bias = call.inputs.get(2);
-    if dtype == DType::F64 {
-        let (x, wt) = (load::<f64>(dtype, call.inputs[0].bytes), load(dtype, call.inputs[1].bytes));
-        let b = bias.map(|b| load::<f64>(dtype, b.bytes));
-        with_output(dtype, out, len, |dst| run(&g, &x, &wt, b.as_deref(), dst, threads));
-    } else {
-        let (x, wt) = (load::<f32>(dtype, call.inputs[0].bytes), load(dtype, call.inputs[1].bytes));
-        let b = bias.map(|b| load::<f32>(dtype, b.bytes));
-        with_output(dtype, out, len, |dst| run(&g, &x, &wt, b.as_deref(), dst, threads));
-    }
+    run_float(call, dtype, out, nb * oh * ow * oc, &Job(&g, threads));
     Ok(())
+}
+
+/// The NHWC kernel with its geometry and thread count.
+struct Job<'g>(&'g Geometry, usize);
+
+impl FloatKernel for Job<'_> {
+    fn run<T: Real>(&self, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T]) {
+        run(self.0, x, w, bias, dst, self.1);
+    }
 }
 
 /// Picks the kernel and spreads the work.
