@@ -242,3 +242,41 @@ fn nhwc_input_bytes_are_taken_as_they_are() {
     let got = cpu.run_buffers(&f, &bufs, &syms).unwrap();
     check_close("run_buffers nhwc", &got[0].to_host(), &want[0]);
 }
+
+/// Channels-last f32 convs with more channels than the other tests (16 to
+/// 32), odd output sizes, padding, stride, dilation, a rectangular kernel
+/// and no bias, against the interpreter, on one and two threads.
+#[test]
+fn wider_channels_last_convs_match_the_interpreter() {
+    let cases = [
+        // (C, H, W, OC, KH, KW, stride, padding, dilation, bias)
+        (16, 7, 8, 6, 3, 3, [1, 1], [1, 1], [1, 1], true),
+        (24, 9, 5, 9, 3, 3, [2, 2], [1, 1], [1, 1], true),
+        (16, 6, 11, 5, 3, 3, [1, 1], [2, 2], [2, 2], false),
+        (32, 5, 7, 4, 1, 3, [1, 2], [0, 1], [1, 1], true),
+        (16, 10, 10, 7, 2, 2, [2, 1], [0, 0], [1, 1], false),
+    ];
+    for (c, h, w, oc, kh, kw, s, p, d, bias) in cases {
+        let out = |n: usize, k: usize, s: usize, p: usize, d: usize| {
+            (n + 2 * p - d * (k - 1) - 1) / s + 1
+        };
+        let (oh, ow) = (out(h, kh, s[0], p[0], d[0]), out(w, kw, s[1], p[1], d[1]));
+        let (bp, ba) =
+            if bias { (format!(", %b: f32[{oc}]"), ", %b") } else { (String::new(), "") };
+        let src = format!(
+            "func @conv(%x: f32[2, {c}, {h}, {w}]{{nhwc}}, %w: f32[{oc}, {c}, {kh}, {kw}]{{nhwc}}{bp}) -> (f32[2, {oc}, {oh}, {ow}]) {{
+  %y = conv2d(%x, %w{ba}) stride=[{}, {}] padding=[{}, {}] dilation=[{}, {}] : f32[2, {oc}, {oh}, {ow}]
+  return %y
+}}",
+            s[0], s[1], p[0], p[1], d[0], d[1]
+        );
+        let f = parse_func(&src).unwrap();
+        let ins = inputs(&f, 11);
+        let want = interp::run(&f, &ins, &Bindings::new()).unwrap();
+        for threads in [1, 2] {
+            let mut cpu = CpuBackend::new(CpuOptions { threads, ..CpuOptions::default() }).unwrap();
+            let got = cpu.run(&f, &ins, &Bindings::new()).unwrap();
+            check_close(&format!("{src}\n{threads} threads"), &got[0], &want[0]);
+        }
+    }
+}

@@ -64,11 +64,32 @@ impl BufRef<'_> {
     }
 }
 
+/// `n` zero lines from the allocator's zeroed memory: large ones come as
+/// fresh zero pages from the OS, where `vec![Line([0; 64]); n]` would write
+/// every byte first.
+fn zeroed_lines(n: usize) -> Vec<Line> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let layout = std::alloc::Layout::array::<Line>(n).expect("a buffer larger than memory");
+    // SAFETY: `layout` has a non-zero size; all-zero bytes are a valid
+    // `Line`; the pointer comes from the global allocator with exactly the
+    // layout `Vec<Line>` of capacity `n` uses, and `n` elements are
+    // initialised (zero).
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<Line>();
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Vec::from_raw_parts(p, n, n)
+    }
+}
+
 impl Buffer {
     /// A zero-filled buffer.
     pub fn zeros(dtype: DType, shape: &[usize]) -> Buffer {
         let len = shape.iter().product::<usize>() * dtype.size_bytes();
-        Buffer { dtype, shape: shape.to_vec(), lines: vec![Line([0; 64]); len.div_ceil(64)], len }
+        Buffer { dtype, shape: shape.to_vec(), lines: zeroed_lines(len.div_ceil(64)), len }
     }
 
     /// Number of elements.

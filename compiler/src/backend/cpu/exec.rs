@@ -116,6 +116,10 @@ pub struct CpuBackend {
 struct PreparedKernel {
     kf: KernelFunc,
     native: Result<(KernelLayout, Arc<Compiled>), CompileError>,
+    /// Values this kernel reads last (not results): their buffers go back to
+    /// the spare pool once it has run, so later kernels of the same run
+    /// reuse memory that is already mapped and warm in cache.
+    last_reads: Vec<NodeId>,
 }
 
 /// A function's kernels, and the physical function they were planned from
@@ -128,6 +132,27 @@ struct Prepared {
 /// A function planned and compiled by [`CpuBackend::prepare_func`].
 #[derive(Clone)]
 pub struct PreparedFunc(Arc<Prepared>);
+
+/// Fills each kernel's `last_reads`: the values it is the last kernel to
+/// read, except the function's results (handed back to the caller).
+fn mark_last_reads(func: &Func, kernels: &mut [PreparedKernel]) {
+    let mut last: HashMap<NodeId, usize> = HashMap::new();
+    for (i, pk) in kernels.iter().enumerate() {
+        for &id in &pk.kf.inputs {
+            last.insert(id, i);
+        }
+    }
+    for r in func.results() {
+        last.remove(r);
+    }
+    let mut by_kernel: Vec<(usize, NodeId)> = last.into_iter().map(|(id, i)| (i, id)).collect();
+    // Sorted, so the recycling order (and so which buffer is reused) is the
+    // same on every run.
+    by_kernel.sort();
+    for (i, id) in by_kernel {
+        kernels[i].last_reads.push(id);
+    }
+}
 
 /// A value during a run: an input borrowed from the caller, or a kernel's result.
 enum Slot<'a> {
@@ -383,6 +408,11 @@ impl CpuBackend {
             for (id, b) in kf.outputs.iter().zip(outs) {
                 vals.insert(*id, Slot::Own(b));
             }
+            for id in &pk.last_reads {
+                if let Some(Slot::Own(b)) = vals.remove(id) {
+                    self.recycle(vec![b]);
+                }
+            }
         }
         let mut results: Vec<Buffer> = Vec::with_capacity(func.results().len());
         for (i, r) in func.results().iter().enumerate() {
@@ -497,8 +527,9 @@ impl CpuBackend {
             } else {
                 KernelLayout::of(&kf).and_then(|l| self.compiled_for(&kf, &l).map(|c| (l, c)))
             };
-            out.push(PreparedKernel { kf, native });
+            out.push(PreparedKernel { kf, native, last_reads: Vec::new() });
         }
+        mark_last_reads(func, &mut out);
         let out = Arc::new(Prepared { func: phys, kernels: out });
         if self.prepared.len() > 256 {
             self.prepared.clear();

@@ -87,13 +87,18 @@ fn run<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T
         return;
     }
     let pointwise = g.kh == 1 && g.kw == 1 && (g.wy.s, g.wx.s, g.wy.p, g.wx.p) == (1, 1, 0, 0);
-    // Jobs of BLOCK output positions (rows of `[N·OH·OW, OC]`, across image
-    // boundaries): each job's gemm is small enough that its packing buffers
-    // and columns stay in cache and come from the heap, not fresh pages.
-    // Fewer jobs than threads (a small batch, a late stage): the jobs run
-    // one after another, each gemm spread over the threads instead.
+    // Jobs of about BLOCK output positions (rows of `[N·OH·OW, OC]`, across
+    // image boundaries): each job's gemm is small enough that its packing
+    // buffers and columns stay in cache and come from the heap, not fresh
+    // pages. The job count is a multiple of the thread count, so no thread
+    // idles through the last round. Too few rows for that (a small batch, a
+    // late stage): the jobs run one after another, each gemm spread over
+    // the threads instead.
+    let total = dst.len() / g.oc;
+    let jobs = total.div_ceil(BLOCK).next_multiple_of(threads.max(1));
+    let block = total.div_ceil(jobs).next_multiple_of(MICRO_ROWS);
     let job = |j: usize, d: &mut [T], par: Parallelism| {
-        let (r0, rows) = (j * BLOCK, d.len() / g.oc);
+        let (r0, rows) = (j * block, d.len() / g.oc);
         for group in 0..g.groups {
             let out = &mut d[group * g.ocg()..];
             if pointwise {
@@ -109,18 +114,21 @@ fn run<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: Option<&[T]>, dst: &mut [T
         }
         add_bias(g, bias, d);
     };
-    let jobs = dst.len().div_ceil(BLOCK * g.oc);
-    if jobs >= threads || threads == 1 {
-        par_chunks(dst, BLOCK * g.oc, threads, |j, d| job(j, d, Parallelism::None));
+    if threads == 1 || block >= MIN_SPLIT_ROWS {
+        par_chunks(dst, block * g.oc, threads, |j, d| job(j, d, Parallelism::None));
     } else {
-        for (j, d) in dst.chunks_mut(BLOCK * g.oc).enumerate() {
-            job(j, d, Parallelism::Rayon(threads));
-        }
+        job(0, dst, Parallelism::Rayon(threads));
     }
 }
 
-/// Output positions per job of the gemm kernels.
+/// Output positions per job of the gemm kernels, at most.
 const BLOCK: usize = 1024;
+
+/// Rows of the gemm crate's f32 AVX2 microkernel: job sizes are multiples.
+const MICRO_ROWS: usize = 16;
+
+/// Fewer rows per thread than this: one gemm over all threads instead.
+const MIN_SPLIT_ROWS: usize = 128;
 
 /// A row-major matrix view with a row stride.
 #[derive(Clone, Copy)]
