@@ -109,6 +109,8 @@ pub struct CpuBackend {
     prepared: HashMap<u64, (String, Arc<Prepared>)>,
     /// Statistics of the last run.
     pub last: RunStats,
+    /// `SMELT_PROFILE` is set: one stderr line per kernel run.
+    profile: bool,
 }
 
 /// One kernel of a prepared function: the kernel, and its compiled code
@@ -132,6 +134,23 @@ struct Prepared {
 /// A function planned and compiled by [`CpuBackend::prepare_func`].
 #[derive(Clone)]
 pub struct PreparedFunc(Arc<Prepared>);
+
+/// With `SMELT_PROFILE=1`, one line per kernel run on stderr, tab-separated:
+/// `smelt-profile`, the kernel's name, what it computes (the op for a
+/// library call, else its node count), its first output's shape, and
+/// microseconds, so a fused graph's time can be added up per kernel (for
+/// example with `sort | awk`).
+fn profile_line(func: &Func, kf: &KernelFunc, outs: &[Buffer], took: std::time::Duration) {
+    let what = match kf.kind {
+        KernelKind::Library => kf
+            .outputs
+            .first()
+            .map_or_else(|| "library".to_string(), |&n| func.node(n).op.name().to_string()),
+        _ => format!("{} ops", kf.func.program_order().len()),
+    };
+    let shape = outs.first().map(|b| format!("{:?}", b.shape)).unwrap_or_default();
+    eprintln!("smelt-profile\t{}\t{what}\t{shape}\t{:.1}", kf.name, took.as_secs_f64() * 1e6);
+}
 
 /// Fills each kernel's `last_reads`: the values it is the last kernel to
 /// read, except the function's results (handed back to the caller).
@@ -205,6 +224,7 @@ impl CpuBackend {
             spare: HashMap::new(),
             prepared: HashMap::new(),
             last: RunStats::default(),
+            profile: std::env::var_os("SMELT_PROFILE").is_some_and(|v| !v.is_empty() && v != "0"),
         })
     }
 
@@ -394,6 +414,7 @@ impl CpuBackend {
         for pk in prepared.kernels.iter() {
             let kf = &pk.kf;
             self.last.kernels += 1;
+            let started = self.profile.then(std::time::Instant::now);
             let outs = match &pk.native {
                 _ if kf.kind == KernelKind::Library => {
                     self.run_library_kernel(func, kf, &vals, syms)?
@@ -405,6 +426,9 @@ impl CpuBackend {
                 }
                 Err(e) => return Err(e.clone().into()),
             };
+            if let Some(t) = started {
+                profile_line(func, kf, &outs, t.elapsed());
+            }
             for (id, b) in kf.outputs.iter().zip(outs) {
                 vals.insert(*id, Slot::Own(b));
             }
