@@ -2,7 +2,9 @@
 // that the generated code can be checked against the interpreter with no
 // GPU: blocks run one after another; in a block that synchronizes (the row
 // and transpose templates) every thread is a std::thread, __syncthreads is a
-// block barrier and __shfl_xor_sync a barrier of the thread's warp. Not a CUDA emulator in general: just enough for these kernels.
+// block barrier and __shfl_xor_sync a barrier of the thread's warp.
+// __shared__ arrays are statics, shared by the block that is running. Not a
+// CUDA emulator in general: just enough for these kernels.
 #include <algorithm>
 #include <barrier>
 #include <memory>
