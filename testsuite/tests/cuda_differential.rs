@@ -227,7 +227,9 @@ fn shape_cases() -> Vec<(String, String, Vec<Sizes>)> {
         rows.push((777, l));
     }
     rows.push((5, 33));
-    for l in [513u64, 1000, 2100] {
+    // Long rows: the block loop, row-persistent up to 16 vectors per thread
+    // (2100), re-reading the row beyond (20000).
+    for l in [513u64, 1000, 2100, 20000] {
         rows.push((2, l));
     }
     let rows = sizes(&rows, "R", "L");
