@@ -176,22 +176,90 @@ fn templates_follow_the_plan_kind_and_operand_shapes() {
 fn launch_shapes_come_from_runtime_sizes() {
     use cuda::Template;
     use cuda::runtime::{LaunchSizes, launch_config};
-    let row = Template::Row {
+    let row = |warp_max| Template::Row {
         vector: 1,
         outer: smelt_compiler::ir::Shape::of(&[1]),
         inner: smelt_compiler::ir::Shape::of(&[1]),
+        warp_max,
     };
-    let c = launch_config(&row, &LaunchSizes { elements: 0, rows: 32768, row_len: 1024 }, 132);
+    let rows = |rows, row_len| LaunchSizes { rows, row_len, ..Default::default() };
+    let c = launch_config(&row(512), &rows(32768, 1024), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (32768, 256));
-    let c = launch_config(&row, &LaunchSizes { elements: 0, rows: 3, row_len: 7 }, 132);
+    let c = launch_config(&row(0), &rows(3, 7), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (3, 32));
-    let c = launch_config(&row, &LaunchSizes { elements: 0, rows: 1, row_len: 1 << 20 }, 132);
+    let c = launch_config(&row(512), &rows(1, 1 << 20), 132);
     assert_eq!(c.block_dim.0, 1024);
-    let ew = Template::Elementwise { vector: 4 };
-    let c = launch_config(&ew, &LaunchSizes { elements: 1 << 26, rows: 0, row_len: 0 }, 132);
+    // Short rows: one warp each, eight per block, blocks grid-stride.
+    let c = launch_config(&row(512), &rows(3, 7), 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (1, 96));
+    let c = launch_config(&row(512), &rows(1000, 512), 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (125, 256));
+    let c = launch_config(&row(512), &rows(1 << 20, 64), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (132 * 32, 256));
-    let c = launch_config(&ew, &LaunchSizes { elements: 10, rows: 0, row_len: 0 }, 132);
+    let ew = Template::Elementwise { vector: 4 };
+    let c = launch_config(&ew, &LaunchSizes { elements: 1 << 26, ..Default::default() }, 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (132 * 32, 256));
+    let c = launch_config(&ew, &LaunchSizes { elements: 10, ..Default::default() }, 132);
     assert_eq!(c.grid_dim.0, 1);
+    let tr = Template::Transpose { domain: smelt_compiler::ir::Shape::of(&[1, 1]), a: 0, b: 1 };
+    let c = launch_config(&tr, &LaunchSizes { tiles: 6, ..Default::default() }, 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (6, 256));
+    let c = launch_config(&tr, &LaunchSizes { tiles: 1 << 20, ..Default::default() }, 132);
+    assert_eq!(c.grid_dim.0, 132 * 32);
+}
+
+#[test]
+fn short_rows_take_the_warp_loop_and_long_rows_the_block_loop() {
+    use cuda::Template;
+    let softmax = |len: &str| {
+        kernels_of(&format!("func @f(%x: f32[N, {len}]) -> (f32[N, {len}]) {{\n  %m = max(%x) dims=[1] keepdim=true\n  %s = sub(%x, %m)\n  %e = exp(%s)\n  %z = sum(%e) dims=[1] keepdim=true\n  %y = div(%e, %z)\n  return %y\n}}"))
+            .remove(0)
+    };
+    let warp_max = |k: &cuda::KernelSource| match k.template {
+        Template::Row { warp_max, .. } => warp_max,
+        ref t => panic!("not a row template: {t:?}"),
+    };
+    // A constant short row: the warp loop only (no barrier, no shared memory).
+    let short = softmax("64");
+    assert_eq!(warp_max(&short), 512);
+    assert!(short.code.contains("smelt_warp_reduce("), "{}", short.code);
+    assert!(!short.code.contains("smelt_block_reduce("), "{}", short.code);
+    // A constant long row: the block loop only.
+    let long = softmax("1000");
+    assert_eq!(warp_max(&long), 0);
+    assert!(!long.code.contains("smelt_warp_reduce("), "{}", long.code);
+    // A symbolic row: both, behind a branch on the row length.
+    let either = softmax("L");
+    assert_eq!(warp_max(&either), 512);
+    assert!(either.code.contains("if (smelt_len <= 512LL)"), "{}", either.code);
+    assert!(
+        either.code.contains("smelt_warp_reduce(") && either.code.contains("smelt_block_reduce(")
+    );
+}
+
+#[test]
+fn transposes_of_the_innermost_dim_go_through_shared_memory_tiles() {
+    use cuda::Template;
+    let perm = |shape: &str, out: &str, dims: &str| {
+        kernels_of(&format!("func @f(%x: f32[{shape}]) -> (f32[{out}]) {{\n  %t = permute(%x) dims=[{dims}]\n  %y = mul(%t, 2.0)\n  return %y\n}}"))
+            .remove(0)
+    };
+    let batched = perm("B, M, N", "B, N, M", "0, 2, 1");
+    assert!(
+        matches!(batched.template, Template::Transpose { a: 1, b: 2, .. }),
+        "{:?}",
+        batched.template
+    );
+    assert!(batched.code.contains("__shared__ float smelt_tile[32][32 + 1];"), "{}", batched.code);
+    // NCHW -> NHWC: the tile spans W and C, batch and H are loop coordinates.
+    let nhwc = perm("B, C, H, W", "B, H, W, C", "0, 2, 3, 1");
+    assert!(matches!(nhwc.template, Template::Transpose { a: 2, b: 3, .. }), "{:?}", nhwc.template);
+    // The innermost dim stays: already coalesced, elementwise.
+    let outer = perm("B, M, N", "M, B, N", "1, 0, 2");
+    assert!(matches!(outer.template, Template::Elementwise { .. }), "{:?}", outer.template);
+    // A tiny constant tile dim: elementwise too.
+    let tiny = perm("N, 3", "3, N", "1, 0");
+    assert!(matches!(tiny.template, Template::Elementwise { .. }), "{:?}", tiny.template);
 }
 
 #[test]

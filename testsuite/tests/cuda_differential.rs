@@ -203,6 +203,91 @@ fn op_cases() -> Vec<(String, String)> {
     out
 }
 
+/// Row kernels over a symbolic row length `L` (softmax, layer norm, argmax,
+/// an integer sum, a mean over a strided middle dim) and transposes of the
+/// innermost dim, each with the sizes to run it at: short rows at awkward
+/// lengths, with few and with very many rows (the warp-per-row loop,
+/// grid-stride over row groups), and long rows (the block loop); tiles with
+/// edges that are not multiples of 32, batch dims, and more tiles than
+/// blocks.
+fn shape_cases() -> Vec<(String, String, Vec<Sizes>)> {
+    let sizes = |pairs: &[(u64, u64)], a: &str, b: &str| -> Vec<Sizes> {
+        pairs
+            .iter()
+            .map(|&(x, y)| HashMap::from([(a.to_string(), x), (b.to_string(), y)]))
+            .collect()
+    };
+    let mut rows: Vec<(u64, u64)> = Vec::new();
+    for l in [1u64, 7, 33, 100, 257, 512] {
+        rows.push((3, l));
+    }
+    // Many rows: 777 rows are 98 groups of 8 warps, more than the 64 blocks
+    // the emulation launches (2 "SMs" × 32), so row groups grid-stride.
+    for l in [7u64, 100, 257] {
+        rows.push((777, l));
+    }
+    rows.push((5, 33));
+    // Long rows: the block loop, row-persistent up to 16 vectors per thread
+    // (2100), re-reading the row beyond (20000).
+    for l in [513u64, 1000, 2100, 20000] {
+        rows.push((2, l));
+    }
+    let rows = sizes(&rows, "R", "L");
+    let mut out = Vec::new();
+    for d in FLOATS {
+        out.push((format!("softmax R×L {d}"), format!("func @f(%x: {d}[R, L]) -> ({d}[R, L]) {{\n  %m = max(%x) dims=[1] keepdim=true\n  %s = sub(%x, %m)\n  %e = exp(%s)\n  %z = sum(%e) dims=[1] keepdim=true\n  %y = div(%e, %z)\n  return %y\n}}"), rows.clone()));
+    }
+    for d in ["f32", "bf16"] {
+        out.push((format!("layernorm R×L {d}"), format!("func @f(%x: {d}[R, L], %w: {d}[L], %r: {d}[R, L]) -> ({d}[R, L], {d}[R]) {{\n  %t = add(%x, %r)\n  %m = mean(%t) dims=[1] keepdim=true\n  %c = sub(%t, %m)\n  %q = mul(%c, %c)\n  %v = mean(%q) dims=[1] keepdim=true\n  %e = add(%v, 1e-5)\n  %s = rsqrt(%e)\n  %n = mul(%c, %s)\n  %y = mul(%n, %w)\n  %z = max(%t) dims=[1] keepdim=false\n  return %y, %z\n}}"), rows.clone()));
+    }
+    out.push(("argmax R×L f32".into(), "func @f(%x: f32[R, L]) -> (i64[R]) {\n  %y = argmax(%x) dims=[1] keepdim=false\n  return %y\n}".into(), rows.clone()));
+    out.push(("sum R×L i32".into(), "func @f(%x: i32[R, L]) -> (i32[R, 1]) {\n  %y = sum(%x) dims=[1] keepdim=true\n  return %y\n}".into(), rows.clone()));
+    // Reduced dim in the middle: rows are strided, no vector path.
+    out.push(("mean R×L×3 f32".into(), "func @f(%x: f32[R, L, 3]) -> (f32[R, 3]) {\n  %y = mean(%x) dims=[1] keepdim=false\n  return %y\n}".into(), rows.iter().filter(|s| s["R"] < 100).cloned().collect()));
+    let mn = sizes(&[(1, 1), (33, 70), (32, 64), (100, 9), (1, 40)], "M", "N");
+    for d in ["f32", "f16", "i32", "f64"] {
+        out.push((format!("transpose M×N {d}"), format!("func @f(%x: {d}[M, N]) -> ({d}[N, M]) {{\n  %y = permute(%x) dims=[1, 0]\n  return %y\n}}"), mn.clone()));
+    }
+    let bmn: Vec<Sizes> = [(3u64, 45u64, 33u64), (1, 32, 96), (70, 33, 40)]
+        .iter()
+        .map(|&(b, m, n)| {
+            HashMap::from([("B".to_string(), b), ("M".to_string(), m), ("N".to_string(), n)])
+        })
+        .collect();
+    out.push(("batched transpose + bias bf16".into(), "func @f(%x: bf16[B, M, N], %b: bf16[M], %r: bf16[B, N, M]) -> (bf16[B, N, M]) {\n  %t = permute(%x) dims=[0, 2, 1]\n  %s = mul(%t, 2.0)\n  %a = add(%s, %b)\n  %y = add(%a, %r)\n  return %y\n}".into(), bmn.clone()));
+    let nchw: Vec<Sizes> = [(2u64, 35u64, 3u64, 40u64), (1, 64, 2, 33), (3, 9, 1, 1)]
+        .iter()
+        .map(|&(b, c, h, w)| {
+            HashMap::from([
+                ("B".to_string(), b),
+                ("C".to_string(), c),
+                ("H".to_string(), h),
+                ("W".to_string(), w),
+            ])
+        })
+        .collect();
+    out.push(("nchw->nhwc f32".into(), "func @f(%x: f32[B, C, H, W]) -> (f32[B, H, W, C]) {\n  %y = permute(%x) dims=[0, 2, 3, 1]\n  return %y\n}".into(), nchw));
+    out
+}
+
+#[test]
+fn row_and_transpose_shapes_match_the_interpreter() {
+    let Some(mut gpu) = backend() else { return };
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (name, src, all) in shape_cases() {
+        let f = parse_module(&src).unwrap().funcs[0].clone();
+        for (k, sizes) in all.iter().enumerate() {
+            match check(&mut gpu, &f, sizes, 3 + k as u64) {
+                Ok(true) => ran += 1,
+                Ok(false) => {}
+                Err(e) => failures.push(format!("{name} {sizes:?}: {e}")),
+            }
+        }
+    }
+    report("rows and transposes", &failures, ran);
+}
+
 #[test]
 fn every_op_and_dtype_matches_the_interpreter() {
     let Some(mut gpu) = backend() else { return };
@@ -341,6 +426,9 @@ fn every_differential_function_lowers_and_compiles() {
     for seed in 0..RANDOM_GRAPHS {
         funcs.push((format!("seed {seed}"), random_func(seed)));
     }
+    for (name, src, _) in shape_cases() {
+        funcs.push((name, parse_module(&src).unwrap().funcs[0].clone()));
+    }
     let mut failures = Vec::new();
     for (name, f) in &funcs {
         let mut g = f.clone();
@@ -430,7 +518,7 @@ fn emu_function(
         for s in &src.symbols {
             args.push(format!("{}LL", b.get(s).copied().unwrap_or(0)));
         }
-        let sync = matches!(src.template, Template::Row { .. });
+        let sync = matches!(src.template, Template::Row { .. } | Template::Transpose { .. });
         body.push_str(&format!(
             "  smelt_emu_launch({}, {}, {sync}, [&] {{ f{id}::{}({}); }});\n",
             cfg.grid_dim.0,
@@ -494,6 +582,27 @@ fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
     }
     let (failures, ran) = emulate(&funcs, false, "cuda-emu", false);
     report("CPU emulation of the generated kernels", &failures, ran);
+}
+
+/// The warp-per-row and block-per-row loops of the row template and the
+/// tiled transpose, in the emulation, at the sizes of [`shape_cases`].
+#[test]
+fn row_and_transpose_kernels_match_the_interpreter_in_a_cpu_emulation() {
+    if std::process::Command::new("g++").arg("--version").output().is_err() {
+        eprintln!("skipped: no g++ for the CPU emulation");
+        return;
+    }
+    let mut funcs: Vec<(String, Func, Sizes, u64)> = Vec::new();
+    for (name, src, all) in shape_cases() {
+        let f = parse_module(&src).unwrap().funcs[0].clone();
+        for (k, sizes) in all.into_iter().enumerate() {
+            let mut at: Vec<_> = sizes.iter().map(|(s, v)| format!("{s}={v}")).collect();
+            at.sort();
+            funcs.push((format!("{name} {}", at.join(" ")), f.clone(), sizes, 3 + k as u64));
+        }
+    }
+    let (failures, ran) = emulate(&funcs, false, "cuda-emu-shapes", false);
+    report("CPU emulation of rows and transposes", &failures, ran);
 }
 
 /// `--numerics eager` kernels (every f16/bf16 op rounded, as the

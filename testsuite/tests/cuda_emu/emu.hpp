@@ -1,9 +1,13 @@
 // A CPU stand-in for the few CUDA features smelt's generated kernels use, so
 // that the generated code can be checked against the interpreter with no
 // GPU: blocks run one after another; in a block that synchronizes (the row
-// template) every thread is a std::thread and __syncthreads/__shfl_xor_sync
-// are barriers. Not a CUDA emulator in general: just enough for these kernels.
+// and transpose templates) every thread is a std::thread, __syncthreads is a
+// block barrier and __shfl_xor_sync a barrier of the thread's warp.
+// __shared__ arrays are statics, shared by the block that is running. Not a
+// CUDA emulator in general: just enough for these kernels.
+#include <algorithm>
 #include <barrier>
+#include <memory>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -35,14 +39,18 @@ inline float smelt_emu_h2f(unsigned short h) { _Float16 x; std::memcpy(&x, &h, 2
 inline unsigned short smelt_emu_f2h(float f) { _Float16 x = (_Float16)f; unsigned short h; std::memcpy(&h, &x, 2); return h; }
 
 static std::barrier<>* smelt_emu_bar = nullptr;
+// Shuffles synchronize the 32 threads of a warp only (its own barrier), as
+// on a GPU: warps that own different rows run different numbers of them.
+static std::vector<std::barrier<>*> smelt_emu_warp_bars;
 inline void __syncthreads() { smelt_emu_bar->arrive_and_wait(); }
 alignas(8) static unsigned char smelt_emu_slots[1024][8];
 template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
+  std::barrier<>* bar = smelt_emu_warp_bars[threadIdx.x >> 5];
   std::memcpy(smelt_emu_slots[threadIdx.x], &v, sizeof(T));
-  smelt_emu_bar->arrive_and_wait();
+  bar->arrive_and_wait();
   T r;
   std::memcpy(&r, smelt_emu_slots[threadIdx.x ^ (unsigned)o], sizeof(T));
-  smelt_emu_bar->arrive_and_wait();
+  bar->arrive_and_wait();
   return r;
 }
 
@@ -56,6 +64,12 @@ template <class F> void smelt_emu_launch(unsigned grid, unsigned block, bool syn
     }
     std::barrier<> bar(block);
     smelt_emu_bar = &bar;
+    std::vector<std::unique_ptr<std::barrier<>>> warps;
+    smelt_emu_warp_bars.clear();
+    for (unsigned w = 0; w * 32 < block; ++w) {
+      warps.push_back(std::make_unique<std::barrier<>>(std::min(32u, block - w * 32)));
+      smelt_emu_warp_bars.push_back(warps.back().get());
+    }
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < block; ++t) ts.emplace_back([=] { blockIdx.x = b; threadIdx.x = t; f(); });
     for (auto& t : ts) t.join();

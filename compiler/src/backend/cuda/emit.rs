@@ -1,13 +1,17 @@
 //! The kernel templates: one [`KernelFunc`] in, one CUDA C++ kernel out.
 //!
-//! - **elementwise** (pointwise, transpose, fallback and library kernels
+//! - **elementwise** (pointwise, fallback and library kernels
 //!   other than cuBLAS matmuls): one grid-stride loop per distinct output
 //!   shape, each thread evaluating its elements by index; broadcasts and
 //!   movement ops are index math. When every operand has the output's shape
 //!   and the kernel is pure elementwise, a *flat* variant moves 16 bytes per
 //!   thread per access (vector loads and stores; a scalar loop finishes the
 //!   tail and takes over when a pointer is not 16-byte aligned).
-//! - **row** (reduction, normalization): one block per row, in `row.rs`.
+//! - **tiled transpose** (a transpose kernel whose permutation moves the
+//!   innermost dim): coalesced loads and stores through shared-memory
+//!   tiles, in `transpose.rs`; other transpose kernels are elementwise.
+//! - **row** (reduction, normalization): one block per row, or one warp per
+//!   row for short rows, in `row.rs`.
 //!
 //! Kernel arguments: outputs, inputs (device pointers), then the value of
 //! every symbol the kernel's shapes use, sorted by name. Sizes are arguments,
@@ -32,7 +36,7 @@ pub enum Template {
         /// Elements per vector access in the flat variant.
         vector: usize,
     },
-    /// One block per row.
+    /// One block (or, for short rows, one warp) per row.
     Row {
         /// The parallel dims (product = rows).
         outer: Shape,
@@ -41,6 +45,21 @@ pub enum Template {
         /// Elements per vector access of the row-contiguous buffers when the
         /// row length divides by it and they are 16-byte aligned (1: never).
         vector: usize,
+        /// Rows of at most this many elements run one per warp (launch
+        /// blocks of whole warps, a row each); longer ones one per block
+        /// (0: the kernel has no warp path).
+        warp_max: u64,
+    },
+    /// A transpose through shared-memory tiles (`transpose.rs`): 256-thread
+    /// blocks walk the 32×32 tiles of dims `a` and `b` of `domain`, every
+    /// other dim a batch coordinate.
+    Transpose {
+        /// The output domain.
+        domain: Shape,
+        /// The output dim that is the permute source's innermost.
+        a: usize,
+        /// The output's innermost dim.
+        b: usize,
     },
     /// Not generated: the runtime calls cuBLAS (matmul).
     Cublas,
@@ -104,8 +123,13 @@ pub fn emit_kernel_numerics(
     lw.eager = eager;
     let row =
         matches!(k.kind, KernelKind::Reduction | KernelKind::Normalization) && has_row_reduction(k);
-    let template =
-        if row { super::row::row_template(&mut lw, k)? } else { elementwise_template(&mut lw, k)? };
+    let template = if row {
+        super::row::row_template(&mut lw, k)?
+    } else if let Some(t) = super::transpose::tiled_transpose(&mut lw, k)? {
+        t
+    } else {
+        elementwise_template(&mut lw, k)?
+    };
     let symbols: Vec<String> = lw.symbols.iter().cloned().collect();
     let mut params: Vec<String> = Vec::new();
     for (i, &r) in f.results().iter().enumerate() {

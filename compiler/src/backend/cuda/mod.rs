@@ -1,5 +1,6 @@
 //! The CUDA backend: each planned kernel becomes CUDA C++ from a small set
-//! of templates ([`emit`]; the row template in `row.rs`; snippets in [`snippets`], index math in
+//! of templates ([`emit`]; the row template in `row.rs`, the tiled transpose in
+//! `transpose.rs`; snippets in [`snippets`], index math in
 //! [`lower`]), compiled at run time by NVRTC ([`nvrtc`]) for the device's own
 //! architecture, and launched through the CUDA driver ([`runtime`]); matmul
 //! goes to cuBLAS.
@@ -14,6 +15,7 @@ pub mod nvrtc;
 mod row;
 pub mod runtime;
 pub mod snippets;
+mod transpose;
 
 pub use emit::{KernelSource, Template, emit_kernel, translation_unit};
 pub use lower::LowerError;

@@ -4,6 +4,20 @@
 //! shared-memory block reduction, in program order, so later reductions and
 //! the outputs read earlier ones from registers.
 //!
+//! Short rows (at most [`WARP_ROW_MAX`] elements: softmax or layer norm over
+//! a few hundred features, usually with very many rows) run one *warp* per
+//! row instead, several rows per block: the same passes with 32 threads and
+//! warp-shuffle reductions, no shared memory and no `__syncthreads`. Sizes
+//! are arguments, so the choice is made per launch from the row length: a
+//! kernel whose row length is symbolic holds both loops behind a uniform
+//! branch on it (`smelt_len <= WARP_ROW_MAX`), and the runtime picks the
+//! matching launch shape from the same comparison
+//! ([`Template::Row`]'s `warp_max`). Summation order differs between the
+//! two (a lane sums every 32nd element, then a shuffle tree; a block thread
+//! every `blockDim`-th, then a tree, then the warps in order); both are
+//! deterministic, and f16/bf16 are summed in f32 and rounded once, at the
+//! store, in both.
+//!
 //! Row-persistent path: when the row is contiguous, 16-byte aligned and at
 //! most [`PERSIST`] vectors per thread long (a 1024-float row takes one
 //! vector per thread of a 256-thread block), every thread loads its part of
@@ -15,7 +29,7 @@
 use std::collections::HashMap;
 
 use crate::backend::kernel::KernelFunc;
-use crate::ir::{Func, NodeId, Op, Shape};
+use crate::ir::{Dim, Func, NodeId, Op, Shape};
 
 use super::emit::{Template, body, grid_loop, groups, is_row_reduce, store_output};
 use super::lower::{LowerError, Lowerer, RowValue};
@@ -29,11 +43,11 @@ const ROW_UNROLL: usize = 4;
 /// flight per thread (bandwidth needs bytes in flight).
 fn open_row_loop(lw: &mut Lowerer<'_>) {
     lw.open(format!(
-        "for (long long j0 = threadIdx.x; j0 < smelt_len; j0 += {ROW_UNROLL}LL * blockDim.x)"
+        "for (long long j0 = smelt_lane; j0 < smelt_len; j0 += {ROW_UNROLL}LL * smelt_width)"
     ));
     lw.line("#pragma unroll");
     lw.open(format!("for (int u = 0; u < {ROW_UNROLL}; ++u)"));
-    lw.line("const long long j = j0 + (long long)u * blockDim.x;");
+    lw.line("const long long j = j0 + (long long)u * smelt_width;");
     lw.open("if (j < smelt_len)");
 }
 
@@ -107,8 +121,114 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
             or.join(" | ")
         ));
     }
-    lw.open("for (long long row = blockIdx.x; row < smelt_rows; row += gridDim.x)");
-    let ocoords = lw.delinearize(&outer, "row");
+    // Which row loops the kernel holds: both behind a uniform branch on the
+    // row length when it is symbolic, only the one that can run when it is
+    // a constant (see [`WARP_ROW_MAX`]).
+    let const_len: Option<u64> = inner
+        .dims()
+        .iter()
+        .map(|d| match d {
+            Dim::Const(c) => Some(*c),
+            Dim::Sym(_) => None,
+        })
+        .product();
+    let shapes = RowShapes {
+        domain: &domain,
+        red: &red,
+        inner: &inner,
+        outer: &outer,
+        keep_shape: &keep_shape,
+    };
+    let (rest, warp_max) = match const_len {
+        Some(n) if n <= WARP_ROW_MAX => (row_loop(lw, k, &shapes, RowMode::Warp)?, WARP_ROW_MAX),
+        Some(_) => (row_loop(lw, k, &shapes, RowMode::Block)?, 0),
+        None => {
+            lw.open(format!("if (smelt_len <= {WARP_ROW_MAX}LL)"));
+            row_loop(lw, k, &shapes, RowMode::Warp)?;
+            lw.close();
+            lw.open("else");
+            let rest = row_loop(lw, k, &shapes, RowMode::Block)?;
+            lw.close();
+            (rest, WARP_ROW_MAX)
+        }
+    };
+    for (shape, outs) in groups(f) {
+        let outs: Vec<(usize, NodeId)> = outs.into_iter().filter(|o| rest.contains(o)).collect();
+        if !outs.is_empty() {
+            grid_loop(lw, &shape, &outs, "smelt_tid")?;
+        }
+    }
+    Ok(Template::Row { outer, inner, vector: rv0.vector, warp_max })
+}
+
+/// Rows of at most this many elements run one per warp ([`RowMode::Warp`]);
+/// longer ones one per block. At 512 a lane has 16 elements (four vectors
+/// of f32, what the row-persistent path holds in registers), and the block
+/// path would use at most 128 threads and two `__syncthreads` per reduction
+/// for as little work.
+pub const WARP_ROW_MAX: u64 = 512;
+
+/// Who works on one row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowMode {
+    /// The whole block, grid-stride over rows; block-wide reductions
+    /// (warp shuffles, then shared memory and `__syncthreads`).
+    Block,
+    /// One warp per row, `blockDim.x / 32` rows per block, grid-stride over
+    /// row groups; reductions are warp shuffles only (no shared memory, no
+    /// barrier), so the warps of a block never wait for each other.
+    Warp,
+}
+
+impl RowMode {
+    /// The preamble functions reducing a value, and a value with its index,
+    /// over the threads of a row.
+    fn reducers(self) -> (&'static str, &'static str) {
+        match self {
+            RowMode::Block => ("smelt_block_reduce", "smelt_block_arg"),
+            RowMode::Warp => ("smelt_warp_reduce", "smelt_warp_arg"),
+        }
+    }
+}
+
+/// The shapes of a row kernel's loops.
+struct RowShapes<'s> {
+    domain: &'s Shape,
+    red: &'s [usize],
+    inner: &'s Shape,
+    outer: &'s Shape,
+    keep_shape: &'s Shape,
+}
+
+/// The loop over rows in one [`RowMode`]: `smelt_lane` (this thread's place
+/// in its row's group) and `smelt_width` (the group's size) stand for
+/// `threadIdx.x` and `blockDim.x` in every pass. Returns the outputs that
+/// depend on no row reduction (see [`row_body`]).
+fn row_loop(
+    lw: &mut Lowerer<'_>,
+    k: &KernelFunc,
+    s: &RowShapes<'_>,
+    mode: RowMode,
+) -> Result<Vec<(usize, NodeId)>, LowerError> {
+    let f = lw.f;
+    let (domain, red) = (s.domain, s.red);
+    match mode {
+        RowMode::Block => {
+            lw.line("const int smelt_lane = threadIdx.x;");
+            lw.line("const int smelt_width = blockDim.x;");
+            lw.open("for (long long row = blockIdx.x; row < smelt_rows; row += gridDim.x)");
+        }
+        RowMode::Warp => {
+            lw.line("// One warp per row: shuffles only, no shared memory, no barrier.");
+            lw.line("const int smelt_lane = threadIdx.x & 31;");
+            lw.line("const int smelt_width = 32;");
+            lw.line("const long long smelt_wpb = blockDim.x >> 5;");
+            lw.open(
+                "for (long long row = (long long)blockIdx.x * smelt_wpb + (threadIdx.x >> 5); row < smelt_rows; row += (long long)gridDim.x * smelt_wpb)",
+            );
+        }
+    }
+    let ocoords = lw.delinearize(s.outer, "row");
     // Domain index with the inner coordinates filled in per loop.
     let dom_index = |icoords: &[String]| -> Vec<String> {
         let (mut o, mut i) = (ocoords.iter(), icoords.iter());
@@ -120,30 +240,31 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
             })
             .collect()
     };
-    let mut rv = row_vector(f, &domain, &red);
+    let mut rv = row_vector(f, domain, red);
     if rv.vector > 1 {
         rv.index = dom_index(&["j".to_string()]);
-        let base = lw.linearize(&domain, &dom_index(&["0".to_string()]));
+        let base = lw.linearize(domain, &dom_index(&["0".to_string()]));
         lw.line(format!("const long long smelt_rowbase = {base};"));
     }
     let rc = RowCtx {
-        domain: &domain,
-        red: &red,
-        inner: &inner,
-        outer: &outer,
-        keep_shape: &keep_shape,
+        domain,
+        red,
+        inner: s.inner,
+        outer: s.outer,
+        keep_shape: s.keep_shape,
         ocoords: &ocoords,
+        mode,
     };
     let rest = if rv.vector > 1 {
         let v = rv.vector;
-        lw.open(format!("if (smelt_rowvec && smelt_len <= {PERSIST}LL * {v}LL * blockDim.x)"));
+        lw.open(format!("if (smelt_rowvec && smelt_len <= {PERSIST}LL * {v}LL * smelt_width)"));
         for &i in &rv.params {
             let d = f.ty(f.params()[i]).dtype;
             let (st, vt) = (snippets::storage_type(d), snippets::vector_type(v * d.size_bytes()));
             lw.line(format!("__align__(16) {st} rp{i}[{PERSIST}][{v}];"));
             lw.line("#pragma unroll");
             lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
-            lw.line("const long long jv = threadIdx.x + (long long)c * blockDim.x;");
+            lw.line("const long long jv = smelt_lane + (long long)c * smelt_width;");
             lw.line(format!(
                 "if (jv < smelt_len / {v}) *reinterpret_cast<{vt}*>(rp{i}[c]) = reinterpret_cast<const {vt}*>(in{i})[smelt_rowbase / {v} + jv];"
             ));
@@ -153,20 +274,21 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
         row_body(lw, k, &rc, &persistent)?;
         lw.close();
         lw.open("else");
-        let rest = row_body(lw, k, &rc, &rv)?;
+        // In the warp loop every aligned row fits the registers, so this
+        // branch only runs when `smelt_rowvec` is false: scalar loops only.
+        let fits = (PERSIST * v * 32) as u64 >= WARP_ROW_MAX;
+        let rest = if mode == RowMode::Warp && fits {
+            row_body(lw, k, &rc, &RowVector { vector: 1, ..rv })?
+        } else {
+            row_body(lw, k, &rc, &rv)?
+        };
         lw.close();
         rest
     } else {
         row_body(lw, k, &rc, &rv)?
     };
     lw.close();
-    for (shape, outs) in groups(f) {
-        let outs: Vec<(usize, NodeId)> = outs.into_iter().filter(|o| rest.contains(o)).collect();
-        if !outs.is_empty() {
-            grid_loop(lw, &shape, &outs, "smelt_tid")?;
-        }
-    }
-    Ok(Template::Row { outer, inner, vector: rv.vector })
+    Ok(rest)
 }
 
 /// What every pass of a row needs to know about the kernel's loops.
@@ -178,6 +300,8 @@ struct RowCtx<'s> {
     keep_shape: &'s Shape,
     /// The current row's coordinates in `outer`.
     ocoords: &'s [String],
+    /// Who works on the row.
+    mode: RowMode,
 }
 
 impl RowCtx<'_> {
@@ -240,20 +364,21 @@ fn row_body(
             Ok(())
         })?;
         let out_ct = snippets::compute_type(f.ty(n).dtype);
+        let (reduce, arg) = rc.mode.reducers();
         let var = lw.fresh("row");
         match kind {
             crate::ir::ReduceKind::Argmax | crate::ir::ReduceKind::Argmin => {
                 let is_max = kind == crate::ir::ReduceKind::Argmax;
-                lw.line(format!("smelt_block_arg({is_max}, {acc}, {best});"));
+                lw.line(format!("{arg}({is_max}, {acc}, {best});"));
                 lw.line(format!("const long long {var} = {best} < 0 ? 0LL : {best};"));
             }
             crate::ir::ReduceKind::Mean => {
-                let v = format!("smelt_block_reduce({acc}, {op}()) / ({ct})smelt_len");
+                let v = format!("{reduce}({acc}, {op}()) / ({ct})smelt_len");
                 let v = lw.round_eager(f.ty(n).dtype, &v);
                 lw.line(format!("const {out_ct} {var} = {v};"));
             }
             _ => {
-                let v = format!("smelt_block_reduce({acc}, {op}())");
+                let v = format!("{reduce}({acc}, {op}())");
                 let v = lw.round_eager(f.ty(n).dtype, &v);
                 lw.line(format!("const {out_ct} {var} = {v};"));
             }
@@ -303,7 +428,7 @@ fn row_body(
         })?;
     }
     if !per_row.is_empty() {
-        lw.open("if (threadIdx.x == 0)");
+        lw.open("if (smelt_lane == 0)");
         for &(i, r) in &per_row {
             let idx = if f.ty(r).shape == *rc.keep_shape {
                 rc.dom_index(&vec!["0".to_string(); rc.inner.rank()])
@@ -378,7 +503,7 @@ fn row_pass(
         let v = rv.vector;
         lw.open("if (smelt_rowvec)");
         lw.open(format!(
-            "for (long long jv = threadIdx.x; jv < smelt_len / {v}; jv += blockDim.x)"
+            "for (long long jv = smelt_lane; jv < smelt_len / {v}; jv += smelt_width)"
         ));
         let mut flat = HashMap::new();
         for &i in &rv.params {
@@ -416,7 +541,7 @@ fn persistent_pass(
     let v = rv.vector;
     lw.line("#pragma unroll");
     lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
-    lw.line("const long long jv = threadIdx.x + (long long)c * blockDim.x;");
+    lw.line("const long long jv = smelt_lane + (long long)c * smelt_width;");
     lw.open(format!("if (jv < smelt_len / {v})"));
     let flat = rv.params.iter().map(|&i| (i, format!("rp{i}[c]"))).collect();
     vector_step(lw, rv, outs, flat, body)?;

@@ -379,12 +379,26 @@ template <class T> __device__ __forceinline__ bool smelt_arg_better(bool is_max,
   if (v == bv) return i < bi;
   return is_max ? v > bv : v < bv;
 }
+// Warp-wide reduction (one warp per row): a shuffle butterfly, so every
+// lane ends with the same value (op is commutative: both lanes of a pair
+// combine the same two values). No shared memory, no barrier.
+template <class T, class Op> __device__ __forceinline__ T smelt_warp_reduce(T v, Op op) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+template <class T> __device__ __forceinline__ void smelt_warp_arg(bool is_max, T& v, long long& i) {
+  for (int o = 16; o > 0; o >>= 1) {
+    T ov = __shfl_xor_sync(0xffffffffu, v, o);
+    long long oi = __shfl_xor_sync(0xffffffffu, i, o);
+    if (smelt_arg_better(is_max, v, i, ov, oi)) { v = ov; i = oi; }
+  }
+}
 // Block-wide reduction: warp shuffles, then one partial per warp in shared
 // memory, combined by every thread in the same order (deterministic, and the
 // result is in every thread). blockDim.x must be a multiple of 32.
 template <class T, class Op> __device__ __forceinline__ T smelt_block_reduce(T v, Op op) {
   __shared__ T smelt_partial[32];
-  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  v = smelt_warp_reduce(v, op);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
   __syncthreads();
   if (lane == 0) smelt_partial[warp] = v;
@@ -396,11 +410,7 @@ template <class T, class Op> __device__ __forceinline__ T smelt_block_reduce(T v
 template <class T> __device__ __forceinline__ void smelt_block_arg(bool is_max, T& v, long long& i) {
   __shared__ T smelt_arg_v[32];
   __shared__ long long smelt_arg_i[32];
-  for (int o = 16; o > 0; o >>= 1) {
-    T ov = __shfl_xor_sync(0xffffffffu, v, o);
-    long long oi = __shfl_xor_sync(0xffffffffu, i, o);
-    if (smelt_arg_better(is_max, v, i, ov, oi)) { v = ov; i = oi; }
-  }
+  smelt_warp_arg(is_max, v, i);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
   __syncthreads();
   if (lane == 0) { smelt_arg_v[warp] = v; smelt_arg_i[warp] = i; }

@@ -205,6 +205,15 @@ impl<'a> Lowerer<'a> {
         coords
     }
 
+    /// Makes `var` the value of node `n` at `idx` in the current scope: a
+    /// later [`Lowerer::eval`] of `n` there reads it instead of computing it
+    /// (the tiled transpose hands out its shared-memory tile this way).
+    pub fn bind(&mut self, n: NodeId, idx: &[String], var: &str) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert((n, idx.to_vec()), var.to_string());
+        }
+    }
+
     fn memo(&self, key: &(NodeId, Vec<String>)) -> Option<String> {
         self.scopes.iter().rev().find_map(|s| s.get(key).cloned())
     }

@@ -154,6 +154,14 @@ pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) ->
                 sizes.elements.div_ceil(per_block).clamp(1, u64::from(sm_count.max(1)) * 32);
             (blocks, threads)
         }
+        Template::Row { warp_max, .. } if sizes.row_len <= *warp_max => {
+            // One warp per row (the kernel takes its warp loop at this row
+            // length): eight rows per 256-thread block, fewer warps when
+            // there are fewer rows; the blocks grid-stride over row groups.
+            let warps = sizes.rows.clamp(1, 8);
+            let blocks = sizes.rows.div_ceil(warps).clamp(1, u64::from(sm_count.max(1)) * 32);
+            (blocks, warps * 32)
+        }
         Template::Row { vector, .. } => {
             // About one vector (or four elements) per thread, a whole number
             // of warps, ≤ 1024.
@@ -161,6 +169,10 @@ pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) ->
             let per = if v > 1 && sizes.row_len % v == 0 { v } else { 4 };
             let threads = sizes.row_len.div_ceil(per).next_power_of_two().clamp(32, 1024);
             (sizes.rows.clamp(1, i32::MAX as u64), threads)
+        }
+        Template::Transpose { .. } => {
+            // 32 × 8 threads per 32 × 32 tile (four rows each), grid-stride over tiles.
+            (sizes.tiles.clamp(1, u64::from(sm_count.max(1)) * 32), 256)
         }
         Template::Cublas => (1, 32),
     };
@@ -180,6 +192,8 @@ pub struct LaunchSizes {
     pub rows: u64,
     /// Elements per row (row template).
     pub row_len: u64,
+    /// 32 × 32 tiles, batch included (tiled transpose template).
+    pub tiles: u64,
 }
 
 fn numel(s: &Shape, b: &Bindings) -> Result<u64, CudaError> {
@@ -191,14 +205,24 @@ fn numel(s: &Shape, b: &Bindings) -> Result<u64, CudaError> {
 pub fn launch_sizes(src: &KernelSource, b: &Bindings) -> Result<LaunchSizes, CudaError> {
     Ok(match &src.template {
         Template::Row { outer, inner, .. } => {
-            LaunchSizes { elements: 0, rows: numel(outer, b)?, row_len: numel(inner, b)? }
+            LaunchSizes { rows: numel(outer, b)?, row_len: numel(inner, b)?, ..Default::default() }
+        }
+        Template::Transpose { domain, a, b: inner } => {
+            let dims = concrete_shape(domain, b).map_err(|e| CudaError::Input(e.to_string()))?;
+            let tile = super::transpose::TILE as u64;
+            let mut tiles = 1u64;
+            for (d, &n) in dims.iter().enumerate() {
+                let n = n as u64;
+                tiles *= if d == *a || d == *inner { n.div_ceil(tile) } else { n };
+            }
+            LaunchSizes { tiles, ..Default::default() }
         }
         _ => {
             let mut elements = 0;
             for s in &src.output_shapes {
                 elements = elements.max(numel(s, b)?);
             }
-            LaunchSizes { elements, rows: 0, row_len: 0 }
+            LaunchSizes { elements, ..Default::default() }
         }
     })
 }
