@@ -385,3 +385,185 @@ pub fn reference_gemm(g: &Gemm, a: &[f64], b: &[f64], c: &mut [f64]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HostTensor;
+    use crate::interp;
+    use crate::ir::{DType, parse_func};
+
+    /// What the generated im2col kernel writes (the emulation checks the
+    /// kernel itself against the interpreter; this checks the plan).
+    fn im2col(g: &ConvGeometry, x: &[f64], first: usize, images: usize) -> Vec<f64> {
+        let (icg, p) = (g.icg(), g.positions());
+        let mut cols = vec![0.0; images * g.columns_per_image()];
+        for nl in 0..images {
+            let n = first + nl;
+            for c in 0..g.c {
+                for kh in 0..g.kh {
+                    for kw in 0..g.kw {
+                        for oh in 0..g.oh {
+                            for ow in 0..g.ow {
+                                let ih = (oh * g.stride[0] + kh * g.dilation[0]) as i64
+                                    - g.padding[0] as i64;
+                                let iw = (ow * g.stride[1] + kw * g.dilation[1]) as i64
+                                    - g.padding[1] as i64;
+                                if ih < 0 || iw < 0 || ih >= g.h as i64 || iw >= g.w as i64 {
+                                    continue;
+                                }
+                                let (ih, iw) = (ih as usize, iw as usize);
+                                let (src, dst) = if g.channels_last {
+                                    let (grp, ic) = (c / icg, c % icg);
+                                    (
+                                        ((n * g.h + ih) * g.w + iw) * g.c + c,
+                                        ((((nl * p + oh * g.ow + ow) * g.groups + grp) * g.kh
+                                            + kh)
+                                            * g.kw
+                                            + kw)
+                                            * icg
+                                            + ic,
+                                    )
+                                } else {
+                                    (
+                                        ((n * g.c + c) * g.h + ih) * g.w + iw,
+                                        (((nl * g.c + c) * g.kh + kh) * g.kw + kw) * p
+                                            + oh * g.ow
+                                            + ow,
+                                    )
+                                };
+                                cols[dst] = x[src];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    /// Runs a plan on host data with the reference gemm.
+    fn run_plan(g: &ConvGeometry, plan: &ConvPlan, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut out = vec![f64::NAN; g.n * g.oc * g.positions()];
+        if let Some([total, inner, channels]) = plan.bias {
+            for (i, o) in out.iter_mut().enumerate().take(total as usize) {
+                *o = b[(i / inner as usize) % channels as usize];
+            }
+        }
+        for chunk in &plan.chunks {
+            let cols = match chunk.im2col {
+                Some(args) => {
+                    assert_eq!(args[0] as usize, chunk.first);
+                    assert_eq!(args[16] as usize, chunk.images * g.columns_per_image());
+                    assert!(args[16] as usize <= plan.columns, "columns overflow the scratch");
+                    im2col(g, x, chunk.first, chunk.images)
+                }
+                None => Vec::new(),
+            };
+            let pick = |buf: GemmBuf| match buf {
+                GemmBuf::Input => x,
+                GemmBuf::Weight => w,
+                GemmBuf::Columns => cols.as_slice(),
+            };
+            for gm in &chunk.gemms {
+                reference_gemm(gm, pick(gm.a.buf), pick(gm.b.buf), &mut out);
+            }
+        }
+        out
+    }
+
+    fn data(len: usize, seed: usize) -> Vec<f64> {
+        (0..len).map(|i| (((i * 7 + seed * 13) % 23) as f64 - 11.0) / 8.0).collect()
+    }
+
+    /// (N, C, H, W, OC, KH, KW, stride, padding, dilation, groups, bias).
+    type Case = (usize, usize, usize, usize, usize, usize, usize, u64, u64, u64, u64, bool);
+
+    #[test]
+    fn plans_match_the_interpreter_through_a_reference_gemm() {
+        let cases: [Case; 8] = [
+            (2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, true),
+            (3, 6, 9, 8, 4, 3, 2, 2, 1, 1, 2, false),
+            (2, 5, 6, 7, 5, 2, 3, 1, 2, 2, 5, true),
+            (2, 4, 5, 5, 6, 1, 1, 1, 0, 1, 1, true),
+            (3, 6, 4, 3, 9, 1, 1, 1, 0, 1, 3, false),
+            (2, 4, 7, 7, 8, 1, 1, 2, 0, 1, 2, true),
+            (1, 3, 11, 4, 2, 5, 3, 3, 2, 1, 1, false),
+            (4, 8, 5, 6, 8, 3, 3, 1, 1, 1, 8, true),
+        ];
+        for nhwc in [false, true] {
+            for (ci, &(n, c, h, w, oc, kh, kw, s, pd, dl, gr, bias)) in cases.iter().enumerate() {
+                let layout = if nhwc { " layout=nhwc" } else { "" };
+                let (xs, ws) = if nhwc {
+                    (vec![n, h, w, c], vec![oc, kh, kw, c / gr as usize])
+                } else {
+                    (vec![n, c, h, w], vec![oc, c / gr as usize, kh, kw])
+                };
+                let ty = |s: &[usize]| {
+                    format!(
+                        "f64[{}]",
+                        s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                let (bp, bo) = if bias {
+                    (", %b: f64[".to_string() + &oc.to_string() + "]", ", %b")
+                } else {
+                    (String::new(), "")
+                };
+                let a = Conv2dAttrs {
+                    stride: [s, s],
+                    padding: [pd, pd],
+                    dilation: [dl, dl],
+                    groups: gr,
+                    channels_last: nhwc,
+                };
+                let g = ConvGeometry::new(&a, &xs, &ws).unwrap();
+                let os = if nhwc { vec![n, g.oh, g.ow, oc] } else { vec![n, oc, g.oh, g.ow] };
+                let src = format!(
+                    "func @c(%x: {}, %w: {}{bp}) -> ({}) {{\n  %y = conv2d(%x, %w{bo}) stride=[{s}, {s}] padding=[{pd}, {pd}] dilation=[{dl}, {dl}] groups={gr}{layout}\n  return %y\n}}",
+                    ty(&xs),
+                    ty(&ws),
+                    ty(&os)
+                );
+                let f = parse_func(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+                let (x, wv, b) =
+                    (data(xs.iter().product(), 1), data(ws.iter().product(), 2), data(oc, 3));
+                let mut inputs = vec![
+                    HostTensor::from_f64(DType::F64, &xs, x.clone()),
+                    HostTensor::from_f64(DType::F64, &ws, wv.clone()),
+                ];
+                if bias {
+                    inputs.push(HostTensor::from_f64(DType::F64, &[oc], b.clone()));
+                }
+                let want = interp::run(&f, &inputs, &Default::default()).unwrap()[0].to_f64_vec();
+                // A budget of one image, of two, and of everything.
+                for budget in [1, g.columns_per_image() * 2, usize::MAX / 2] {
+                    let plan = conv_plan(&g, bias, budget);
+                    let got = run_plan(&g, &plan, &x, &wv, &b);
+                    let err = want.iter().zip(&got).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+                    assert!(err < 1e-9, "case {ci} nhwc={nhwc} budget={budget}: max error {err}");
+                    let images: usize = plan.chunks.iter().map(|c| c.images).sum();
+                    assert_eq!(images, n, "case {ci}: chunks cover every image once");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_by_one_convs_read_the_input_and_chunk_under_the_budget() {
+        let a = Conv2dAttrs::default();
+        let g = ConvGeometry::new(&a, &[4, 8, 5, 5], &[16, 8, 1, 1]).unwrap();
+        let plan = conv_plan(&g, false, 10);
+        assert_eq!((plan.columns, plan.chunks.len()), (0, 1));
+        assert!(plan.chunks[0].im2col.is_none());
+        assert_eq!(plan.chunks[0].gemms[0].a.buf, GemmBuf::Input);
+        let a = Conv2dAttrs { padding: [1, 1], ..a };
+        let g = ConvGeometry::new(&a, &[5, 2, 4, 4], &[3, 2, 3, 3]).unwrap();
+        let per = g.columns_per_image();
+        let plan = conv_plan(&g, true, per * 2 + 1);
+        assert_eq!(plan.columns, per * 2);
+        let firsts: Vec<usize> = plan.chunks.iter().map(|c| c.first).collect();
+        assert_eq!(firsts, [0, 2, 4]);
+        assert!(ConvGeometry::new(&a, &[1, 3, 4, 4], &[3, 2, 3, 3]).is_err());
+    }
+}
