@@ -277,11 +277,21 @@ fn a_new_size_reuses_the_kernel_name_and_source() {
 /// without) in `d`, and a pair of NHWC pools.
 fn conv_sources(d: &str) -> Vec<String> {
     vec![
-        format!("func @f(%x: {d}[N, 6, 9, 7], %w: {d}[4, 3, 3, 3], %b: {d}[4]) -> ({d}[N, 4, 5, 4]) {{\n  %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1] groups=2\n  return %y\n}}"),
-        format!("func @f(%x: {d}[N, 9, 7, 6], %w: {d}[4, 3, 3, 3], %b: {d}[4]) -> ({d}[N, 5, 4, 4]) {{\n  %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1] groups=2 layout=nhwc\n  return %y\n}}"),
-        format!("func @f(%x: {d}[N, 6, 5, 5], %w: {d}[8, 6, 1, 1]) -> ({d}[N, 8, 5, 5]) {{\n  %y = conv2d(%x, %w)\n  return %y\n}}"),
-        format!("func @f(%x: {d}[N, 5, 5, 6], %w: {d}[8, 1, 1, 6]) -> ({d}[N, 5, 5, 8]) {{\n  %y = conv2d(%x, %w) layout=nhwc\n  return %y\n}}"),
-        format!("func @f(%x: {d}[N, 7, 6, 5]) -> ({d}[N, 4, 7, 5], {d}[N, 4, 7, 5]) {{\n  %a = max_pool2d(%x) kernel=[3, 2] stride=[2, 1] padding=[1, 1] layout=nhwc\n  %b = avg_pool2d(%x) kernel=[3, 2] stride=[2, 1] padding=[1, 1] count_include_pad=false layout=nhwc\n  return %a, %b\n}}"),
+        format!(
+            "func @f(%x: {d}[N, 6, 9, 7], %w: {d}[4, 3, 3, 3], %b: {d}[4]) -> ({d}[N, 4, 5, 4]) {{\n  %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1] groups=2\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 9, 7, 6], %w: {d}[4, 3, 3, 3], %b: {d}[4]) -> ({d}[N, 5, 4, 4]) {{\n  %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1] groups=2 layout=nhwc\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 6, 5, 5], %w: {d}[8, 6, 1, 1]) -> ({d}[N, 8, 5, 5]) {{\n  %y = conv2d(%x, %w)\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 5, 5, 6], %w: {d}[8, 1, 1, 6]) -> ({d}[N, 5, 5, 8]) {{\n  %y = conv2d(%x, %w) layout=nhwc\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 7, 6, 5]) -> ({d}[N, 4, 7, 5], {d}[N, 4, 7, 5]) {{\n  %a = max_pool2d(%x) kernel=[3, 2] stride=[2, 1] padding=[1, 1] layout=nhwc\n  %b = avg_pool2d(%x) kernel=[3, 2] stride=[2, 1] padding=[1, 1] count_include_pad=false layout=nhwc\n  return %a, %b\n}}"
+        ),
     ]
 }
 
