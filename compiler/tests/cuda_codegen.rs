@@ -317,6 +317,11 @@ fn conv2d_goes_to_im2col_and_cublas_and_nhwc_lowers() {
         let c = conv(i);
         assert!(c.im2col.is_none() && c.bias.is_none(), "{c:?}");
     }
+    // Depthwise convs take the direct kernel even with cuBLAS.
+    let dw = kernels_of(
+        "func @f(%x: f32[N, 5, 5, 6], %w: f32[6, 3, 3, 1]) -> (f32[N, 5, 5, 6]) {\n  %y = conv2d(%x, %w) padding=[1, 1] groups=6 layout=nhwc\n  return %y\n}",
+    );
+    assert_eq!(dw[0].template, Template::Elementwise { vector: 1 });
     // Without cuBLAS every conv and pool gets a direct kernel, NHWC too.
     for src in &srcs {
         let f = smelt_compiler::ir::parse_func(src).unwrap();

@@ -3,6 +3,7 @@
 //! and `layout=nhwc`), and the emulation of a conv through im2col + cuBLAS:
 //! the generated bias and im2col kernels run in the emulation, the gemms
 //! the host plan describes ([`conv_plan`]) run in `smelt_emu_gemm`.
+//! Depthwise convs (conv 2 here) take the direct kernel either way.
 
 use std::collections::HashMap;
 
@@ -31,7 +32,7 @@ const CONVS: [ConvCase; 9] = [
     (6, 4, 3, 9, 1, 1, [1, 1], [0, 0], [1, 1], 3, false),
     (6, 7, 7, 8, 1, 1, [2, 2], [0, 0], [1, 1], 2, true),
     (7, 11, 4, 2, 5, 3, [3, 1], [2, 1], [1, 2], 1, false),
-    (8, 10, 9, 8, 3, 3, [1, 1], [1, 1], [1, 1], 8, true),
+    (8, 10, 9, 8, 3, 3, [1, 1], [1, 1], [1, 1], 4, true),
     (3, 13, 13, 10, 4, 4, [2, 2], [1, 1], [1, 1], 1, true),
 ];
 

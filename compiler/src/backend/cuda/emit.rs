@@ -86,7 +86,7 @@ pub struct KernelSource {
 }
 
 /// Emits one kernel (float matmuls become [`Template::Cublas`], conv2d
-/// [`Template::ConvGemm`]).
+/// but depthwise [`Template::ConvGemm`]).
 pub fn emit_kernel(k: &KernelFunc) -> Result<KernelSource, LowerError> {
     emit_kernel_with(k, true)
 }
@@ -171,7 +171,8 @@ pub fn emit_kernel_numerics(
     Ok(KernelSource { name, template, code, symbols, output_shapes })
 }
 
-/// A conv2d library kernel as im2col + cuBLAS (None for any other kernel).
+/// A conv2d library kernel as im2col + cuBLAS (None for any other kernel,
+/// and for depthwise convs, which the direct kernel serves better).
 fn conv_gemm(k: &KernelFunc, name: &str, output_shapes: &[Shape]) -> Option<KernelSource> {
     let f = &k.func;
     let [r] = f.results() else { return None };
@@ -191,6 +192,14 @@ fn conv_gemm(k: &KernelFunc, name: &str, output_shapes: &[Shape]) -> Option<Kern
     let w = f.ty(f.node(*r).operands().get(1)?.value()?).shape.clone();
     let (kh, kw) =
         if a.channels_last { (&w.dims()[1], &w.dims()[2]) } else { (&w.dims()[2], &w.dims()[3]) };
+    // Depthwise (one input channel per group): each output is a handful of
+    // taps over one channel, which the direct kernel reads straight from the
+    // input; im2col would write and reread KH·KW copies of it for gemms of
+    // one output channel each.
+    let icg = if a.channels_last { &w.dims()[3] } else { &w.dims()[1] };
+    if a.groups > 1 && icg.is_one() {
+        return None;
+    }
     let one_by_one = kh.is_one() && kw.is_one() && a.stride == [1, 1] && a.padding == [0, 0];
     let im2col = (!one_by_one).then(|| format!("{name}_im2col"));
     let bias = inputs[2].map(|_| format!("{name}_bias"));
