@@ -272,3 +272,99 @@ fn a_new_size_reuses_the_kernel_name_and_source() {
     assert_eq!(a[0].code, b[0].code);
     assert_eq!(a[0].symbols, vec!["B".to_string(), "T".to_string()]);
 }
+
+/// conv2d sources (NCHW and `layout=nhwc`, 3×3 with a bias and 1×1
+/// without) in `d`, and a pair of NHWC pools.
+fn conv_sources(d: &str) -> Vec<String> {
+    vec![
+        format!(
+            "func @f(%x: {d}[N, 6, 9, 7], %w: {d}[4, 3, 3, 3], %b: {d}[4]) -> ({d}[N, 4, 5, 4]) {{\n  %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1] groups=2\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 9, 7, 6], %w: {d}[4, 3, 3, 3], %b: {d}[4]) -> ({d}[N, 5, 4, 4]) {{\n  %y = conv2d(%x, %w, %b) stride=[2, 2] padding=[1, 1] groups=2 layout=nhwc\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 6, 5, 5], %w: {d}[8, 6, 1, 1]) -> ({d}[N, 8, 5, 5]) {{\n  %y = conv2d(%x, %w)\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 5, 5, 6], %w: {d}[8, 1, 1, 6]) -> ({d}[N, 5, 5, 8]) {{\n  %y = conv2d(%x, %w) layout=nhwc\n  return %y\n}}"
+        ),
+        format!(
+            "func @f(%x: {d}[N, 7, 6, 5]) -> ({d}[N, 4, 7, 5], {d}[N, 4, 7, 5]) {{\n  %a = max_pool2d(%x) kernel=[3, 2] stride=[2, 1] padding=[1, 1] layout=nhwc\n  %b = avg_pool2d(%x) kernel=[3, 2] stride=[2, 1] padding=[1, 1] count_include_pad=false layout=nhwc\n  return %a, %b\n}}"
+        ),
+    ]
+}
+
+#[test]
+fn conv2d_goes_to_im2col_and_cublas_and_nhwc_lowers() {
+    use cuda::Template;
+    use cuda::emit::emit_kernel_with;
+    use smelt_compiler::backend::kernel::extract;
+    let srcs = conv_sources("f32");
+    let conv = |i: usize| match kernels_of(&srcs[i]).remove(0).template {
+        Template::ConvGemm(c) => c,
+        t => panic!("{}: not through cuBLAS: {t:?}", srcs[i]),
+    };
+    for i in [0, 1] {
+        let c = conv(i);
+        assert!(c.im2col.is_some() && c.bias.is_some(), "{c:?}");
+        let code = &kernels_of(&srcs[i])[0].code;
+        assert!(code.contains(&format!("void __launch_bounds__(256) {}(", c.im2col.unwrap())));
+        assert!(code.contains("through cuBLAS"), "{code}");
+    }
+    // 1×1, stride 1, unpadded: the input is the columns matrix, no im2col.
+    for i in [2, 3] {
+        let c = conv(i);
+        assert!(c.im2col.is_none() && c.bias.is_none(), "{c:?}");
+    }
+    // Depthwise convs take the direct kernel even with cuBLAS.
+    let dw = kernels_of(
+        "func @f(%x: f32[N, 5, 5, 6], %w: f32[6, 3, 3, 1]) -> (f32[N, 5, 5, 6]) {\n  %y = conv2d(%x, %w) padding=[1, 1] groups=6 layout=nhwc\n  return %y\n}",
+    );
+    assert_eq!(dw[0].template, Template::Elementwise { vector: 1 });
+    // Without cuBLAS every conv and pool gets a direct kernel, NHWC too.
+    for src in &srcs {
+        let f = smelt_compiler::ir::parse_func(src).unwrap();
+        let p = plan::plan(&f).unwrap();
+        let k = emit_kernel_with(&extract(&f, &p.kernels[0]), false).unwrap();
+        assert_eq!(k.template, Template::Elementwise { vector: 1 }, "{src}");
+    }
+}
+
+#[test]
+fn conv_and_pool_kernels_compile_with_nvrtc() {
+    use cuda::emit::{emit_kernel_with, translation_unit};
+    use smelt_compiler::backend::kernel::extract;
+    if !nvrtc::nvrtc_available() {
+        eprintln!("SKIPPED (LOUDLY): no libnvrtc.so* on the library path");
+        assert!(std::env::var_os("SMELT_REQUIRE_NVRTC").is_none(), "NVRTC is required");
+        return;
+    }
+    let supported = nvrtc::supported_archs().unwrap();
+    let archs: Vec<i32> = archs().into_iter().filter(|a| supported.contains(a)).collect();
+    let mut failures = Vec::new();
+    for d in ["f32", "f16", "bf16", "f64"] {
+        for src in conv_sources(d) {
+            let f = smelt_compiler::ir::parse_func(&src).unwrap();
+            let p = plan::plan(&f).unwrap();
+            // Through cuBLAS (im2col and bias kernels) and direct.
+            let mut kernels = Vec::new();
+            for cublas in [true, false] {
+                for k in &p.kernels {
+                    let k = emit_kernel_with(&extract(&f, k), cublas).unwrap();
+                    // A pool is the same kernel either way: once in the unit.
+                    if !kernels.iter().any(|x: &cuda::KernelSource| x.code == k.code) {
+                        kernels.push(k);
+                    }
+                }
+            }
+            let tu = translation_unit(&kernels);
+            for &sm in &archs {
+                if let Err(e) = cuda::compile_ptx(&tu, sm) {
+                    failures.push(format!("{src} sm_{sm}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -12,6 +12,9 @@
 
 use std::collections::HashMap;
 
+#[path = "cuda_emu/conv.rs"]
+mod conv;
+
 use smelt_compiler::backend::cuda::{CudaBackend, runtime::device_status};
 use smelt_compiler::ir::{DType, Func, parse_module};
 use smelt_compiler::tensor::Data;
@@ -406,6 +409,53 @@ fn random_graphs_match_the_interpreter() {
     report("random graphs", &failures, ran);
 }
 
+/// conv2d (im2col + cuBLAS, NCHW and NHWC) and the pools on the device,
+/// every float dtype, at the awkward sizes of `conv::conv_cases`.
+#[test]
+fn conv_and_pools_match_the_interpreter() {
+    let Some(mut gpu) = backend() else { return };
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (name, src, all) in conv::conv_cases(&FLOATS) {
+        let f =
+            parse_module(&src).unwrap_or_else(|e| panic!("{name}: {e}\n{src}")).funcs[0].clone();
+        for (k, sizes) in all.iter().enumerate() {
+            match check(&mut gpu, &f, sizes, 21 + k as u64) {
+                Ok(true) => ran += 1,
+                Ok(false) => {}
+                Err(e) => failures.push(format!("{name} {sizes:?}: {e}")),
+            }
+        }
+    }
+    report("conv2d and pools", &failures, ran);
+}
+
+/// conv2d and the pools in the emulation: with cuBLAS (the bias and im2col
+/// kernels, then the gemms of the host plan in a reference gemm, in chunks
+/// of images) and without (the direct one-thread-per-output kernels), NCHW
+/// and NHWC, every float dtype.
+#[test]
+fn conv_and_pool_kernels_match_the_interpreter_in_a_cpu_emulation() {
+    if std::process::Command::new("g++").arg("--version").output().is_err() {
+        eprintln!("skipped: no g++ for the CPU emulation");
+        return;
+    }
+    let mut funcs: Vec<(String, Func, Sizes, u64)> = Vec::new();
+    for (name, src, all) in conv::conv_cases(&FLOATS) {
+        let f =
+            parse_module(&src).unwrap_or_else(|e| panic!("{name}: {e}\n{src}")).funcs[0].clone();
+        for (k, sizes) in all.into_iter().enumerate() {
+            funcs.push((format!("{name} N={}", sizes["N"]), f.clone(), sizes, 21 + k as u64));
+        }
+    }
+    for cublas in [true, false] {
+        let folder = if cublas { "cuda-emu-conv-gemm" } else { "cuda-emu-conv-direct" };
+        let (failures, ran) = emulate(&funcs, false, folder, false, cublas);
+        assert_eq!(ran, funcs.len(), "every conv case ran (cublas={cublas}): {failures:?}");
+        report(&format!("CPU emulation of conv2d and pools (cublas={cublas})"), &failures, ran);
+    }
+}
+
 /// Without a GPU, what can be checked is checked: every function above
 /// lowers, and compiles with NVRTC where NVRTC is on the library path.
 #[test]
@@ -426,7 +476,7 @@ fn every_differential_function_lowers_and_compiles() {
     for seed in 0..RANDOM_GRAPHS {
         funcs.push((format!("seed {seed}"), random_func(seed)));
     }
-    for (name, src, _) in shape_cases() {
+    for (name, src, _) in shape_cases().into_iter().chain(conv::conv_cases(&FLOATS)) {
         funcs.push((name, parse_module(&src).unwrap().funcs[0].clone()));
     }
     let mut failures = Vec::new();
@@ -473,6 +523,7 @@ fn emu_function(
     sizes: &Sizes,
     dir: &std::path::Path,
     eager: bool,
+    cublas: bool,
 ) -> Result<(String, Vec<OutSig>), String> {
     use smelt_compiler::backend::cpu::Buffer;
     use smelt_compiler::backend::cuda::emit::{Template, emit_kernel_numerics};
@@ -502,16 +553,28 @@ fn emu_function(
     }
     for k in &p.kernels {
         let kf = extract(&g, k);
-        let src = emit_kernel_numerics(&kf, false, eager).map_err(|e| e.to_string())?;
+        let src = emit_kernel_numerics(&kf, cublas, eager).map_err(|e| e.to_string())?;
         code.push_str(&src.code.replace("extern \"C\" ", ""));
-        let cfg =
-            launch_config(&src.template, &launch_sizes(&src, &b).map_err(|e| e.to_string())?, 2);
         let mut args = Vec::new();
         for &o in &k.outputs {
             let bytes = shape_of(o)?.iter().product::<usize>() * g.ty(o).dtype.size_bytes();
             body.push_str(&format!("  unsigned char* v{} = smelt_emu_buf({bytes});\n", o.index()));
             args.push(format!("({}*)v{}", storage_type(g.ty(o).dtype), o.index()));
         }
+        match &src.template {
+            Template::ConvGemm(c) => {
+                let ins: Vec<String> = k.inputs.iter().map(|i| format!("v{}", i.index())).collect();
+                let out = format!("v{}", k.outputs[0].index());
+                body.push_str(&conv::emu_conv(id, &kf, c, &b, &ins, &out)?);
+                continue;
+            }
+            Template::Cublas => {
+                return Err(format!("{}: no cuBLAS matmul in the emulation", k.name));
+            }
+            _ => {}
+        }
+        let cfg =
+            launch_config(&src.template, &launch_sizes(&src, &b).map_err(|e| e.to_string())?, 2);
         for &i in &k.inputs {
             args.push(format!("(const {}*)v{}", storage_type(g.ty(i).dtype), i.index()));
         }
@@ -580,7 +643,7 @@ fn generated_kernels_match_the_interpreter_in_a_cpu_emulation() {
         let sizes = bind_all(&f, 1 + seed % 5 * 7);
         funcs.push((format!("seed {seed}"), f, sizes, seed));
     }
-    let (failures, ran) = emulate(&funcs, false, "cuda-emu", false);
+    let (failures, ran) = emulate(&funcs, false, "cuda-emu", false, false);
     report("CPU emulation of the generated kernels", &failures, ran);
 }
 
@@ -601,7 +664,7 @@ fn row_and_transpose_kernels_match_the_interpreter_in_a_cpu_emulation() {
             funcs.push((format!("{name} {}", at.join(" ")), f.clone(), sizes, 3 + k as u64));
         }
     }
-    let (failures, ran) = emulate(&funcs, false, "cuda-emu-shapes", false);
+    let (failures, ran) = emulate(&funcs, false, "cuda-emu-shapes", false, false);
     report("CPU emulation of rows and transposes", &failures, ran);
 }
 
@@ -633,7 +696,7 @@ fn eager_kernels_match_the_interpreter_in_a_cpu_emulation() {
         }
     }
     assert!(funcs.len() > 10, "narrow-float cases to emulate");
-    let (failures, ran) = emulate(&funcs, true, "cuda-emu-eager", false);
+    let (failures, ran) = emulate(&funcs, true, "cuda-emu-eager", false, false);
     report("CPU emulation of eager kernels", &failures, ran);
     // Per-op rounding shows exactly: x·1.0078125 rounded to bf16, then
     // times 0.98828125 and rounded again, differs from the product taken in
@@ -642,9 +705,9 @@ fn eager_kernels_match_the_interpreter_in_a_cpu_emulation() {
     let src = "func @chain(%x: bf16[N]) -> (bf16[N]) {\n  %a = mul(%x, 1.0078125)\n  %b = mul(%a, 0.98828125)\n  return %b\n}";
     let chain = parse_module(src).unwrap().funcs[0].clone();
     let chain = [("eager chain".to_string(), chain, HashMap::from([("N".to_string(), 37)]), 3)];
-    let (failures, _) = emulate(&chain, true, "cuda-emu-chain", true);
+    let (failures, _) = emulate(&chain, true, "cuda-emu-chain", true, false);
     assert!(failures.is_empty(), "eager chain: {failures:?}");
-    let (failures, _) = emulate(&chain, false, "cuda-emu-chain-fused", true);
+    let (failures, _) = emulate(&chain, false, "cuda-emu-chain-fused", true, false);
     assert!(!failures.is_empty(), "the fused chain should differ from per-op rounding");
 }
 
@@ -652,11 +715,14 @@ fn eager_kernels_match_the_interpreter_in_a_cpu_emulation() {
 /// with `emu.hpp` in chunks of g++ programs, and compares each result with
 /// the interpreter's. Returns the failures and how many ran.
 /// With `exact`, results must equal the interpreter's bit for bit.
+/// With `cublas`, convs run as im2col + gemm (`conv::emu_conv`), else as
+/// their direct kernels.
 fn emulate(
     funcs: &[(String, Func, Sizes, u64)],
     eager: bool,
     folder: &str,
     exact: bool,
+    cublas: bool,
 ) -> (Vec<String>, usize) {
     use smelt_compiler::backend::cpu::Buffer;
     use smelt_compiler::backend::cuda::snippets::PREAMBLE;
@@ -692,7 +758,7 @@ fn emulate(
                 cases.push(None);
                 continue;
             };
-            match emu_function(id, f, &inputs, sizes, &dir, eager) {
+            match emu_function(id, f, &inputs, sizes, &dir, eager, cublas) {
                 Ok((code, outputs)) => {
                     program.push_str(&code);
                     calls.push_str(&format!("  run_f{id}();\n"));

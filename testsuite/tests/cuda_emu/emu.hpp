@@ -94,3 +94,25 @@ static void smelt_emu_write(const char* path, const unsigned char* p, size_t byt
   if (!f || std::fwrite(p, 1, bytes, f) != bytes) { std::fprintf(stderr, "cannot write %s\n", path); std::exit(3); }
   std::fclose(f);
 }
+
+// cuBLAS's cublasGemmStridedBatchedEx stand-in (column-major, op N or T):
+// for each batch entry e, C_e = op(A_e)·op(B_e) (+ C_e when acc), summed in
+// the compute type `load` widens to and stored through `store`.
+template <class T, class L, class S>
+static void smelt_emu_gemm(bool ta, bool tb, long long m, long long n, long long k, const T* A,
+                           long long lda, long long sa, const T* B, long long ldb, long long sb,
+                           T* C, long long ldc, long long sc, long long batch, bool acc, L load,
+                           S store) {
+  using CT = decltype(load(C[0]));
+  for (long long e = 0; e < batch; ++e)
+    for (long long j = 0; j < n; ++j)
+      for (long long i = 0; i < m; ++i) {
+        CT s = acc ? load(C[e * sc + i + j * ldc]) : (CT)0;
+        for (long long p = 0; p < k; ++p) {
+          T a = ta ? A[e * sa + p + i * lda] : A[e * sa + i + p * lda];
+          T b = tb ? B[e * sb + j + p * ldb] : B[e * sb + p + j * ldb];
+          s += load(a) * load(b);
+        }
+        C[e * sc + i + j * ldc] = store(s);
+      }
+}

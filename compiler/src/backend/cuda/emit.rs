@@ -24,7 +24,8 @@ use crate::backend::kernel::KernelFunc;
 use crate::ir::{DType, Func, NodeId, Op, OpClass, Shape};
 use crate::plan::KernelKind;
 
-use super::lower::{LowerError, Lowerer, symbol_arg};
+use super::conv_plan::ConvGemm;
+use super::lower::{LowerError, Lowerer, conv, symbol_arg};
 use super::snippets;
 
 /// Which template a kernel was emitted with; decides its launch shape.
@@ -63,6 +64,10 @@ pub enum Template {
     },
     /// Not generated: the runtime calls cuBLAS (matmul).
     Cublas,
+    /// conv2d through cuBLAS: the kernel's code holds the generated im2col
+    /// and bias kernels (named here), the runtime plans the gemms
+    /// ([`conv_plan`](super::conv_plan)).
+    ConvGemm(ConvGemm),
 }
 
 /// One generated kernel.
@@ -80,13 +85,15 @@ pub struct KernelSource {
     pub output_shapes: Vec<Shape>,
 }
 
-/// Emits one kernel (float matmuls become [`Template::Cublas`]).
+/// Emits one kernel (float matmuls become [`Template::Cublas`], conv2d
+/// but depthwise [`Template::ConvGemm`]).
 pub fn emit_kernel(k: &KernelFunc) -> Result<KernelSource, LowerError> {
     emit_kernel_with(k, true)
 }
 
-/// Emits one kernel; with `cublas` false a float matmul gets a generated
-/// one-thread-per-output kernel too (for checks that have no cuBLAS).
+/// Emits one kernel; with `cublas` false a float matmul or a conv2d gets a
+/// generated one-thread-per-output kernel instead (no cuBLAS on the machine,
+/// or checks that have none).
 pub fn emit_kernel_with(k: &KernelFunc, cublas: bool) -> Result<KernelSource, LowerError> {
     emit_kernel_numerics(k, cublas, false)
 }
@@ -119,6 +126,9 @@ pub fn emit_kernel_numerics(
         });
     }
     let name = if eager { format!("{}_eager", k.name) } else { k.name.clone() };
+    if cublas && let Some(src) = conv_gemm(k, &name, &output_shapes) {
+        return Ok(src);
+    }
     let mut lw = Lowerer::new(f, &name);
     lw.eager = eager;
     let row =
@@ -159,6 +169,63 @@ pub fn emit_kernel_numerics(
     }
     code.push_str("}\n");
     Ok(KernelSource { name, template, code, symbols, output_shapes })
+}
+
+/// A conv2d library kernel as im2col + cuBLAS (None for any other kernel,
+/// and for depthwise convs, which the direct kernel serves better).
+fn conv_gemm(k: &KernelFunc, name: &str, output_shapes: &[Shape]) -> Option<KernelSource> {
+    let f = &k.func;
+    let [r] = f.results() else { return None };
+    let Op::Conv2d(a) = &f.node(*r).op else { return None };
+    if k.kind != KernelKind::Library {
+        return None;
+    }
+    let d = f.ty(*r).dtype;
+    let mut inputs = [None; 3];
+    for (slot, o) in inputs.iter_mut().zip(f.node(*r).operands()) {
+        // A library kernel runs alone: its operands are its parameters.
+        match o.value().map(|v| &f.node(v).op) {
+            Some(Op::Param { index, .. }) => *slot = Some(*index),
+            _ => return None,
+        }
+    }
+    let w = f.ty(f.node(*r).operands().get(1)?.value()?).shape.clone();
+    let (kh, kw) =
+        if a.channels_last { (&w.dims()[1], &w.dims()[2]) } else { (&w.dims()[2], &w.dims()[3]) };
+    // Depthwise (one input channel per group): each output is a handful of
+    // taps over one channel, which the direct kernel reads straight from the
+    // input; im2col would write and reread KH·KW copies of it for gemms of
+    // one output channel each.
+    let icg = if a.channels_last { &w.dims()[3] } else { &w.dims()[1] };
+    if a.groups > 1 && icg.is_one() {
+        return None;
+    }
+    let one_by_one = kh.is_one() && kw.is_one() && a.stride == [1, 1] && a.padding == [0, 0];
+    let im2col = (!one_by_one).then(|| format!("{name}_im2col"));
+    let bias = inputs[2].map(|_| format!("{name}_bias"));
+    let mut code = format!(
+        "// {name} ({}): {}\n// {name}: conv2d{} through cuBLAS: {}{}gemm per chunk of images (groups batched by stride)\n",
+        k.kind,
+        k.schedule,
+        if a.channels_last { " layout=nhwc" } else { "" },
+        if bias.is_some() { "bias broadcast, " } else { "" },
+        if im2col.is_some() { "im2col, " } else { "no im2col (1x1: the input is the columns), " },
+    );
+    if let Some(b) = &bias {
+        code.push_str(&conv::bias_kernel(b, d));
+    }
+    if let Some(i) = &im2col {
+        code.push_str(&conv::im2col_kernel(i, d, a.channels_last));
+    }
+    let template =
+        Template::ConvGemm(ConvGemm { attrs: a.clone(), dtype: d, inputs, im2col, bias });
+    Some(KernelSource {
+        name: name.to_string(),
+        template,
+        code,
+        symbols: Vec::new(),
+        output_shapes: output_shapes.to_vec(),
+    })
 }
 
 /// The whole translation unit for some kernels: the preamble once, then

@@ -3,12 +3,14 @@
 //! `transpose.rs`; snippets in [`snippets`], index math in
 //! [`lower`]), compiled at run time by NVRTC ([`nvrtc`]) for the device's own
 //! architecture, and launched through the CUDA driver ([`runtime`]); matmul
-//! goes to cuBLAS.
+//! and conv2d go to cuBLAS (conv2d through a generated im2col kernel and
+//! the host plan of [`conv_plan`]).
 //!
 //! No GPU, no panic: the driver and NVRTC are opened at run time, probed
 //! before use, and every entry point returns an error naming what is missing.
 //! Source generation ([`generate`], [`plan_source`]) needs neither.
 
+pub mod conv_plan;
 pub mod emit;
 pub mod lower;
 pub mod nvrtc;

@@ -1,7 +1,8 @@
 //! Library ops (matmul, conv2d, pools) lowered as one thread per output
-//! element: inline loops over the contraction or the window. The runtime
-//! sends float matmuls to cuBLAS instead; these serve integer matmuls,
-//! conv2d, the pools, and dumps.
+//! element: inline loops over the contraction or the window, NCHW or
+//! channels-last (`layout=nhwc`). The runtime sends float matmuls and convs
+//! to cuBLAS instead (see `emit.rs`); these serve integer matmuls, the
+//! pools, and matmul and conv2d where there is no cuBLAS.
 
 use crate::ir::{NodeId, Operand, ReduceKind, Shape};
 
@@ -68,7 +69,8 @@ impl Lowerer<'_> {
         Ok(self.define((n, idx.to_vec()), ct, acc))
     }
 
-    /// Direct convolution, one thread per output element (NCHW, OIHW).
+    /// Direct convolution, one thread per output element: NCHW/OIHW, or
+    /// NHWC/OHWI with `layout=nhwc` (taps summed in (ic, kh, kw) order).
     pub(super) fn conv2d(
         &mut self,
         n: NodeId,
@@ -76,37 +78,42 @@ impl Lowerer<'_> {
         ops: &[Operand],
         idx: &[String],
     ) -> Result<String, LowerError> {
-        if a.channels_last {
-            return Err(self.error("conv2d layout=nhwc is not supported by the CUDA backend yet"));
-        }
         let (x, w) = (self.value(ops, 0)?, self.value(ops, 1)?);
         let (sx, sw) = (self.f.ty(x).shape.clone(), self.f.ty(w).shape.clone());
         let d = self.f.ty(n).dtype;
         let ct = snippets::compute_type(d);
-        let (h, wd) = (self.dim(&sx.dims()[2]), self.dim(&sx.dims()[3]));
+        // Positions of (C, H, W) in the input and output, (IC, KH, KW) in the weight.
+        let (cp, hp, wp) = if a.channels_last { (3, 1, 2) } else { (1, 2, 3) };
+        let (h, wd) = (self.dim(&sx.dims()[hp]), self.dim(&sx.dims()[wp]));
         let (icg, kh, kw) =
-            (self.dim(&sw.dims()[1]), self.dim(&sw.dims()[2]), self.dim(&sw.dims()[3]));
+            (self.dim(&sw.dims()[cp]), self.dim(&sw.dims()[hp]), self.dim(&sw.dims()[wp]));
         let oc = self.dim(&sw.dims()[0]);
         let acc = self.fresh("acc");
         let (c, r, q) = (self.fresh("ic"), self.fresh("kh"), self.fresh("kw"));
         let (ih, iw) = (self.fresh("ih"), self.fresh("iw"));
+        let och = idx[cp].clone();
         self.line(format!("{ct} {acc} = 0;"));
-        let group = format!("(({}) / ({oc} / {}LL))", idx[1], a.groups);
+        let group = format!("(({och}) / ({oc} / {}LL))", a.groups);
         self.open(format!("for (long long {c} = 0; {c} < {icg}; ++{c})"));
         self.open(format!("for (long long {r} = 0; {r} < {kh}; ++{r})"));
         self.open(format!("for (long long {q} = 0; {q} < {kw}; ++{q})"));
         self.line(format!(
             "const long long {ih} = {} * {}LL - {}LL + {r} * {}LL;",
-            idx[2], a.stride[0], a.padding[0], a.dilation[0]
+            idx[hp], a.stride[0], a.padding[0], a.dilation[0]
         ));
         self.line(format!(
             "const long long {iw} = {} * {}LL - {}LL + {q} * {}LL;",
-            idx[3], a.stride[1], a.padding[1], a.dilation[1]
+            idx[wp], a.stride[1], a.padding[1], a.dilation[1]
         ));
         self.open(format!("if ({ih} >= 0 && {ih} < {h} && {iw} >= 0 && {iw} < {wd})"));
-        let xi = [idx[0].clone(), format!("({group} * {icg} + {c})"), ih, iw];
+        let cin = format!("({group} * {icg} + {c})");
+        let (xi, wi) = if a.channels_last {
+            ([idx[0].clone(), ih, iw, cin], [och.clone(), r, q, c])
+        } else {
+            ([idx[0].clone(), cin, ih, iw], [och.clone(), c, r, q])
+        };
         let xv = self.eval(x, &xi)?;
-        let wv = self.eval(w, &[idx[1].clone(), c, r, q])?;
+        let wv = self.eval(w, &wi)?;
         let prod = snippets::binary(crate::ir::Binary::Mul, d, &xv, &wv);
         self.line(format!("{acc} = {};", snippets::binary(crate::ir::Binary::Add, d, &acc, &prod)));
         for _ in 0..4 {
@@ -114,13 +121,14 @@ impl Lowerer<'_> {
         }
         let mut result = acc;
         if let Some(b) = ops.get(2).and_then(|o| o.value()) {
-            let bv = self.eval(b, &[idx[1].clone()])?;
+            let bv = self.eval(b, &[och])?;
             result = snippets::binary(crate::ir::Binary::Add, d, &result, &bv);
         }
         Ok(self.define((n, idx.to_vec()), ct, result))
     }
 
-    /// Max or average pooling, one thread per output element.
+    /// Max or average pooling, one thread per output element (NCHW, or
+    /// NHWC with `layout=nhwc`).
     pub(super) fn pool(
         &mut self,
         n: NodeId,
@@ -129,14 +137,12 @@ impl Lowerer<'_> {
         ops: &[Operand],
         idx: &[String],
     ) -> Result<String, LowerError> {
-        if a.channels_last {
-            return Err(self.error("pooling layout=nhwc is not supported by the CUDA backend yet"));
-        }
         let x = self.value(ops, 0)?;
         let sx = self.f.ty(x).shape.clone();
         let d = self.f.ty(n).dtype;
         let ct = snippets::compute_type(d);
-        let (h, wd) = (self.dim(&sx.dims()[2]), self.dim(&sx.dims()[3]));
+        let (hp, wp) = if a.channels_last { (1, 2) } else { (2, 3) };
+        let (h, wd) = (self.dim(&sx.dims()[hp]), self.dim(&sx.dims()[wp]));
         let (acc, cnt) = (self.fresh("acc"), self.fresh("cnt"));
         let (r, q, ih, iw) =
             (self.fresh("kh"), self.fresh("kw"), self.fresh("ih"), self.fresh("iw"));
@@ -147,14 +153,19 @@ impl Lowerer<'_> {
         self.open(format!("for (long long {q} = 0; {q} < {}LL; ++{q})", a.kernel[1]));
         self.line(format!(
             "const long long {ih} = {} * {}LL - {}LL + {r};",
-            idx[2], a.stride[0], a.padding[0]
+            idx[hp], a.stride[0], a.padding[0]
         ));
         self.line(format!(
             "const long long {iw} = {} * {}LL - {}LL + {q};",
-            idx[3], a.stride[1], a.padding[1]
+            idx[wp], a.stride[1], a.padding[1]
         ));
         self.open(format!("if ({ih} >= 0 && {ih} < {h} && {iw} >= 0 && {iw} < {wd})"));
-        let xv = self.eval(x, &[idx[0].clone(), idx[1].clone(), ih, iw])?;
+        let xi = if a.channels_last {
+            [idx[0].clone(), ih, iw, idx[3].clone()]
+        } else {
+            [idx[0].clone(), idx[1].clone(), ih, iw]
+        };
+        let xv = self.eval(x, &xi)?;
         if is_max {
             self.line(format!("{acc} = smelt_max({acc}, {xv});"));
         } else {

@@ -20,6 +20,7 @@ use crate::ir::{DType, Dim, Func, NodeId, Op, Operand, ReduceKind, Shape};
 
 use super::snippets;
 
+pub mod conv;
 mod library;
 
 /// Why a kernel could not be lowered.

@@ -6,6 +6,26 @@ use super::{CudaBackend, CudaError, DeviceTensor};
 use crate::backend::kernel::KernelFunc;
 use crate::ir::DType;
 
+/// cuBLAS's data and compute types for a float dtype: f32 (TF32 tensor
+/// cores when `tf32`), f64, and f16/bf16 storage with f32 compute (None for
+/// other dtypes).
+pub(super) fn gemm_types(
+    d: DType,
+    tf32: bool,
+) -> Option<(cudarc::cublas::sys::cudaDataType, cudarc::cublas::sys::cublasComputeType_t)> {
+    use cudarc::cublas::sys::{cublasComputeType_t as CT, cudaDataType as DT};
+    Some(match d {
+        DType::F32 => (
+            DT::CUDA_R_32F,
+            if tf32 { CT::CUBLAS_COMPUTE_32F_FAST_TF32 } else { CT::CUBLAS_COMPUTE_32F },
+        ),
+        DType::F64 => (DT::CUDA_R_64F, CT::CUBLAS_COMPUTE_64F),
+        DType::F16 => (DT::CUDA_R_16F, CT::CUBLAS_COMPUTE_32F),
+        DType::BF16 => (DT::CUDA_R_16BF, CT::CUBLAS_COMPUTE_32F),
+        _ => return None,
+    })
+}
+
 impl CudaBackend {
     /// numpy matmul through cuBLAS (row-major C = A·B as column-major
     /// Cᵀ = Bᵀ·Aᵀ); batches by stride, broadcast batch dims by looping.
@@ -15,9 +35,7 @@ impl CudaBackend {
         ins: &[&DeviceTensor],
         outs: &[&DeviceTensor],
     ) -> Result<(), CudaError> {
-        use cudarc::cublas::sys::{
-            cublasComputeType_t as CT, cublasGemmAlgo_t, cublasOperation_t, cudaDataType as DT,
-        };
+        use cudarc::cublas::sys::{cublasGemmAlgo_t, cublasOperation_t};
         use cudarc::driver::DevicePtr;
         let blas = self
             .blas
@@ -35,20 +53,12 @@ impl CudaBackend {
         };
         let out =
             outs.first().ok_or_else(|| CudaError::Input("matmul without an output".into()))?;
-        let (dt, ct) = match a.dtype {
-            DType::F32 => (
-                DT::CUDA_R_32F,
-                if self.tf32 { CT::CUBLAS_COMPUTE_32F_FAST_TF32 } else { CT::CUBLAS_COMPUTE_32F },
-            ),
-            DType::F64 => (DT::CUDA_R_64F, CT::CUBLAS_COMPUTE_64F),
-            DType::F16 => (DT::CUDA_R_16F, CT::CUBLAS_COMPUTE_32F),
-            DType::BF16 => (DT::CUDA_R_16BF, CT::CUBLAS_COMPUTE_32F),
-            d => {
-                return Err(CudaError::Unsupported(format!(
-                    "matmul of {d} (cuBLAS runs float matmuls only)"
-                )));
-            }
-        };
+        let (dt, ct) = gemm_types(a.dtype, self.tf32).ok_or_else(|| {
+            CudaError::Unsupported(format!(
+                "matmul of {} (cuBLAS runs float matmuls only)",
+                a.dtype
+            ))
+        })?;
         let mut sa = a.shape.clone();
         let mut sb = bm.shape.clone();
         if sa.len() == 1 {

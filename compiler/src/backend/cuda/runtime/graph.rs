@@ -8,6 +8,8 @@ use super::{Bindings, CompiledPlan, CudaBackend, CudaError, DeviceTensor, Slot, 
 pub struct CapturedPlan {
     graph: cudarc::driver::CudaGraph,
     buffers: Vec<Option<DeviceTensor>>,
+    /// Kept alive: the graph's convs write their columns here.
+    _scratch: Option<cudarc::driver::CudaSlice<u8>>,
     outputs: Vec<usize>,
     kernels: usize,
 }
@@ -72,6 +74,12 @@ impl CudaBackend {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(CapturedPlan { graph, buffers: made.buffers, outputs, kernels: plan.steps.len() })
+        Ok(CapturedPlan {
+            graph,
+            buffers: made.buffers,
+            _scratch: made.scratch,
+            outputs,
+            kernels: plan.steps.len(),
+        })
     }
 }

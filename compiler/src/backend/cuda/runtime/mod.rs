@@ -8,32 +8,36 @@
 //! for it (cudarc panics when a library is missing); without it every entry
 //! point returns [`CudaError::NoDevice`].
 //!
-//! conv2d and the pools run as generated one-thread-per-output kernels
-//! (correct, not fast: no im2col or implicit GEMM yet); integer matmuls too.
-//! A compiled plan can also be captured as a CUDA graph and replayed
-//! ([`CudaBackend::capture`], in `graph`); matmul goes to cuBLAS (`cublas`).
+//! Float matmuls go to cuBLAS (`cublas`); conv2d to a generated im2col
+//! kernel plus cuBLAS gemms (`conv`, planned by
+//! [`conv_plan`](super::conv_plan)), with one columns scratch buffer per
+//! run shared by the plan's convs. Without cuBLAS both take their generated
+//! one-thread-per-output kernels, as the pools and integer matmuls always
+//! do. A compiled plan can also be captured as a CUDA graph and replayed
+//! ([`CudaBackend::capture`], in `graph`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, PushKernelArg};
 
 use crate::backend::cpu::Buffer;
 use crate::backend::kernel::{KernelFunc, extract};
 use crate::interp::{Bindings, bind_symbols, concrete_shape};
-use crate::ir::{DType, Dim, Func, NodeId, Op, Shape};
+use crate::ir::{DType, Dim, Func, NodeId, Op};
 use crate::tensor::HostTensor;
 
 use super::emit::{KernelSource, Template, emit_kernel_numerics, translation_unit};
 use super::lower::LowerError;
 use super::nvrtc::{self, CompileError};
 
+mod conv;
 mod cublas;
 mod graph;
+mod launch;
 
 pub use graph::CapturedPlan;
+pub use launch::{LaunchSizes, launch_config, launch_sizes};
 
 /// What can go wrong running on a CUDA device.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +113,22 @@ pub struct DeviceTensor {
 struct Step {
     kernel: KernelFunc,
     source: KernelSource,
-    function: Option<CudaFunction>,
+    run: StepRun,
+}
+
+/// How a step runs.
+enum StepRun {
+    /// One generated kernel.
+    Kernel(CudaFunction),
+    /// A cuBLAS matmul.
+    Matmul,
+    /// conv2d: generated im2col and bias kernels around cuBLAS gemms.
+    Conv {
+        /// The im2col kernel (None for a 1×1 conv).
+        im2col: Option<CudaFunction>,
+        /// The bias kernel (None without a bias).
+        bias: Option<CudaFunction>,
+    },
 }
 
 /// A function planned and compiled for one device.
@@ -142,89 +161,6 @@ pub struct CudaBackend {
     compiled: usize,
     tf32: bool,
     eager: bool,
-}
-
-/// Grid and block for one kernel at concrete sizes.
-pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) -> LaunchConfig {
-    let (grid, block) = match template {
-        Template::Elementwise { vector } => {
-            let threads = 256u64;
-            let per_block = threads * (*vector as u64).max(1);
-            let blocks =
-                sizes.elements.div_ceil(per_block).clamp(1, u64::from(sm_count.max(1)) * 32);
-            (blocks, threads)
-        }
-        Template::Row { warp_max, .. } if sizes.row_len <= *warp_max => {
-            // One warp per row (the kernel takes its warp loop at this row
-            // length): eight rows per 256-thread block, fewer warps when
-            // there are fewer rows; the blocks grid-stride over row groups.
-            let warps = sizes.rows.clamp(1, 8);
-            let blocks = sizes.rows.div_ceil(warps).clamp(1, u64::from(sm_count.max(1)) * 32);
-            (blocks, warps * 32)
-        }
-        Template::Row { vector, .. } => {
-            // About one vector (or four elements) per thread, a whole number
-            // of warps, ≤ 1024.
-            let v = *vector as u64;
-            let per = if v > 1 && sizes.row_len % v == 0 { v } else { 4 };
-            let threads = sizes.row_len.div_ceil(per).next_power_of_two().clamp(32, 1024);
-            (sizes.rows.clamp(1, i32::MAX as u64), threads)
-        }
-        Template::Transpose { .. } => {
-            // 32 × 8 threads per 32 × 32 tile (four rows each), grid-stride over tiles.
-            (sizes.tiles.clamp(1, u64::from(sm_count.max(1)) * 32), 256)
-        }
-        Template::Cublas => (1, 32),
-    };
-    LaunchConfig {
-        grid_dim: (grid as u32, 1, 1),
-        block_dim: (block as u32, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
-
-/// The runtime sizes a launch shape depends on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LaunchSizes {
-    /// Elements of the largest output (elementwise template).
-    pub elements: u64,
-    /// Rows (row template).
-    pub rows: u64,
-    /// Elements per row (row template).
-    pub row_len: u64,
-    /// 32 × 32 tiles, batch included (tiled transpose template).
-    pub tiles: u64,
-}
-
-fn numel(s: &Shape, b: &Bindings) -> Result<u64, CudaError> {
-    let dims = concrete_shape(s, b).map_err(|e| CudaError::Input(e.to_string()))?;
-    Ok(dims.iter().map(|&d| d as u64).product())
-}
-
-/// The launch sizes of a kernel source at bindings `b`.
-pub fn launch_sizes(src: &KernelSource, b: &Bindings) -> Result<LaunchSizes, CudaError> {
-    Ok(match &src.template {
-        Template::Row { outer, inner, .. } => {
-            LaunchSizes { rows: numel(outer, b)?, row_len: numel(inner, b)?, ..Default::default() }
-        }
-        Template::Transpose { domain, a, b: inner } => {
-            let dims = concrete_shape(domain, b).map_err(|e| CudaError::Input(e.to_string()))?;
-            let tile = super::transpose::TILE as u64;
-            let mut tiles = 1u64;
-            for (d, &n) in dims.iter().enumerate() {
-                let n = n as u64;
-                tiles *= if d == *a || d == *inner { n.div_ceil(tile) } else { n };
-            }
-            LaunchSizes { tiles, ..Default::default() }
-        }
-        _ => {
-            let mut elements = 0;
-            for s in &src.output_shapes {
-                elements = elements.max(numel(s, b)?);
-            }
-            LaunchSizes { elements, ..Default::default() }
-        }
-    })
 }
 
 impl CudaBackend {
@@ -316,30 +252,54 @@ impl CudaBackend {
         let mut steps = Vec::new();
         for k in &plan.kernels {
             let kernel = extract(&g, k);
-            let source = emit_kernel_numerics(&kernel, true, self.eager)?;
-            let function = match source.template {
-                Template::Cublas => None,
-                _ => Some(self.function(&source)?),
+            // Without cuBLAS, matmuls and convs take generated kernels.
+            let source = emit_kernel_numerics(&kernel, self.blas.is_some(), self.eager)?;
+            let run = match &source.template {
+                Template::Cublas => StepRun::Matmul,
+                Template::ConvGemm(c) => {
+                    let names: Vec<String> =
+                        c.im2col.iter().chain(c.bias.iter()).cloned().collect();
+                    let mut fns = self.functions(&source, &names)?.into_iter();
+                    StepRun::Conv {
+                        im2col: c.im2col.as_ref().and_then(|_| fns.next()),
+                        bias: c.bias.as_ref().and_then(|_| fns.next()),
+                    }
+                }
+                _ => {
+                    let f = self.functions(&source, std::slice::from_ref(&source.name))?;
+                    StepRun::Kernel(f.into_iter().next().ok_or_else(|| {
+                        CudaError::Input(format!("kernel {} did not load", source.name))
+                    })?)
+                }
             };
-            steps.push(Step { kernel, source, function });
+            steps.push(Step { kernel, source, run });
         }
         let p = Arc::new(CompiledPlan { func: g, steps });
         self.plans.insert(text, p.clone());
         Ok(p)
     }
 
-    fn function(&mut self, src: &KernelSource) -> Result<CudaFunction, CudaError> {
-        if let Some(f) = self.functions.get(&src.name) {
-            return Ok(f.clone());
+    /// The functions `names` of `src`'s translation unit, compiled once.
+    fn functions(
+        &mut self,
+        src: &KernelSource,
+        names: &[String],
+    ) -> Result<Vec<CudaFunction>, CudaError> {
+        if let Some(fs) = names.iter().map(|n| self.functions.get(n).cloned()).collect() {
+            return Ok(fs);
         }
         let tu = translation_unit(std::slice::from_ref(src));
         let ptx = nvrtc::compile_ptx(&tu, self.sm)?;
         let module =
             driver("cuModuleLoadData", self.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)))?;
-        let f = driver("cuModuleGetFunction", module.load_function(&src.name))?;
         self.compiled += 1;
-        self.functions.insert(src.name.clone(), f.clone());
-        Ok(f)
+        let mut out = Vec::new();
+        for n in names {
+            let f = driver("cuModuleGetFunction", module.load_function(n))?;
+            self.functions.insert(n.clone(), f.clone());
+            out.push(f);
+        }
+        Ok(out)
     }
 
     /// The CUDA context (for events and raw copies).
@@ -447,7 +407,20 @@ impl CudaBackend {
 
     /// Buffers for every kernel output of the plan at bindings `b`.
     fn allocate(&self, plan: &CompiledPlan, b: &Bindings) -> Result<Made, CudaError> {
-        let mut made = Made { buffers: Vec::new(), slot: HashMap::new() };
+        let mut made = Made { buffers: Vec::new(), slot: HashMap::new(), scratch: None };
+        let mut scratch = 0;
+        for step in &plan.steps {
+            if let (StepRun::Conv { .. }, Template::ConvGemm(c)) =
+                (&step.run, &step.source.template)
+            {
+                scratch = scratch.max(conv::scratch_bytes(&step.kernel, c, b)?);
+            }
+        }
+        if scratch > 0 {
+            // SAFETY: im2col writes every element of the columns it uses
+            // before the gemms read them.
+            made.scratch = Some(driver("cuMemAlloc", unsafe { self.stream.alloc::<u8>(scratch) })?);
+        }
         for (i, &p) in plan.func.params().iter().enumerate() {
             made.slot.insert(p, Slot::Input(i));
         }
@@ -493,9 +466,16 @@ impl CudaBackend {
                     CudaError::Input(format!("kernel {} has no buffer for {o}", k.name))
                 })?);
             }
-            match &step.function {
-                None => self.matmul(k, &ins, &outs)?,
-                Some(func) => {
+            match &step.run {
+                StepRun::Matmul => self.matmul(k, &ins, &outs)?,
+                StepRun::Conv { im2col, bias } => {
+                    let Template::ConvGemm(c) = &step.source.template else {
+                        return Err(CudaError::Input(format!("kernel {} is no conv", k.name)));
+                    };
+                    let fns = conv::ConvFunctions { im2col: im2col.as_ref(), bias: bias.as_ref() };
+                    self.conv2d(k, c, fns, &ins, &outs, made.scratch.as_ref())?;
+                }
+                StepRun::Kernel(func) => {
                     let sizes = launch_sizes(&step.source, b)?;
                     let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
                     let syms: Vec<i64> = step
@@ -559,6 +539,8 @@ impl CudaBackend {
 struct Made {
     buffers: Vec<Option<DeviceTensor>>,
     slot: HashMap<NodeId, Slot>,
+    /// The conv columns scratch (the largest any conv of the plan needs).
+    scratch: Option<CudaSlice<u8>>,
 }
 
 /// Where a value of the plan lives during a launch.
