@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON a lent GPU machine, from the repo root, with the binaries that
 # tools/gpu-build.sh put in .gpu/: (a) every op x dtype, the corpus and the
-# random graphs against the interpreter on the GPU, (b) cuda-bench, (c)
+# random graphs against the interpreter on the GPU, (b) `smelt bench --suite
+# fusion --device cuda`, (c)
 # PyTorch eager and torch.compile on the same workloads, then one table.
 # Logs and JSON go to $OUT (or ./gpu-out). Well under 8 minutes in all.
 set -uo pipefail
@@ -11,7 +12,7 @@ mkdir -p "$OUT"
 T0=$(date +%s)
 say() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*"; }
 
-for f in cuda_differential cuda-bench; do
+for f in cuda_differential smelt; do
   [ -x ".gpu/$f" ] || { echo "gpu-check: .gpu/$f missing: run tools/gpu-build.sh here first" >&2; exit 1; }
 done
 nvidia-smi -L 2>&1 | tee "$OUT/device.txt"
@@ -40,8 +41,8 @@ fi
 grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -20
 say "tests exit $tests_rc (log: $OUT/tests.log)"
 
-say "cuda-bench"
-timeout 90 .gpu/cuda-bench --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
+say "smelt bench --suite fusion --device cuda"
+timeout 120 .gpu/smelt bench --suite fusion --device cuda --reps 30 --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
 bench_rc=$?
 cat "$OUT/smelt_bench.log"
 
@@ -62,14 +63,18 @@ def load(name):
         return {"rows": []}
 s, t = load("smelt_bench.json"), load("torch_bench.json")
 tk = {(r["workload"], r["dtype"]): r for r in t.get("rows", [])}
-print(f"device: {s.get('device', t.get('device', '?'))}; host time per cached launch: {s.get('launch_us', float('nan')):.2f} us")
-print(f"{'workload':<26} {'dtype':<5} {'smelt':>7} {'%copy':>6} {'eager':>7} {'compile':>8} {'copy':>7}  (GB/s)")
 nan = float("nan")
+def num(v):
+    return nan if v is None else v
+print(f"device: {s.get('device', t.get('device', '?'))}; host time per cached launch: "
+      f"{num(s.get('launch_us')):.2f} us; per kernel replayed in a CUDA graph: "
+      f"{num(s.get('graph_us_per_kernel')):.2f} us")
+print(f"{'workload':<26} {'dtype':<5} {'smelt':>7} {'%copy':>6} {'eager':>7} {'compile':>8} {'copy':>7}  (GB/s)")
 for r in s.get("rows", []):
     o = tk.get((r["workload"], r["dtype"]), {})
     extra = f"  fused AdamW {o['fused_adamw_gbs']:.0f}" if "fused_adamw_gbs" in o else ""
-    print(f"{r['workload']:<26} {r['dtype']:<5} {r['gbs']:7.0f} {100*r['gbs']/r['copy_gbs']:5.1f}% "
-          f"{o.get('eager_gbs', nan):7.0f} {o.get('compile_gbs', nan):8.0f} {r['copy_gbs']:7.0f}{extra}")
+    print(f"{r['workload']:<26} {r['dtype']:<5} {r['fused_gbps']:7.0f} {100*r['fused_of_copy']:5.1f}% "
+          f"{o.get('eager_gbs', nan):7.0f} {o.get('compile_gbs', nan):8.0f} {r['copy_gbps']:7.0f}{extra}")
 for e in s.get("errors", []):
     print("smelt error:", e)
 PY

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch eager and torch.compile (Inductor) on BENCHMARKS.md's GPU fusion
-workloads, the same shapes and byte counts as `cuda-bench`, timed with CUDA
-events, beside a device-to-device copy measured in the same run.
+workloads, the same byte counts as `smelt bench --suite fusion --device cuda`,
+timed with CUDA events, beside a device-to-device copy measured in the same
+run. The AdamW step's eager and torch.compile rows update one tensor of 2^26
+(the bytes of smelt's 64 x 2^20); its fused-optimizer number uses 64 x 2^20.
 
 Usage: gpu_torch_bench.py [--json PATH] [--iters N] [--budget SECONDS]
 torch.compile entries still waiting when the time budget is spent are

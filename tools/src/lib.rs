@@ -6,7 +6,7 @@
 //! - [`ir_dump`]: `ir-dump FILE.ir` (print, `--after`, `--plan`, `--json`).
 //! - [`run`]: `smelt run FILE.ir --input NAME=X.npy … --out DIR`.
 //! - [`run_cpu`]: `smelt run --backend cpu` (fusion, fallback, `--bench N`).
-//! - [`bench`]: `smelt bench --suite fusion [--dtype f32|bf16] [--json FILE]`.
+//! - [`bench`]: `smelt bench --suite fusion [--device cpu|cuda] [--dtype f32|bf16] [--json FILE]`.
 //! - [`decode`]: `smelt decode --emissions E.npy --tokens T [--lexicon L] [--lm LM]`.
 //! - [`zoo`]: `smelt models`, `smelt classify`, `smelt run-model`.
 //! - [`train_demo`]: `smelt train-demo [--model cnn|transformer] [--amp] [--compile] …`.

@@ -1,13 +1,16 @@
-//! `smelt bench --suite fusion [--dtype f32|bf16] [--json FILE] [--reps N]`:
-//! the fusion workloads of BENCHMARKS.md at their CPU shapes, each run
-//! fused, unfused and against a plain copy of the same bytes in the same
-//! process, printed as a table (GB/s, ratios to the copy, fused/unfused,
-//! compile ms).
+//! `smelt bench --suite fusion [--device cpu|cuda] [--dtype f32|bf16]
+//! [--json FILE] [--reps N]`: the fusion workloads of BENCHMARKS.md. On the
+//! CPU (the default) at their CPU shapes, each run fused, unfused and
+//! against a plain copy of the same bytes in the same process, printed as a
+//! table (GB/s, ratios to the copy, fused/unfused, compile ms). With
+//! `--device cuda` at their GPU shapes through the CUDA backend, beside a
+//! device-to-device copy of the same bytes (`cuda.rs`).
 //!
-//! A benchmark prints; it never judges. Times are medians of `--reps` runs
-//! after one warm-up. Files: `workloads.rs` (the IR), `engine.rs` (what
-//! runs it), `measure.rs` (medians, the copy ceiling), `report.rs` (table,
-//! JSON).
+//! A benchmark prints; it never judges. CPU times are medians of `--reps`
+//! runs after one warm-up. Files: `workloads.rs` (the IR, one list for
+//! both devices), `engine.rs` (what runs it), `measure.rs` (medians, the
+//! copy ceiling), `report.rs` (table, JSON), `cuda.rs` and `cuda_timing.rs`
+//! (the GPU suite).
 //!
 //! Extension point: [`Suite`]. A new suite is a variant and an arm in
 //! [`bench`]; `decoder` runs the CTC decoders' benchmark
@@ -15,6 +18,8 @@
 //! `train` the training steps of `smelt train-demo` and the fused AdamW
 //! step (`train.rs`).
 
+pub mod cuda;
+pub mod cuda_timing;
 pub mod engine;
 pub mod measure;
 pub mod report;
@@ -50,6 +55,15 @@ pub enum Suite {
     Train,
 }
 
+/// Where `smelt bench` runs its workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchDevice {
+    /// This machine's CPU (every suite).
+    Cpu,
+    /// CUDA device 0 through the CUDA backend (`--suite fusion` only).
+    Cuda,
+}
+
 /// The dtypes the fusion workloads come in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchDType {
@@ -75,16 +89,20 @@ pub struct BenchArgs {
     /// Which suite to run.
     #[arg(long, value_enum)]
     pub suite: Suite,
-    /// The workloads' dtype.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub dtype: BenchDType,
+    /// Where the workloads run (`cuda`: `--suite fusion` only, for now).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: BenchDevice,
+    /// The workloads' dtype (default: f32 on the CPU; f32 and bf16 on CUDA).
+    #[arg(long, value_enum)]
+    pub dtype: Option<BenchDType>,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Timed repetitions per measurement (after one warm-up); the median is reported.
+    /// Timed repetitions per measurement: on the CPU after one warm-up, the
+    /// median reported; on CUDA launches timed together with events, the mean.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub reps: u64,
-    /// What runs the workloads.
+    /// What runs the workloads on the CPU device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub engine: EngineKind,
     /// Worker threads (default: SMELT_NUM_THREADS, else the number of cores).
@@ -102,11 +120,37 @@ pub struct BenchArgs {
     /// `--suite vision`: the input side in pixels.
     #[arg(long, default_value_t = 224, value_parser = clap::value_parser!(u64).range(32..=1024))]
     pub side: u64,
+    /// `--device cuda`: generate every workload's kernels and compile them
+    /// with NVRTC for sm_70/80/90 (those the loaded NVRTC supports), with no
+    /// GPU; nothing is timed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl BenchArgs {
+    /// The dtypes to run: `--dtype`, else f32 on the CPU and f32 and bf16 on CUDA.
+    pub fn dtypes(&self) -> Vec<DType> {
+        match (self.dtype, self.device) {
+            (Some(d), _) => vec![d.dtype()],
+            (None, BenchDevice::Cpu) => vec![DType::F32],
+            (None, BenchDevice::Cuda) => vec![DType::F32, DType::BF16],
+        }
+    }
 }
 
 /// `smelt bench`: the report for stdout.
 pub fn bench(args: &BenchArgs) -> CliResult<String> {
+    if args.device == BenchDevice::Cuda && args.suite != Suite::Fusion {
+        let suite = format!("{:?}", args.suite).to_lowercase();
+        return Err(CliError::new(format!(
+            "--suite {suite} runs on the CPU only for now; --device cuda runs --suite fusion"
+        )));
+    }
+    if args.dry_run && args.device != BenchDevice::Cuda {
+        return Err(CliError::new("--dry-run compiles CUDA kernels: it needs --device cuda"));
+    }
     match args.suite {
+        Suite::Fusion if args.device == BenchDevice::Cuda => cuda::fusion(args),
         Suite::Fusion => fusion(args),
         Suite::Decoder => decoder(args),
         Suite::Vision => vision::vision(
@@ -149,15 +193,15 @@ fn threads(flag: Option<u64>) -> CliResult<usize> {
 fn fusion(args: &BenchArgs) -> CliResult<String> {
     let threads = threads(args.threads)?;
     let reps = usize::try_from(args.reps).unwrap_or(usize::MAX);
+    let dtype = args.dtypes()[0];
     let mut rows = Vec::new();
-    for w in workloads::fusion_suite(args.dtype.dtype()) {
+    for w in workloads::fusion_suite(dtype) {
         eprintln!("smelt bench: {} {} …", w.name, w.dtype);
         rows.push(measure_workload(&w, args, threads, reps)?);
     }
     let mut text = format!(
-        "smelt bench --suite fusion --dtype {} (engine {}, {threads} threads, median of {reps} \
-         after a warm-up{})\n",
-        args.dtype.dtype(),
+        "smelt bench --suite fusion --dtype {dtype} (engine {}, {threads} threads, median of \
+         {reps} after a warm-up{})\n",
         format!("{:?}", args.engine).to_lowercase(),
         if args.shrink > 1 { format!(", sizes / {}", args.shrink) } else { String::new() },
     );
@@ -171,7 +215,8 @@ fn fusion(args: &BenchArgs) -> CliResult<String> {
     if let Some(path) = &args.json {
         let setup = json!({
             "suite": "fusion",
-            "dtype": args.dtype.dtype().to_string(),
+            "device": "cpu",
+            "dtype": dtype.to_string(),
             "engine": format!("{:?}", args.engine).to_lowercase(),
             "threads": threads,
             "reps": reps,

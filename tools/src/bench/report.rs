@@ -130,9 +130,20 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
+    aligned(&head, &cells)
+}
+
+/// `head` and `cells` as aligned text columns: the first two left-aligned
+/// (names), the rest right-aligned (numbers); one line per row.
+pub fn aligned(head: &[&str], cells: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..head.len())
         .map(|c| {
-            cells.iter().map(|r| r[c].chars().count()).chain([head[c].len()]).max().unwrap_or(0)
+            cells
+                .iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .chain([head[c].chars().count()])
+                .max()
+                .unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
@@ -147,7 +158,7 @@ pub fn table(rows: &[Row]) -> String {
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
     line(head.to_vec());
-    for r in &cells {
+    for r in cells {
         line(r.iter().map(String::as_str).collect());
     }
     out

@@ -222,3 +222,12 @@ fn unwired_suites_and_engines_are_clear_errors() {
 }
 
 use crate::run::Cli;
+
+#[test]
+fn the_device_picks_the_default_dtypes() {
+    let d = |extra: &[&str]| args(&[&["--suite", "fusion"], extra].concat()).dtypes();
+    assert_eq!(d(&[]), [DType::F32]);
+    assert_eq!(d(&["--device", "cpu", "--dtype", "bf16"]), [DType::BF16]);
+    assert_eq!(d(&["--device", "cuda"]), [DType::F32, DType::BF16]);
+    assert_eq!(d(&["--device", "cuda", "--dtype", "bf16"]), [DType::BF16]);
+}

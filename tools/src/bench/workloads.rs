@@ -1,10 +1,12 @@
-//! The fusion workloads of BENCHMARKS.md as IR text, at their CPU shapes.
+//! The fusion workloads of BENCHMARKS.md as IR text, one list for every
+//! device, with the sizes of each (CPU and GPU differ; the IR does not).
 //!
 //! Each workload is one function written for a dtype (`f32` or `bf16`: the
 //! ops run in that dtype, so a fused kernel computes in f32 and rounds once
 //! at its outputs while the unfused run rounds after every op, as eager
 //! frameworks do). Sizes are symbols (`n` rows, `s` elements) bound by
-//! [`Workload::bindings`], so a test can run the same text at a small size.
+//! [`Workload::bindings`] (CPU) and [`Workload::gpu_bindings`] (GPU), so a
+//! test can run the same text at a small size.
 //! [`Workload::counted`] names the parameters whose bytes count (the table
 //! of BENCHMARKS.md; results always count).
 
@@ -24,6 +26,8 @@ pub struct Workload {
     pub ir: String,
     /// The symbol sizes of the CPU shapes.
     pub bindings: Bindings,
+    /// The symbol sizes of the GPU shapes (BENCHMARKS.md's larger ones).
+    pub gpu_bindings: Bindings,
     /// The parameters whose bytes are counted (read), besides every result (written).
     pub counted: Vec<String>,
 }
@@ -38,6 +42,12 @@ pub const POINTWISE: u64 = 1 << 24;
 pub const ADAM_TENSORS: usize = 64;
 /// Elements of each AdamW tensor on CPU (2^16).
 pub const ADAM_SIZE: u64 = 1 << 16;
+/// Rows of the normalization workloads on GPU.
+pub const GPU_ROWS: u64 = 32768;
+/// Elements of the pointwise workload on GPU (2^26).
+pub const GPU_POINTWISE: u64 = 1 << 26;
+/// Elements of each AdamW tensor on GPU (2^20).
+pub const GPU_ADAM_SIZE: u64 = 1 << 20;
 
 /// Every fusion workload for `dtype`, in the order of BENCHMARKS.md.
 pub fn fusion_suite(dtype: DType) -> Vec<Workload> {
@@ -59,7 +69,7 @@ fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// `gelu(x * 1.7 + 0.3)`, erf form, on `[2^24]`.
+/// `gelu(x * 1.7 + 0.3)`, erf form, on `[2^24]` (GPU `[2^26]`).
 pub fn pointwise(t: DType) -> Workload {
     let ir = format!(
         "; gelu(x * 1.7 + 0.3), erf form: 0.5 u (1 + erf(u / sqrt 2))
@@ -80,6 +90,7 @@ func @pointwise(%x: {t}[n]) -> ({t}[n]) {{
         dtype: t,
         ir,
         bindings: bind(&[("n", POINTWISE)]),
+        gpu_bindings: bind(&[("n", GPU_POINTWISE)]),
         counted: names(&["x"]),
     }
 }
@@ -101,7 +112,7 @@ fn layer_norm_body(t: DType, h: &str) -> String {
     )
 }
 
-/// Layer norm over the last dim of `[16384, 1024]`, with weight and bias.
+/// Layer norm over the last dim of `[16384, 1024]` (GPU `[32768, 1024]`), with weight and bias.
 pub fn layernorm(t: DType) -> Workload {
     let ir = format!(
         "func @layernorm(%x: {t}[n, {COLS}], %w: {t}[{COLS}], %b: {t}[{COLS}]) -> ({t}[n, {COLS}]) {{
@@ -114,6 +125,7 @@ pub fn layernorm(t: DType) -> Workload {
         dtype: t,
         ir,
         bindings: bind(&[("n", ROWS)]),
+        gpu_bindings: bind(&[("n", GPU_ROWS)]),
         counted: names(&["x"]),
     }
 }
@@ -136,6 +148,7 @@ pub fn softmax(t: DType) -> Workload {
         dtype: t,
         ir,
         bindings: bind(&[("n", ROWS)]),
+        gpu_bindings: bind(&[("n", GPU_ROWS)]),
         counted: names(&["x"]),
     }
 }
@@ -159,6 +172,7 @@ pub fn rmsnorm(t: DType) -> Workload {
         dtype: t,
         ir,
         bindings: bind(&[("n", ROWS)]),
+        gpu_bindings: bind(&[("n", GPU_ROWS)]),
         counted: names(&["x"]),
     }
 }
@@ -178,6 +192,7 @@ pub fn bias_residual_layernorm(t: DType) -> Workload {
         dtype: t,
         ir,
         bindings: bind(&[("n", ROWS)]),
+        gpu_bindings: bind(&[("n", GPU_ROWS)]),
         counted: names(&["x", "r"]),
     }
 }
@@ -198,7 +213,7 @@ pub mod adam {
     pub const STEP: i32 = 10;
 }
 
-/// One AdamW step over 64 tensors of `[2^16]` (PyTorch's update):
+/// One AdamW step over 64 tensors of `[2^16]` (GPU `[2^20]`; PyTorch's update):
 /// `m = b1 m + (1−b1) g; v = b2 v + (1−b2) g²;
 /// p = p − lr (m / bc1) / (sqrt(v / bc2) + eps) − lr wd p`.
 pub fn adamw(t: DType) -> Workload {
@@ -254,5 +269,12 @@ func @adamw({}) -> ({}) {{
     for i in 0..ADAM_TENSORS {
         counted.extend(["p", "g", "m", "v"].map(|v| format!("{v}{i}")));
     }
-    Workload { name: "adamw step", dtype: t, ir, bindings: bind(&[("s", ADAM_SIZE)]), counted }
+    Workload {
+        name: "adamw step",
+        dtype: t,
+        ir,
+        bindings: bind(&[("s", ADAM_SIZE)]),
+        gpu_bindings: bind(&[("s", GPU_ADAM_SIZE)]),
+        counted,
+    }
 }
