@@ -3,7 +3,11 @@
 //! with the ratios the issue asks for (channels-last compiled over NCHW
 //! compiled; compiled over eager). Random weights (seeded): speed does not
 //! depend on trained values. The first call of each configuration (kernel
-//! compiles, tracing) is a warm-up and is not timed.
+//! compiles, tracing) is a warm-up and is not timed; the timed calls run
+//! the configurations in turn, round by round (eager ones and compiled ones
+//! apart, see [`measure`]), and channels-last over NCHW is a median of
+//! per-round ratios, so a change in the machine's speed during the run does
+//! not pass for a difference between layouts.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -46,46 +50,77 @@ pub fn vision(reps: usize, side: usize, only: &[String]) -> CliResult<String> {
     let _ = writeln!(out, " {:>8} {:>8}", "CL/NCHW", "cmp/eag");
     for name in models {
         for batch in BATCHES {
-            let mut rates = Vec::new();
-            for (label, cl, compiled, dtype) in CONFIGS {
-                eprintln!("smelt bench: {name} batch {batch} {label} …");
-                rates.push(rate(name, batch, side, reps, cl, compiled, dtype)?);
-            }
+            eprintln!("smelt bench: {name} batch {batch} …");
+            let m = measure(name, batch, side, reps)?;
             let _ = write!(out, "{name:<20} {batch:>5}");
-            for r in &rates {
+            for r in &m.rates {
                 let _ = write!(out, " {r:>14.2}");
             }
-            let _ = writeln!(out, " {:>7.2}x {:>7.2}x", rates[3] / rates[2], rates[2] / rates[0]);
+            let _ = writeln!(out, " {:>7.2}x {:>7.2}x", m.cl_over_nchw, m.compiled_over_eager);
         }
     }
     Ok(out)
 }
 
-/// Images/s of one configuration.
-fn rate(
-    name: &str,
-    batch: usize,
-    side: usize,
-    reps: usize,
-    channels_last: bool,
-    compile: bool,
-    dtype: &str,
-) -> CliResult<f64> {
+/// One model at one batch size: images/s per configuration, channels-last
+/// over NCHW compiled (per round), and compiled over eager NCHW.
+struct Measured {
+    rates: Vec<f64>,
+    cl_over_nchw: f64,
+    compiled_over_eager: f64,
+}
+
+/// Builds every configuration of `name`, warms each up (kernel compiles,
+/// tracing, buffer pools), then times `reps` rounds that run the
+/// configurations once each in turn: a drift of the machine's speed (other
+/// tenants, clocks) then lands on all of them alike, and the ratios are
+/// medians of per-round ratios. The eager and the compiled configurations
+/// run in separate rounds: eager ops take result buffers from the
+/// backend's spare pool and hand them on as tensors, so an eager run
+/// between two compiled runs would make the next compiled run allocate
+/// afresh what it otherwise reuses.
+fn measure(name: &str, batch: usize, side: usize, reps: usize) -> CliResult<Measured> {
     let fail = |e: String| CliError::new(format!("{name} batch {batch}: {e}"));
-    let model =
-        zoo::get_model(name, None, &ModelConfig::default()).map_err(|e| fail(e.to_string()))?;
-    let opts = RunOptions { weights: None, channels_last, dtype: dtype.into(), compile };
-    let mut runner = Runner::new(model, &opts)?;
     let mut rng = Generator::new(1);
     let x = Tensor::randn(&[batch, 3, side, side], smelt_compiler::ir::DType::F32, &mut rng)
         .map_err(|e| fail(e.to_string()))?;
-    runner.run(&x)?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        runner.run(&x)?;
-        times.push(t.elapsed().as_secs_f64());
+    let mut times = vec![Vec::with_capacity(reps); CONFIGS.len()];
+    for compiled in [false, true] {
+        let mut runners = Vec::new();
+        for (i, &(_, channels_last, compile, dtype)) in CONFIGS.iter().enumerate() {
+            if compile != compiled {
+                continue;
+            }
+            let model = zoo::get_model(name, None, &ModelConfig::default())
+                .map_err(|e| fail(e.to_string()))?;
+            let opts = RunOptions { weights: None, channels_last, dtype: dtype.into(), compile };
+            runners.push((i, Runner::new(model, &opts)?));
+        }
+        for _ in 0..2 {
+            for (_, runner) in &mut runners {
+                runner.run(&x)?;
+            }
+        }
+        for _ in 0..reps.max(1) {
+            for (i, runner) in &mut runners {
+                let start = Instant::now();
+                runner.run(&x)?;
+                times[*i].push(start.elapsed().as_secs_f64());
+            }
+        }
     }
-    times.sort_by(f64::total_cmp);
-    Ok(batch as f64 / times[times.len() / 2])
+    let paired = |a: usize, b: usize| median(times[a].iter().zip(&times[b]).map(|(x, y)| x / y));
+    let rates: Vec<f64> = times.iter().map(|t| batch as f64 / median(t.iter().copied())).collect();
+    Ok(Measured {
+        cl_over_nchw: paired(2, 3),
+        compiled_over_eager: rates[2] / rates[0],
+        rates,
+    })
+}
+
+/// The median (the upper one of an even count).
+fn median(xs: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = xs.collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
