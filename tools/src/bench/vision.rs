@@ -111,11 +111,7 @@ fn measure(name: &str, batch: usize, side: usize, reps: usize) -> CliResult<Meas
     }
     let paired = |a: usize, b: usize| median(times[a].iter().zip(&times[b]).map(|(x, y)| x / y));
     let rates: Vec<f64> = times.iter().map(|t| batch as f64 / median(t.iter().copied())).collect();
-    Ok(Measured {
-        cl_over_nchw: paired(2, 3),
-        compiled_over_eager: rates[2] / rates[0],
-        rates,
-    })
+    Ok(Measured { cl_over_nchw: paired(2, 3), compiled_over_eager: rates[2] / rates[0], rates })
 }
 
 /// The median (the upper one of an even count).
