@@ -27,7 +27,7 @@ use smelt_compiler::{passes, plan};
 use super::cuda_timing::{
     Res, copy_ms, device_inputs, graph_overhead_us, launch_overhead_us, time_calls,
 };
-use super::report::aligned;
+use super::report::{self, aligned};
 use super::workloads::{Workload, fusion_suite};
 use super::{BenchArgs, counted_bytes};
 use crate::cli::{CliError, CliResult, one_line};
@@ -60,9 +60,10 @@ pub struct GpuRow {
     pub kernels: usize,
 }
 
-/// GB/s (10^9) of `bytes` moved in `ms` milliseconds; zero for no time.
+/// GB/s (10^9) of `bytes` moved in `ms` milliseconds (as the CPU suite's
+/// [`report::gbps`]); zero for no time or a time that is not a duration.
 fn gbps(bytes: u64, ms: f64) -> f64 {
-    if ms > 0.0 { bytes as f64 / (ms * 1e-3) / 1e9 } else { 0.0 }
+    std::time::Duration::try_from_secs_f64(ms * 1e-3).map_or(0.0, |d| report::gbps(bytes, d))
 }
 
 impl GpuRow {
