@@ -32,7 +32,7 @@ export SMELT_CASES_DIR="$PWD/testsuite/cases"
 export SMELT_CACHE_DIR="$OUT/kernel-cache"
 
 say "differential tests (ops x dtypes, corpus, random graphs)"
-timeout 200 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
+timeout 240 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
 tests_rc=$?
 if grep -q "skipped: no CUDA device" "$OUT/tests.log"; then
   echo "gpu-check: the tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/tests.log"
@@ -47,7 +47,7 @@ bench_rc=$?
 cat "$OUT/smelt_bench.log"
 
 say "PyTorch eager + torch.compile"
-timeout 200 python3 tools/gpu_torch_bench.py --json "$OUT/torch_bench.json" --budget 130 > "$OUT/torch_bench.log" 2>&1
+timeout 170 python3 tools/gpu_torch_bench.py --json "$OUT/torch_bench.json" --budget 110 > "$OUT/torch_bench.log" 2>&1
 torch_rc=$?
 tail -3 "$OUT/torch_bench.log"
 
