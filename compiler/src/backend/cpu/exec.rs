@@ -96,6 +96,8 @@ pub struct RunStats {
     pub interpreted: usize,
     /// Kernels whose inner loop ran in f32x4 lanes.
     pub vectorized: usize,
+    /// Output buffers allocated afresh (not taken from a pool).
+    pub fresh_buffers: usize,
 }
 
 /// The CPU backend: a JIT module, its kernel cache and a thread pool.
@@ -105,7 +107,10 @@ pub struct CpuBackend {
     cache: HashMap<String, Arc<Compiled>>,
     pool: rayon::ThreadPool,
     compiled: usize,
-    spare: HashMap<(crate::ir::DType, Vec<usize>), Vec<Buffer>>,
+    /// Buffers callers handed back ([`CpuBackend::recycle`]), for results.
+    spare: Pool,
+    /// Intermediates of earlier kernels and runs, for intermediates.
+    temps: Pool,
     prepared: HashMap<u64, (String, Arc<Prepared>)>,
     /// Statistics of the last run.
     pub last: RunStats,
@@ -119,9 +124,12 @@ struct PreparedKernel {
     kf: KernelFunc,
     native: Result<(KernelLayout, Arc<Compiled>), CompileError>,
     /// Values this kernel reads last (not results): their buffers go back to
-    /// the spare pool once it has run, so later kernels of the same run
-    /// reuse memory that is already mapped and warm in cache.
+    /// the pool of temporaries once it has run, so later kernels of the same
+    /// run (and later runs) reuse memory that is already mapped and warm.
     last_reads: Vec<NodeId>,
+    /// Per output: whether it is one of the function's results (handed to
+    /// the caller, so not taken from the pool of temporaries).
+    result_outputs: Vec<bool>,
 }
 
 /// A function's kernels, and the physical function they were planned from
@@ -152,6 +160,20 @@ fn profile_line(func: &Func, kf: &KernelFunc, outs: &[Buffer], took: std::time::
     eprintln!("smelt-profile\t{}\t{what}\t{shape}\t{:.1}", kf.name, took.as_secs_f64() * 1e6);
 }
 
+/// Spare buffers by dtype and shape.
+type Pool = HashMap<(crate::ir::DType, Vec<usize>), Vec<Buffer>>;
+
+/// Keeps `b` for reuse, at most [`POOL_DEPTH`] per dtype and shape.
+fn pool_push(pool: &mut Pool, b: Buffer) {
+    let list = pool.entry((b.dtype, b.shape.clone())).or_default();
+    if list.len() < POOL_DEPTH {
+        list.push(b);
+    }
+}
+
+/// Spare buffers kept per dtype and shape in each pool.
+const POOL_DEPTH: usize = 8;
+
 /// Fills each kernel's `last_reads`: the values it is the last kernel to
 /// read, except the function's results (handed back to the caller).
 fn mark_last_reads(func: &Func, kernels: &mut [PreparedKernel]) {
@@ -163,6 +185,9 @@ fn mark_last_reads(func: &Func, kernels: &mut [PreparedKernel]) {
     }
     for r in func.results() {
         last.remove(r);
+    }
+    for pk in kernels.iter_mut() {
+        pk.result_outputs = pk.kf.outputs.iter().map(|o| func.results().contains(o)).collect();
     }
     let mut by_kernel: Vec<(usize, NodeId)> = last.into_iter().map(|(id, i)| (i, id)).collect();
     // Sorted, so the recycling order (and so which buffer is reused) is the
@@ -222,6 +247,7 @@ impl CpuBackend {
             pool,
             compiled: 0,
             spare: HashMap::new(),
+            temps: HashMap::new(),
             prepared: HashMap::new(),
             last: RunStats::default(),
             profile: std::env::var_os("SMELT_PROFILE").is_some_and(|v| !v.is_empty() && v != "0"),
@@ -417,9 +443,9 @@ impl CpuBackend {
             let started = self.profile.then(std::time::Instant::now);
             let outs = match &pk.native {
                 _ if kf.kind == KernelKind::Library => {
-                    self.run_library_kernel(func, kf, &vals, syms)?
+                    self.run_library_kernel(func, pk, &vals, syms)?
                 }
-                Ok((layout, compiled)) => self.run_native(kf, layout, compiled, &vals, syms)?,
+                Ok((layout, compiled)) => self.run_native(pk, layout, compiled, &vals, syms)?,
                 Err(e @ CompileError::Unsupported { .. }) if self.opts.fallback_interp => {
                     eprintln!("smelt: {e}; running it in the interpreter");
                     self.interpret(kf, &vals, syms)?
@@ -434,7 +460,7 @@ impl CpuBackend {
             }
             for id in &pk.last_reads {
                 if let Some(Slot::Own(b)) = vals.remove(id) {
-                    self.recycle(vec![b]);
+                    pool_push(&mut self.temps, b);
                 }
             }
         }
@@ -463,41 +489,48 @@ impl CpuBackend {
                 Slot::In(_) => None,
             })
             .collect();
-        self.recycle(spare);
+        for b in spare {
+            pool_push(&mut self.temps, b);
+        }
         Ok(results)
     }
 
     /// Hands buffers back for reuse by later results of the same dtype and shape.
     pub fn recycle(&mut self, bufs: Vec<Buffer>) {
         for b in bufs {
-            let key = (b.dtype, b.shape.clone());
-            let list = self.spare.entry(key).or_default();
-            if list.len() < 8 {
-                list.push(b);
-            }
+            pool_push(&mut self.spare, b);
         }
     }
 
-    /// A buffer for a result: a recycled one (its contents are overwritten
-    /// whole by the kernel), or a fresh one.
-    fn alloc(&mut self, dtype: crate::ir::DType, shape: &[usize]) -> Buffer {
-        self.spare
-            .get_mut(&(dtype, shape.to_vec()))
-            .and_then(Vec::pop)
-            .unwrap_or_else(|| Buffer::zeros(dtype, shape))
+    /// A buffer for a kernel output (its contents are overwritten whole by
+    /// the kernel): a function result takes one the caller handed back with
+    /// [`CpuBackend::recycle`], an intermediate one of an earlier run's or
+    /// kernel's temporaries; else a fresh one. Two pools, so that results
+    /// handed on as tensors (every eager op's) never drain the
+    /// temporaries a compiled graph reuses from run to run.
+    fn alloc(&mut self, dtype: crate::ir::DType, shape: &[usize], result: bool) -> Buffer {
+        let pool = if result { &mut self.spare } else { &mut self.temps };
+        match pool.get_mut(&(dtype, shape.to_vec())).and_then(Vec::pop) {
+            Some(b) => b,
+            None => {
+                self.last.fresh_buffers += 1;
+                Buffer::zeros(dtype, shape)
+            }
+        }
     }
 
     fn run_library_kernel(
         &mut self,
         func: &Func,
-        kf: &KernelFunc,
+        pk: &PreparedKernel,
         vals: &HashMap<NodeId, Slot<'_>>,
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
+        let kf = &pk.kf;
         let Some(&node) = kf.outputs.first() else { return Ok(Vec::new()) };
         let n = func.node(node);
         let shape = interp::concrete_shape(&n.ty.shape, syms)?;
-        let mut out = self.alloc(n.ty.dtype, &shape);
+        let mut out = self.alloc(n.ty.dtype, &shape, pk.result_outputs[0]);
         let refs: Vec<BufRef<'_>> = kf.inputs.iter().map(|i| vals[i].get()).collect();
         match run_library(&n.op, &refs, out.as_mut(), self.opts.threads) {
             Ok(()) => Ok(vec![out]),
@@ -551,7 +584,12 @@ impl CpuBackend {
             } else {
                 KernelLayout::of(&kf).and_then(|l| self.compiled_for(&kf, &l).map(|c| (l, c)))
             };
-            out.push(PreparedKernel { kf, native, last_reads: Vec::new() });
+            out.push(PreparedKernel {
+                kf,
+                native,
+                last_reads: Vec::new(),
+                result_outputs: Vec::new(),
+            });
         }
         mark_last_reads(func, &mut out);
         let out = Arc::new(Prepared { func: phys, kernels: out });
@@ -564,12 +602,13 @@ impl CpuBackend {
 
     fn run_native(
         &mut self,
-        kf: &KernelFunc,
+        pk: &PreparedKernel,
         layout: &KernelLayout,
         compiled: &Compiled,
         vals: &HashMap<NodeId, Slot<'_>>,
         syms: &Bindings,
     ) -> Result<Vec<Buffer>, CpuError> {
+        let kf = &pk.kf;
         if compiled.vectorized {
             self.last.vectorized += 1;
         }
@@ -589,8 +628,12 @@ impl CpuBackend {
             sizes.extend(strides);
             shapes.insert(n, dims);
         }
-        let mut outs: Vec<Buffer> =
-            f.results().iter().map(|r| self.alloc(f.ty(*r).dtype, &shapes[r])).collect();
+        let mut outs: Vec<Buffer> = f
+            .results()
+            .iter()
+            .zip(&pk.result_outputs)
+            .map(|(r, &result)| self.alloc(f.ty(*r).dtype, &shapes[r], result))
+            .collect();
         let mut tables: Vec<Buffer> = Vec::new();
         for c in const_tables(f) {
             let Op::Const { .. } = &f.node(c).op else { continue };
