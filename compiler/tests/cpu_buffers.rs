@@ -60,3 +60,14 @@ fn repeated_runs_allocate_only_results_even_between_single_op_runs() {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+/// A size past the address space is `None` (the executor reports the kernel
+/// and shape), not an overflowed, too-small allocation or a panic.
+#[test]
+fn a_buffer_larger_than_the_address_space_is_refused() {
+    assert!(Buffer::try_zeros(DType::F32, &[usize::MAX / 2, 4]).is_none());
+    assert!(Buffer::try_zeros(DType::F64, &[1 << 40, 1 << 40]).is_none());
+    let b = Buffer::try_zeros(DType::BF16, &[3, 5]).expect("a small buffer");
+    assert_eq!(b.bytes().len(), 30);
+    assert!(b.bytes().iter().all(|&x| x == 0));
+}

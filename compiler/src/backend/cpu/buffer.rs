@@ -64,14 +64,14 @@ impl BufRef<'_> {
     }
 }
 
-/// `n` zero lines from the allocator's zeroed memory: large ones come as
+/// `n` zero lines from the allocator's zeroed memory (large ones come as
 /// fresh zero pages from the OS, where `vec![Line([0; 64]); n]` would write
-/// every byte first.
-fn zeroed_lines(n: usize) -> Vec<Line> {
+/// every byte first); `None` if `n` lines cannot exist in an address space.
+fn zeroed_lines(n: usize) -> Option<Vec<Line>> {
     if n == 0 {
-        return Vec::new();
+        return Some(Vec::new());
     }
-    let layout = std::alloc::Layout::array::<Line>(n).expect("a buffer larger than memory");
+    let layout = std::alloc::Layout::array::<Line>(n).ok()?;
     // SAFETY: `layout` has a non-zero size; all-zero bytes are a valid
     // `Line`; the pointer comes from the global allocator with exactly the
     // layout `Vec<Line>` of capacity `n` uses, and `n` elements are
@@ -81,15 +81,23 @@ fn zeroed_lines(n: usize) -> Vec<Line> {
         if p.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
-        Vec::from_raw_parts(p, n, n)
+        Some(Vec::from_raw_parts(p, n, n))
     }
 }
 
 impl Buffer {
-    /// A zero-filled buffer.
+    /// A zero-filled buffer of a size that exists (a host tensor's, a
+    /// view's); panics on a size no address space holds. Sizes that come
+    /// from a program go through [`Buffer::try_zeros`].
     pub fn zeros(dtype: DType, shape: &[usize]) -> Buffer {
-        let len = shape.iter().product::<usize>() * dtype.size_bytes();
-        Buffer { dtype, shape: shape.to_vec(), lines: zeroed_lines(len.div_ceil(64)), len }
+        Buffer::try_zeros(dtype, shape).expect("a buffer the size of an existing tensor")
+    }
+
+    /// A zero-filled buffer, or `None` when `shape`'s bytes overflow the
+    /// address space (so the caller can report the op and shape).
+    pub fn try_zeros(dtype: DType, shape: &[usize]) -> Option<Buffer> {
+        let len = shape.iter().try_fold(dtype.size_bytes(), |acc, &d| acc.checked_mul(d))?;
+        Some(Buffer { dtype, shape: shape.to_vec(), lines: zeroed_lines(len.div_ceil(64))?, len })
     }
 
     /// Number of elements.

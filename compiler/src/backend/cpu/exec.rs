@@ -508,15 +508,22 @@ impl CpuBackend {
     /// kernel's temporaries; else a fresh one. Two pools, so that results
     /// handed on as tensors (every eager op's) never drain the
     /// temporaries a compiled graph reuses from run to run.
-    fn alloc(&mut self, dtype: crate::ir::DType, shape: &[usize], result: bool) -> Buffer {
+    fn alloc(
+        &mut self,
+        kernel: &str,
+        dtype: crate::ir::DType,
+        shape: &[usize],
+        result: bool,
+    ) -> Result<Buffer, CpuError> {
         let pool = if result { &mut self.spare } else { &mut self.temps };
-        match pool.get_mut(&(dtype, shape.to_vec())).and_then(Vec::pop) {
-            Some(b) => b,
-            None => {
-                self.last.fresh_buffers += 1;
-                Buffer::zeros(dtype, shape)
-            }
+        if let Some(b) = pool.get_mut(&(dtype, shape.to_vec())).and_then(Vec::pop) {
+            return Ok(b);
         }
+        self.last.fresh_buffers += 1;
+        Buffer::try_zeros(dtype, shape).ok_or_else(|| CpuError::Runtime {
+            kernel: kernel.into(),
+            message: format!("an output of {dtype}{shape:?} is larger than the address space"),
+        })
     }
 
     fn run_library_kernel(
@@ -530,7 +537,7 @@ impl CpuBackend {
         let Some(&node) = kf.outputs.first() else { return Ok(Vec::new()) };
         let n = func.node(node);
         let shape = interp::concrete_shape(&n.ty.shape, syms)?;
-        let mut out = self.alloc(n.ty.dtype, &shape, pk.result_outputs[0]);
+        let mut out = self.alloc(&kf.name, n.ty.dtype, &shape, pk.result_outputs[0])?;
         let refs: Vec<BufRef<'_>> = kf.inputs.iter().map(|i| vals[i].get()).collect();
         match run_library(&n.op, &refs, out.as_mut(), self.opts.threads) {
             Ok(()) => Ok(vec![out]),
@@ -632,8 +639,8 @@ impl CpuBackend {
             .results()
             .iter()
             .zip(&pk.result_outputs)
-            .map(|(r, &result)| self.alloc(f.ty(*r).dtype, &shapes[r], result))
-            .collect();
+            .map(|(r, &result)| self.alloc(&kf.name, f.ty(*r).dtype, &shapes[r], result))
+            .collect::<Result<_, _>>()?;
         let mut tables: Vec<Buffer> = Vec::new();
         for c in const_tables(f) {
             let Op::Const { .. } = &f.node(c).op else { continue };
