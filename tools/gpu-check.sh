@@ -4,7 +4,7 @@
 # random graphs against the interpreter on the GPU, (b) `smelt bench --suite
 # fusion --device cuda`, (c)
 # PyTorch eager and torch.compile on the same workloads, then one table.
-# Logs and JSON go to $OUT (or ./gpu-out). Well under 8 minutes in all.
+# Logs and JSON go to $OUT (or ./gpu-out). At most about 7 minutes in all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -19,12 +19,16 @@ nvidia-smi -L 2>&1 | tee "$OUT/device.txt"
 
 # NVRTC (and cuBLAS beside it): prefer the CUDA toolkit's, else any found.
 lib=""
-for cand in $(find /usr/local /usr/lib /opt / -xdev -name 'libnvrtc.so*' 2>/dev/null | grep -v builtins | head -20); do
+# The toolkit's folder first (a whole-disk search takes a while), then anywhere.
+cands="$(ls /usr/local/cuda*/lib64/libnvrtc.so* /usr/local/cuda*/targets/*/lib/libnvrtc.so* 2>/dev/null | grep -v builtins)"
+[ -n "$cands" ] || cands="$(find /usr/local /usr/lib /opt / -xdev -name 'libnvrtc.so*' 2>/dev/null | grep -v builtins | head -20)"
+for cand in $cands; do
   lib="$(dirname "$cand")"
   case "$lib" in /usr/local/cuda*) break ;; esac
 done
 [ -n "$lib" ] || { echo "gpu-check: no libnvrtc.so* on this machine" >&2; exit 1; }
-blas_lib="$(find "$lib" /usr/local /usr/lib / -xdev -name 'libcublas.so*' 2>/dev/null | grep -v Lt | head -1)"
+blas_lib="$(ls "$lib"/libcublas.so* 2>/dev/null | grep -v Lt | head -1)"
+[ -n "$blas_lib" ] || blas_lib="$(find "$lib" /usr/local /usr/lib / -xdev -name 'libcublas.so*' 2>/dev/null | grep -v Lt | head -1)"
 blas="${blas_lib:+$(dirname "$blas_lib")}"
 export LD_LIBRARY_PATH="$lib${blas:+:$blas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 say "NVRTC from $lib; cuBLAS from ${blas:-?}"
@@ -32,7 +36,7 @@ export SMELT_CASES_DIR="$PWD/testsuite/cases"
 export SMELT_CACHE_DIR="$OUT/kernel-cache"
 
 say "differential tests (ops x dtypes, corpus, random graphs)"
-timeout 240 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
+timeout 180 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
 tests_rc=$?
 if grep -q "skipped: no CUDA device" "$OUT/tests.log"; then
   echo "gpu-check: the tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/tests.log"
@@ -42,12 +46,12 @@ grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -20
 say "tests exit $tests_rc (log: $OUT/tests.log)"
 
 say "smelt bench --suite fusion --device cuda"
-timeout 120 .gpu/smelt bench --suite fusion --device cuda --reps 30 --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
+timeout 90 .gpu/smelt bench --suite fusion --device cuda --reps 30 --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
 bench_rc=$?
 cat "$OUT/smelt_bench.log"
 
 say "PyTorch eager + torch.compile"
-timeout 170 python3 tools/gpu_torch_bench.py --json "$OUT/torch_bench.json" --budget 110 > "$OUT/torch_bench.log" 2>&1
+PYTHONUNBUFFERED=1 timeout 150 python3 tools/gpu_torch_bench.py --json "$OUT/torch_bench.json" --budget 100 > "$OUT/torch_bench.log" 2>&1
 torch_rc=$?
 tail -3 "$OUT/torch_bench.log"
 

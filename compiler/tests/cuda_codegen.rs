@@ -183,18 +183,25 @@ fn launch_shapes_come_from_runtime_sizes() {
         warp_max,
     };
     let rows = |rows, row_len| LaunchSizes { rows, row_len, ..Default::default() };
-    let c = launch_config(&row(512), &rows(32768, 1024), 132);
-    assert_eq!((c.grid_dim.0, c.block_dim.0), (32768, 256));
+    // Long rows: a block each, about four elements per thread.
+    let c = launch_config(&row(1024), &rows(32768, 2048), 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (32768, 512));
     let c = launch_config(&row(0), &rows(3, 7), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (3, 32));
-    let c = launch_config(&row(512), &rows(1, 1 << 20), 132);
-    assert_eq!(c.block_dim.0, 1024);
+    // Never more threads than the kernel's launch bound.
+    let c = launch_config(&row(1024), &rows(1, 1 << 20), 132);
+    assert_eq!(c.block_dim.0, 512);
     // Short rows: one warp each, eight per block, blocks grid-stride.
-    let c = launch_config(&row(512), &rows(3, 7), 132);
+    let c = launch_config(&row(1024), &rows(3, 7), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (1, 96));
-    let c = launch_config(&row(512), &rows(1000, 512), 132);
+    let c = launch_config(&row(1024), &rows(1000, 512), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (125, 256));
-    let c = launch_config(&row(512), &rows(1 << 20, 64), 132);
+    let c = launch_config(&row(1024), &rows(32768, 1024), 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (4096, 256));
+    // A kernel without a warp loop runs short rows a block each.
+    let c = launch_config(&row(0), &rows(32768, 1024), 132);
+    assert_eq!((c.grid_dim.0, c.block_dim.0), (32768, 256));
+    let c = launch_config(&row(1024), &rows(1 << 20, 64), 132);
     assert_eq!((c.grid_dim.0, c.block_dim.0), (132 * 32, 256));
     let ew = Template::Elementwise { vector: 4 };
     let c = launch_config(&ew, &LaunchSizes { elements: 1 << 26, ..Default::default() }, 132);
@@ -221,17 +228,17 @@ fn short_rows_take_the_warp_loop_and_long_rows_the_block_loop() {
     };
     // A constant short row: the warp loop only (no barrier, no shared memory).
     let short = softmax("64");
-    assert_eq!(warp_max(&short), 512);
+    assert_eq!(warp_max(&short), 1024);
     assert!(short.code.contains("smelt_warp_reduce("), "{}", short.code);
     assert!(!short.code.contains("smelt_block_reduce("), "{}", short.code);
     // A constant long row: the block loop only.
-    let long = softmax("1000");
+    let long = softmax("1030");
     assert_eq!(warp_max(&long), 0);
     assert!(!long.code.contains("smelt_warp_reduce("), "{}", long.code);
     // A symbolic row: both, behind a branch on the row length.
     let either = softmax("L");
-    assert_eq!(warp_max(&either), 512);
-    assert!(either.code.contains("if (smelt_len <= 512LL)"), "{}", either.code);
+    assert_eq!(warp_max(&either), 1024);
+    assert!(either.code.contains("if (smelt_len <= 1024LL)"), "{}", either.code);
     assert!(
         either.code.contains("smelt_warp_reduce(") && either.code.contains("smelt_block_reduce(")
     );

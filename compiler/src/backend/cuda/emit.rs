@@ -157,7 +157,11 @@ pub fn emit_kernel_numerics(
         code.push_str(t);
         code.push('\n');
     }
-    let bounds = if row { "__launch_bounds__(1024) " } else { "__launch_bounds__(256) " };
+    let bounds = if row {
+        format!("__launch_bounds__({}) ", super::row::ROW_BLOCK_MAX)
+    } else {
+        "__launch_bounds__(256) ".to_string()
+    };
     code.push_str(&format!(
         "extern \"C\" __global__ void {bounds}{}(\n    {}) {{\n",
         name,

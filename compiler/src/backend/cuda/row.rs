@@ -19,8 +19,8 @@
 //! store, in both.
 //!
 //! Row-persistent path: when the row is contiguous, 16-byte aligned and at
-//! most [`PERSIST`] vectors per thread long (a 1024-float row takes one
-//! vector per thread of a 256-thread block), every thread loads its part of
+//! most `persist_chunks` vectors per thread long (four in a block, eight
+//! f32 vectors per lane in a warp), every thread loads its part of
 //! the row's parameters into registers once, and every pass (each reduction,
 //! then the stores) reads those registers: the row crosses the memory bus
 //! once, as a copy's does. Longer or unaligned rows re-read the row per
@@ -162,11 +162,18 @@ pub(super) fn row_template(lw: &mut Lowerer<'_>, k: &KernelFunc) -> Result<Templ
 }
 
 /// Rows of at most this many elements run one per warp ([`RowMode::Warp`]);
-/// longer ones one per block. At 512 a lane has 16 elements (four vectors
-/// of f32, what the row-persistent path holds in registers), and the block
-/// path would use at most 128 threads and two `__syncthreads` per reduction
-/// for as little work.
-pub const WARP_ROW_MAX: u64 = 512;
+/// longer ones one per block. At 1024 a lane has 32 elements (eight
+/// vectors of f32, what the warp's row-persistent path holds in registers:
+/// eight independent 16-byte loads in flight per thread). The block path
+/// would spend two `__syncthreads` per reduction on as little work, and
+/// measured on an H100 (`[32768, 1024]` rows) it kept too few bytes in
+/// flight: softmax reached 47% of the copy ceiling, layer norm 62%.
+pub const WARP_ROW_MAX: u64 = 1024;
+
+/// Threads of a row kernel's block at most (its `__launch_bounds__`):
+/// 512 leaves each thread up to 128 registers, room for the warp path's
+/// rows held in registers (32 floats per parameter per lane).
+pub const ROW_BLOCK_MAX: u64 = 512;
 
 /// Who works on one row.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -257,26 +264,27 @@ fn row_loop(
     };
     let rest = if rv.vector > 1 {
         let v = rv.vector;
-        lw.open(format!("if (smelt_rowvec && smelt_len <= {PERSIST}LL * {v}LL * smelt_width)"));
+        let chunks = persist_chunks(mode, v);
+        lw.open(format!("if (smelt_rowvec && smelt_len <= {chunks}LL * {v}LL * smelt_width)"));
         for &i in &rv.params {
             let d = f.ty(f.params()[i]).dtype;
             let (st, vt) = (snippets::storage_type(d), snippets::vector_type(v * d.size_bytes()));
-            lw.line(format!("__align__(16) {st} rp{i}[{PERSIST}][{v}];"));
+            lw.line(format!("__align__(16) {st} rp{i}[{chunks}][{v}];"));
             lw.line("#pragma unroll");
-            lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
+            lw.open(format!("for (int c = 0; c < {chunks}; ++c)"));
             lw.line("const long long jv = smelt_lane + (long long)c * smelt_width;");
             lw.line(format!(
                 "if (jv < smelt_len / {v}) *reinterpret_cast<{vt}*>(rp{i}[c]) = reinterpret_cast<const {vt}*>(in{i})[smelt_rowbase / {v} + jv];"
             ));
             lw.close();
         }
-        let persistent = RowVector { persistent: true, ..rv.clone() };
+        let persistent = RowVector { persist: chunks, ..rv.clone() };
         row_body(lw, k, &rc, &persistent)?;
         lw.close();
         lw.open("else");
         // In the warp loop every aligned row fits the registers, so this
         // branch only runs when `smelt_rowvec` is false: scalar loops only.
-        let fits = (PERSIST * v * 32) as u64 >= WARP_ROW_MAX;
+        let fits = (chunks * v * 32) as u64 >= WARP_ROW_MAX;
         let rest = if mode == RowMode::Warp && fits {
             row_body(lw, k, &rc, &RowVector { vector: 1, ..rv })?
         } else {
@@ -452,18 +460,27 @@ struct RowVector {
     /// The domain index of element `j` of the current row (what those
     /// parameters are read at).
     index: Vec<String>,
-    /// Inside the row-persistent branch: the parameters are already in the
-    /// registers `rp{i}[c]`, and a pass walks those chunks.
-    persistent: bool,
+    /// Inside the row-persistent branch, the number of chunks (vectors) of
+    /// the row each thread holds: the parameters are already in the
+    /// registers `rp{i}[c]`, and a pass walks those chunks. 0 elsewhere.
+    persist: usize,
 }
 
-/// Vectors of a row each thread keeps in registers on the row-persistent path.
-const PERSIST: usize = 4;
+/// Vectors of a row each thread keeps in registers on the row-persistent
+/// path: in a block, four (a 1024-float row takes one vector per thread of
+/// a 256-thread block); in a warp, enough for a [`WARP_ROW_MAX`] row
+/// (eight f32 vectors per lane), at most eight.
+fn persist_chunks(mode: RowMode, vector: usize) -> usize {
+    match mode {
+        RowMode::Block => 4,
+        RowMode::Warp => (WARP_ROW_MAX as usize).div_ceil(32 * vector).clamp(1, 8),
+    }
+}
 
 /// When the reduced dim is the last one (rows are contiguous), the
 /// parameters of the domain's shape can be read 16 bytes at a time.
 fn row_vector(f: &Func, domain: &Shape, red: &[usize]) -> RowVector {
-    let none = RowVector { vector: 1, params: Vec::new(), index: Vec::new(), persistent: false };
+    let none = RowVector { vector: 1, params: Vec::new(), index: Vec::new(), persist: 0 };
     if domain.rank() == 0 || red != [domain.rank() - 1] {
         return none;
     }
@@ -482,7 +499,7 @@ fn row_vector(f: &Func, domain: &Shape, red: &[usize]) -> RowVector {
     if params.is_empty() || vector < 2 {
         return none;
     }
-    RowVector { vector, params, index: Vec::new(), persistent: false }
+    RowVector { vector, params, index: Vec::new(), persist: 0 }
 }
 
 /// One pass over the current row: `body` emits the work for element `j`.
@@ -496,7 +513,7 @@ fn row_pass(
     outs: &[usize],
     body: &mut dyn FnMut(&mut Lowerer<'_>) -> Result<(), LowerError>,
 ) -> Result<(), LowerError> {
-    if rv.persistent {
+    if rv.persist > 0 {
         return persistent_pass(lw, rv, outs, body);
     }
     if rv.vector > 1 {
@@ -529,7 +546,7 @@ fn row_pass(
     Ok(())
 }
 
-/// A pass of the row-persistent path: each thread walks its [`PERSIST`]
+/// A pass of the row-persistent path: each thread walks its `rv.persist`
 /// chunks of the row, reading the parameters from the registers loaded once
 /// per row, and writes outputs `outs` a vector at a time.
 fn persistent_pass(
@@ -540,7 +557,7 @@ fn persistent_pass(
 ) -> Result<(), LowerError> {
     let v = rv.vector;
     lw.line("#pragma unroll");
-    lw.open(format!("for (int c = 0; c < {PERSIST}; ++c)"));
+    lw.open(format!("for (int c = 0; c < {}; ++c)", rv.persist));
     lw.line("const long long jv = smelt_lane + (long long)c * smelt_width;");
     lw.open(format!("if (jv < smelt_len / {v})"));
     let flat = rv.params.iter().map(|&i| (i, format!("rp{i}[c]"))).collect();

@@ -6,6 +6,7 @@ use cudarc::driver::LaunchConfig;
 
 use super::CudaError;
 use crate::backend::cuda::emit::{KernelSource, Template};
+use crate::backend::cuda::row::ROW_BLOCK_MAX;
 use crate::interp::{Bindings, concrete_shape};
 use crate::ir::Shape;
 
@@ -29,10 +30,10 @@ pub fn launch_config(template: &Template, sizes: &LaunchSizes, sm_count: u32) ->
         }
         Template::Row { vector, .. } => {
             // About one vector (or four elements) per thread, a whole number
-            // of warps, ≤ 1024.
+            // of warps, at most the kernel's launch bound.
             let v = *vector as u64;
             let per = if v > 1 && sizes.row_len % v == 0 { v } else { 4 };
-            let threads = sizes.row_len.div_ceil(per).next_power_of_two().clamp(32, 1024);
+            let threads = sizes.row_len.div_ceil(per).next_power_of_two().clamp(32, ROW_BLOCK_MAX);
             (sizes.rows.clamp(1, i32::MAX as u64), threads)
         }
         Template::Transpose { .. } => {
