@@ -15,6 +15,7 @@ pub mod emit;
 pub mod lower;
 pub mod nvrtc;
 mod row;
+mod row_carry;
 pub mod runtime;
 pub mod snippets;
 mod transpose;

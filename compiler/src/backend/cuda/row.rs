@@ -342,6 +342,13 @@ fn row_body(
     // Row values of an earlier emission of this body are out of scope here.
     lw.rows.clear();
     let dependent = row_dependent(k);
+    // Reduction sources later passes read again, kept in registers on the
+    // row-persistent path (`row_carry.rs`): (source, its register array).
+    let domain_outputs: Vec<NodeId> =
+        f.results().iter().copied().filter(|&r| f.ty(r).shape == *domain).collect();
+    let mut carried: Vec<(NodeId, String)> = Vec::new();
+    let carry =
+        if rv.persist > 0 { super::row_carry::carried_sources(k, &domain_outputs) } else { vec![] };
     for n in body(f) {
         if !is_row_reduce(k, n) {
             continue;
@@ -357,9 +364,19 @@ fn row_body(
         if kind.is_arg() {
             lw.line(format!("long long {best} = -1;"));
         }
+        let keep = carry.contains(&src).then(|| {
+            let arr = lw.fresh("rk");
+            lw.line(format!("{ct} {arr}[{}][{}];", rv.persist, rv.vector));
+            arr
+        });
         row_pass(lw, rv, &[], &mut |lw: &mut Lowerer<'_>| {
             let icoords = lw.delinearize(rc.inner, "j");
-            let x = lw.eval(src, &rc.dom_index(&icoords))?;
+            let idx = rc.dom_index(&icoords);
+            bind_carried(lw, &carried, &idx);
+            let x = lw.eval(src, &idx)?;
+            if let Some(arr) = &keep {
+                lw.line(format!("{arr}[c][v] = {x};"));
+            }
             if kind.is_arg() {
                 let is_max = kind == crate::ir::ReduceKind::Argmax;
                 let at = icoords.first().cloned().unwrap_or_else(|| "0".into());
@@ -371,6 +388,9 @@ fn row_body(
             }
             Ok(())
         })?;
+        if let Some(arr) = keep {
+            carried.push((src, arr));
+        }
         let out_ct = snippets::compute_type(f.ty(n).dtype);
         let (reduce, arg) = rc.mode.reducers();
         let var = lw.fresh("row");
@@ -423,6 +443,7 @@ fn row_body(
         row_pass(lw, rv, &outs, &mut |lw: &mut Lowerer<'_>| {
             let icoords = lw.delinearize(rc.inner, "j");
             let idx = rc.dom_index(&icoords);
+            bind_carried(lw, &carried, &idx);
             for &(i, r) in &per_elem {
                 if vectored && lw.flat_params.is_some() {
                     // Vector path: into this thread's output vector, stored after the loop.
@@ -544,6 +565,14 @@ fn row_pass(
         lw.close();
     }
     Ok(())
+}
+
+/// Makes each carried reduction source read its register array (element
+/// `[c][v]` of the row-persistent pass) at domain index `idx`.
+fn bind_carried(lw: &mut Lowerer<'_>, carried: &[(NodeId, String)], idx: &[String]) {
+    for (src, arr) in carried {
+        lw.bind(*src, idx, &format!("{arr}[c][v]"));
+    }
 }
 
 /// A pass of the row-persistent path: each thread walks its `rv.persist`
