@@ -66,7 +66,15 @@ pub fn extract(f: &Func, k: &KernelPlan) -> KernelFunc {
         map.insert(id, new);
     }
     kf.set_results(k.outputs.iter().map(|o| map[o]).collect());
-    let text = kf.to_string();
+    // The name hashes what the kernel does, not where it came from: the
+    // function's own name (plan and kernel index) is left out, so identical
+    // kernels of one plan (an optimizer step over many same-shaped tensors)
+    // or of different plans share one name, one compile and one cache entry.
+    let text = {
+        let mut anon = kf.clone();
+        anon.name = "kernel".into();
+        anon.to_string()
+    };
     let name = format!("{}_{:016x}", k.kind.name(), stable_hash(&text));
     let cache_key = format!("{} {}", k.kind.name(), size_free_text(&kf));
     KernelFunc {

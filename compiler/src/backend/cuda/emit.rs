@@ -236,7 +236,12 @@ fn conv_gemm(k: &KernelFunc, name: &str, output_shapes: &[Shape]) -> Option<Kern
 /// each kernel (cuBLAS kernels appear as comments).
 pub fn translation_unit(kernels: &[KernelSource]) -> String {
     let mut s = String::from(snippets::PREAMBLE);
+    let mut seen = std::collections::HashSet::new();
     for k in kernels {
+        // A kernel's name hashes its code: a repeat is the same kernel.
+        if !seen.insert(k.name.as_str()) {
+            continue;
+        }
         s.push('\n');
         s.push_str(&k.code);
     }
