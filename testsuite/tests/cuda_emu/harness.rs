@@ -56,10 +56,14 @@ pub(crate) fn emu_function(
             bytes.len()
         ));
     }
+    // Kernels are named by their code: a repeated one is defined once.
+    let mut defined = std::collections::HashSet::new();
     for k in &p.kernels {
         let kf = extract(&g, k);
         let src = emit_kernel_numerics(&kf, cublas, eager).map_err(|e| e.to_string())?;
-        code.push_str(&src.code.replace("extern \"C\" ", ""));
+        if defined.insert(src.name.clone()) {
+            code.push_str(&src.code.replace("extern \"C\" ", ""));
+        }
         let mut args = Vec::new();
         for &o in &k.outputs {
             let bytes = shape_of(o)?.iter().product::<usize>() * g.ty(o).dtype.size_bytes();
