@@ -3,7 +3,8 @@
 //! backend), [`functional`] the composites of `torch.nn.functional` written
 //! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
 //! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
-//! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` and
+//! whole IR functions on tensors, [`cuda`] the `Device::Cuda(0)` tensors
+//! run on (host↔device copies, device views, eager ops on the GPU); [`io`] tensors in numpy's `.npy` and
 //! safetensors formats, [`models`] pretrained models written in tensor ops
 //! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
 //! finding or fetching pretrained weights, [`decoders`] CTC decoding
@@ -15,6 +16,7 @@
 
 pub mod amp;
 pub mod autograd;
+pub mod cuda;
 pub mod decoders;
 pub mod dispatch;
 pub mod exec;
