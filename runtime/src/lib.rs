@@ -4,10 +4,10 @@
 //! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
 //! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
 //! whole IR functions on tensors, [`cuda`] the `Device::Cuda(0)` tensors
-//! run on (host↔device copies, device views, eager ops on the GPU); [`io`] tensors in numpy's `.npy` and
-//! safetensors formats, [`models`] pretrained models written in tensor ops
-//! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
-//! finding or fetching pretrained weights, [`decoders`] CTC decoding
+//! run on (host↔device copies, device views, eager ops on the GPU); [`io`]
+//! tensors in numpy's `.npy` and safetensors formats, [`models`] pretrained
+//! models written in tensor ops (BERT, sentence embeddings), [`text`] BERT's
+//! WordPiece tokenizer, [`hub`] finding or fetching pretrained weights, [`decoders`] CTC decoding
 //! (TorchAudio's API); [`autograd`] reverse-mode gradients over the
 //! primitive ops dispatch records; [`amp`] autocast scopes, `GradScaler`
 //! and the TF32 switch (PyTorch's torch.amp); [`nn`] modules with
