@@ -202,7 +202,9 @@ pub(crate) fn launch(
                     t.strides(),
                     t.offset(),
                 )?),
-                (Arg::Host(h), _) => Operand::Owned(b.upload_bytes(h.dtype, &h.shape, h.bytes())?),
+                (Arg::Host(h), _) => {
+                    Operand::Owned(b.upload_bytes(h.dtype, &h.shape, h.bytes())?)
+                }
                 (Arg::Tensor(_), None) => {
                     return Err(CudaError::Input("a tensor without device storage".into()));
                 }

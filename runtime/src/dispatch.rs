@@ -332,10 +332,11 @@ fn common_device(op: &str, args: &[ArgRef<'_>]) -> Result<Device> {
             Some(f) if f == d => {}
             // A CPU scalar goes where the other operands are.
             Some(_) if d == Device::Cpu && t.rank() == 0 => {}
-            Some(Device::Cpu) if args.iter().all(|a| match a {
-                ArgRef::Tensor(u) => u.device() != Device::Cpu || u.rank() == 0,
-                ArgRef::Lit(_) => true,
-            }) =>
+            Some(Device::Cpu)
+                if args.iter().all(|a| match a {
+                    ArgRef::Tensor(u) => u.device() != Device::Cpu || u.rank() == 0,
+                    ArgRef::Lit(_) => true,
+                }) =>
             {
                 found = Some(d)
             }

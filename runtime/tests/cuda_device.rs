@@ -231,7 +231,8 @@ fn library_ops_and_composites_match_the_cpu() {
         same(&format!("layer_norm {d}"), &[x, w, b], t, |x| {
             F::layer_norm(&x[0], &[32], Some(&x[1]), Some(&x[2]), 1e-5)
         });
-        let (x, w, b) = (data(&[6, 20], d, 20, false), data(&[8, 20], d, 21, false), data(&[8], d, 22, false));
+        let (x, w, b) =
+            (data(&[6, 20], d, 20, false), data(&[8, 20], d, 21, false), data(&[8], d, 22, false));
         same(&format!("linear {d}"), &[x, w, b], t, |x| F::linear(&x[0], &x[1], Some(&x[2])));
         let x = data(&[2, 3, 8, 8], d, 23, false);
         same(&format!("max_pool2d {d}"), &[x], t, |x| {
@@ -249,12 +250,18 @@ fn views_then_ops_run_on_the_device() {
     let y = data(&[10, 6], DType::F32, 25, false);
     let t = tol(DType::F32);
     same("transpose add", &[x.clone(), y.clone()], t, |x| x[0].add(&x[1].transpose(0, 1)?));
-    same("slice step mul", &[x.clone()], t, |x| x[0].slice(1, 1, 10, 3)?.mul(&x[0].slice(1, 0, 9, 3)?));
+    same("slice step mul", &[x.clone()], t, |x| {
+        x[0].slice(1, 1, 10, 3)?.mul(&x[0].slice(1, 0, 9, 3)?)
+    });
     same("odd offset", &[x.clone()], t, |x| x[0].narrow(1, 1, 7)?.exp());
     same("aligned offset", &[x.clone()], t, |x| x[0].narrow(0, 2, 3)?.sum(&[1], false));
     same("expand", &[x.clone()], t, |x| x[0].narrow(0, 1, 1)?.expand(&[6, 10])?.add(&x[0]));
-    same("permute matmul", &[x.clone(), y], t, |x| x[0].transpose(0, 1)?.matmul(&x[1].transpose(0, 1)?));
-    same("reshape of a transpose", &[x.clone()], t, |x| x[0].transpose(0, 1)?.reshape(&[5, 12])?.sum(&[0], false));
+    same("permute matmul", &[x.clone(), y], t, |x| {
+        x[0].transpose(0, 1)?.matmul(&x[1].transpose(0, 1)?)
+    });
+    same("reshape of a transpose", &[x.clone()], t, |x| {
+        x[0].transpose(0, 1)?.reshape(&[5, 12])?.sum(&[0], false)
+    });
     same("cat", &[x.clone()], t, |x| Tensor::cat(&[&x[0], &x[0].neg()?], 1));
     // A rank-0 CPU tensor joins a CUDA op, as in PyTorch.
     same("cpu scalar", &[x], t, |x| x[0].mul(&Tensor::scalar(3.0, DType::F32)?));
@@ -270,7 +277,10 @@ fn mixed_devices_are_an_error_naming_the_op_and_both() {
     for e in [c.add(&a).unwrap_err(), a.mul(&c).unwrap_err()] {
         let msg = e.to_string();
         assert!(matches!(e, TensorError::DeviceMismatch { .. }), "{e:?}");
-        assert!(msg.contains("same device") && msg.contains("cuda:0") && msg.contains("cpu"), "{msg}");
+        assert!(
+            msg.contains("same device") && msg.contains("cuda:0") && msg.contains("cpu"),
+            "{msg}"
+        );
     }
     assert!(c.add(&a).unwrap_err().to_string().starts_with("add:"));
 }

@@ -170,7 +170,8 @@ pub(crate) fn max_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor>
         xp = Tensor::cat(&[&z, &xp, &z], 2)?;
     }
     if pw > 0 {
-        let z = Tensor::full(&[n, c, h + 2 * ph, pw], d, f64::NEG_INFINITY)?.to_device(x.device())?;
+        let z =
+            Tensor::full(&[n, c, h + 2 * ph, pw], d, f64::NEG_INFINITY)?.to_device(x.device())?;
         xp = Tensor::cat(&[&z, &xp, &z], 3)?;
     }
     let (oh, ow) = (y.shape()[2], y.shape()[3]);

@@ -268,7 +268,10 @@ impl Tensor {
             (Device::Cuda(_), Device::Cuda(index)) => Err(TensorError::DeviceUnavailable {
                 op: "to_device".into(),
                 index,
-                reason: format!("copies between CUDA devices are not supported (from {})", self.device),
+                reason: format!(
+                    "copies between CUDA devices are not supported (from {})",
+                    self.device
+                ),
             }),
             (Device::Cpu, Device::Cpu) => unreachable!("equal devices are handled above"),
         }
@@ -301,7 +304,11 @@ impl Tensor {
             return None;
         }
         let len = self.numel() * size;
-        Some(BufRef { dtype: self.dtype, shape: &self.shape, bytes: &buf.bytes()[start..start + len] })
+        Some(BufRef {
+            dtype: self.dtype,
+            shape: &self.shape,
+            bytes: &buf.bytes()[start..start + len],
+        })
     }
 
     /// The host storage bytes (for the strided copy); `None` on a CUDA device.

@@ -109,7 +109,9 @@ fn collapse(shape: &[usize], strides: &[isize]) -> (Vec<i64>, Vec<i64>) {
             continue;
         }
         match (size.last_mut(), stride.last()) {
-            (Some(inner_n), Some(&inner_s)) if s as i64 == inner_s * *inner_n => *inner_n *= n as i64,
+            (Some(inner_n), Some(&inner_s)) if s as i64 == inner_s * *inner_n => {
+                *inner_n *= n as i64
+            }
             _ => {
                 size.push(n as i64);
                 stride.push(s as i64);
@@ -216,8 +218,12 @@ impl CudaBackend {
                 size.len()
             )));
         }
-        let mut args =
-            GatherArgs { offset: offset as i64, n: n as i64, rank: size.len() as i32, ..Default::default() };
+        let mut args = GatherArgs {
+            offset: offset as i64,
+            n: n as i64,
+            rank: size.len() as i32,
+            ..Default::default()
+        };
         args.size[..size.len()].copy_from_slice(&size);
         args.stride[..stride.len()].copy_from_slice(&stride);
         let name = format!("smelt_gather_{esize}");
@@ -243,7 +249,11 @@ impl CudaBackend {
         };
         let threads = 256u32;
         let blocks = n.div_ceil(threads as usize).min(self.sm_count.max(1) as usize * 32) as u32;
-        let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
         let mut builder = self.stream.launch_builder(&func);
         builder.arg(&out.buf);
         builder.arg(&base.buf);
