@@ -268,7 +268,135 @@ impl CudaBackend {
 
 #[cfg(test)]
 mod tests {
-    use super::collapse;
+    use super::{GATHER_SOURCE, GatherArgs, MAX_GATHER_RANK, collapse};
+    use crate::backend::cuda::nvrtc;
+
+    #[test]
+    fn the_gather_kernels_compile_for_every_arch_nvrtc_takes() {
+        if !nvrtc::nvrtc_available() {
+            println!("skipped: no NVRTC (set LD_LIBRARY_PATH to a libnvrtc folder)");
+            return;
+        }
+        for sm in [70, 80, 90] {
+            match nvrtc::compile_ptx(GATHER_SOURCE, sm) {
+                Ok(ptx) => {
+                    for b in [1, 2, 4, 8] {
+                        assert!(ptx.contains(&format!("smelt_gather_{b}")), "sm_{sm}");
+                    }
+                }
+                // CUDA 13's NVRTC refuses sm_70: not this kernel's fault.
+                Err(nvrtc::CompileError::UnsupportedArch { .. }) => {}
+                Err(e) => panic!("sm_{sm}: {e}"),
+            }
+        }
+    }
+
+    /// The element `i` (row-major over `shape`) of a strided view reads.
+    fn source_index(i: usize, shape: &[usize], strides: &[isize], offset: usize) -> i64 {
+        let (mut rem, mut at) = (i, offset as i64);
+        for k in (0..shape.len()).rev() {
+            at += (rem % shape[k]) as i64 * strides[k] as i64;
+            rem /= shape[k];
+        }
+        at
+    }
+
+    #[test]
+    fn the_gather_kernel_copies_views_under_a_cpu_emulation() {
+        // The kernel source run as C++ (blocks and threads as loops), so
+        // the index arithmetic is checked without a GPU.
+        if std::process::Command::new("g++").arg("--version").output().is_err() {
+            println!("skipped: no g++");
+            return;
+        }
+        let cases: Vec<(Vec<usize>, Vec<isize>, usize)> = vec![
+            (vec![3, 4], vec![1, 3], 0),        // transpose
+            (vec![2, 3], vec![8, 2], 5),        // offset, step
+            (vec![4, 5], vec![0, 1], 2),        // expand
+            (vec![2, 2, 3], vec![1, 12, 4], 1), // permute
+            (vec![], vec![], 7),                // rank 0
+            (vec![2, 1, 3, 2, 2], vec![40, 9, 1, 20, 5], 3),
+        ];
+        let mut prog = String::from(
+            "#include <cstdio>\nstruct dim3 { unsigned x = 1, y = 1, z = 1; };\n\
+             dim3 threadIdx, blockIdx, blockDim, gridDim;\n#define __global__\n\
+             #define __device__\n#define __restrict__ __restrict\n",
+        );
+        prog.push_str(GATHER_SOURCE);
+        prog.push_str(
+            "int main() {\n  static unsigned long long in8[256]; static unsigned int in4[256];\n",
+        );
+        prog.push_str("  static unsigned short in2[256]; static unsigned char in1[256];\n");
+        prog.push_str("  for (int i = 0; i < 256; ++i) { in8[i] = 1000000000000ull + i; in4[i] = 70000 + i; in2[i] = 300 + i; in1[i] = i; }\n");
+        for (shape, strides, offset) in &cases {
+            let (size, stride) = collapse(shape, strides);
+            let n: usize = shape.iter().product();
+            let mut a = GatherArgs {
+                offset: *offset as i64,
+                n: n as i64,
+                rank: size.len() as i32,
+                ..Default::default()
+            };
+            a.size[..size.len()].copy_from_slice(&size);
+            a.stride[..size.len()].copy_from_slice(&stride);
+            assert!(size.len() <= MAX_GATHER_RANK);
+            let list = |v: &[i64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+            prog.push_str(&format!(
+                "  {{ SmeltStrided s = {{{{{}}}, {{{}}}, {}, {}, {}, 0}};\n",
+                list(&a.size),
+                list(&a.stride),
+                a.offset,
+                a.n,
+                a.rank
+            ));
+            for b in [1, 2, 4, 8] {
+                let ty = [
+                    "",
+                    "unsigned char",
+                    "unsigned short",
+                    "",
+                    "unsigned int",
+                    "",
+                    "",
+                    "",
+                    "unsigned long long",
+                ][b];
+                prog.push_str(&format!(
+                    "    {{ static {ty} out[64]; gridDim.x = 2; blockDim.x = 3;\n\
+                     for (blockIdx.x = 0; blockIdx.x < 2; ++blockIdx.x) for (threadIdx.x = 0; threadIdx.x < 3; ++threadIdx.x)\n\
+                       smelt_gather_{b}(out, in{b}, s);\n\
+                     for (int i = 0; i < {n}; ++i) printf(\"%llu \", (unsigned long long)out[i]); printf(\"\\n\"); }}\n"
+                ));
+            }
+            prog.push_str("  }\n");
+        }
+        prog.push_str("  return 0;\n}\n");
+        let dir = std::env::temp_dir().join(format!("smelt-gather-emu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (src, exe) = (dir.join("gather.cpp"), dir.join("gather"));
+        std::fs::write(&src, &prog).unwrap();
+        let cc = std::process::Command::new("g++")
+            .arg("-O0")
+            .arg("-o")
+            .arg(&exe)
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(cc.status.success(), "g++: {}", String::from_utf8_lossy(&cc.stderr));
+        let run = std::process::Command::new(&exe).output().unwrap();
+        let text = String::from_utf8(run.stdout).unwrap();
+        let mut lines = text.lines();
+        for (shape, strides, offset) in &cases {
+            let n: usize = shape.iter().product();
+            let idx: Vec<i64> = (0..n).map(|i| source_index(i, shape, strides, *offset)).collect();
+            for base in [0i64, 300, 70000, 1_000_000_000_000] {
+                let want: Vec<String> = idx.iter().map(|&j| (base + j).to_string()).collect();
+                let got: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+                assert_eq!(got, want, "{shape:?} strides {strides:?} offset {offset}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn collapse_merges_contiguous_dims_and_drops_ones() {
