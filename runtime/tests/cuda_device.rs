@@ -53,8 +53,8 @@ fn close(what: &str, got: &[f64], want: &[f64], t: f64) {
 
 /// Runs `f` on the CPU inputs and on their CUDA copies; the CUDA result
 /// must stay on the device and match the CPU's within `t`.
-fn same(what: &str, inputs: &[Tensor], t: f64, f: impl Fn(&[Tensor]) -> R<Tensor>) {
-    let want = f(inputs).unwrap_or_else(|e| panic!("{what} on cpu: {e}"));
+fn same(what: &str, inputs: Vec<Tensor>, t: f64, f: impl Fn(&[Tensor]) -> R<Tensor>) {
+    let want = f(&inputs).unwrap_or_else(|e| panic!("{what} on cpu: {e}"));
     let dev: Vec<Tensor> = inputs.iter().map(|x| x.cuda().unwrap()).collect();
     let got = f(&dev).unwrap_or_else(|e| panic!("{what} on cuda: {e}"));
     assert_eq!(got.device(), Device::Cuda(0), "{what}: result left the device");
@@ -98,7 +98,8 @@ fn round_trips_keep_every_dtype_and_view() {
         assert_eq!(c.to_bytes(), x.to_bytes(), "{d}");
         // Views of the device tensor, downloaded: transpose, offset
         // slice with a step, expand, narrow at an odd offset.
-        let views: Vec<(&str, fn(&Tensor) -> R<Tensor>)> = vec![
+        type View = fn(&Tensor) -> R<Tensor>;
+        let views: Vec<(&str, View)> = vec![
             ("transpose", |t| t.transpose(0, 1)),
             ("slice", |t| t.slice(1, 1, 6, 2)),
             ("narrow", |t| t.narrow(1, 3, 3)),
@@ -152,7 +153,7 @@ fn elementwise_ops_match_the_cpu() {
     ];
     for d in [DType::F32, DType::F16, DType::BF16] {
         for (name, f, pos) in &unary {
-            same(&format!("{name} {d}"), &[data(&[3, 50], d, 3, *pos)], tol(d), |x| f(&x[0]));
+            same(&format!("{name} {d}"), vec![data(&[3, 50], d, 3, *pos)], tol(d), |x| f(&x[0]));
         }
         type B = fn(&Tensor, &Tensor) -> R<Tensor>;
         let binary: Vec<(&str, B)> = vec![
@@ -167,22 +168,24 @@ fn elementwise_ops_match_the_cpu() {
         ];
         for (name, f) in &binary {
             let (a, b) = (data(&[4, 33], d, 4, false), data(&[4, 33], d, 5, true));
-            same(&format!("{name} {d}"), &[a, b], tol(d), |x| f(&x[0], &x[1]));
+            same(&format!("{name} {d}"), vec![a, b], tol(d), |x| f(&x[0], &x[1]));
             // Broadcasting [4, 1] against [33].
             let (a, b) = (data(&[4, 1], d, 6, false), data(&[33], d, 7, true));
-            same(&format!("{name} {d} broadcast"), &[a, b], tol(d), |x| f(&x[0], &x[1]));
+            same(&format!("{name} {d} broadcast"), vec![a, b], tol(d), |x| f(&x[0], &x[1]));
         }
         // Literals, casts, where, clamp.
         let x = data(&[6, 9], d, 8, false);
-        same(&format!("literals {d}"), &[x.clone()], tol(d), |x| x[0].mul(2.5)?.add(-1.0)?.div(3));
-        same(&format!("cast {d}"), &[x.clone()], tol(d), |x| x[0].to_dtype(DType::F32));
-        same(&format!("where {d}"), &[x.clone()], tol(d), |x| {
+        same(&format!("literals {d}"), vec![x.clone()], tol(d), |x| {
+            x[0].mul(2.5)?.add(-1.0)?.div(3)
+        });
+        same(&format!("cast {d}"), vec![x.clone()], tol(d), |x| x[0].to_dtype(DType::F32));
+        same(&format!("where {d}"), vec![x.clone()], tol(d), |x| {
             smelt_runtime::tensor::where_cond(&x[0].gt(0.0)?, &x[0], 0.5)
         });
-        same(&format!("clamp {d}"), &[x], tol(d), |x| x[0].clamp(Some(-0.5), Some(0.5)));
+        same(&format!("clamp {d}"), vec![x], tol(d), |x| x[0].clamp(Some(-0.5), Some(0.5)));
     }
     let i = Tensor::arange(-5.0, 20.0, 1.0, DType::I64).unwrap().reshape(&[5, 5]).unwrap();
-    same("i64 ops", &[i], 0.0, |x| x[0].mul(3)?.add(&x[0])?.maximum(4));
+    same("i64 ops", vec![i], 0.0, |x| x[0].mul(3)?.add(&x[0])?.maximum(4));
 }
 
 #[test]
@@ -193,16 +196,16 @@ fn reductions_match_the_cpu() {
     for d in [DType::F32, DType::F16, DType::BF16] {
         let x = data(&[3, 5, 40], d, 9, false);
         let t = tol(d) * 4.0;
-        same(&format!("sum all {d}"), &[x.clone()], t, |x| x[0].sum(&[], false));
-        same(&format!("sum last {d}"), &[x.clone()], t, |x| x[0].sum(&[-1], false));
-        same(&format!("mean mid {d}"), &[x.clone()], t, |x| x[0].mean(&[1], true));
-        same(&format!("max {d}"), &[x.clone()], t, |x| x[0].max(&[2], false));
-        same(&format!("min {d}"), &[x.clone()], t, |x| x[0].min(&[0, 2], false));
-        same(&format!("argmax {d}"), &[x.clone()], 0.0, |x| x[0].argmax(Some(2), false));
-        same(&format!("var {d}"), &[x], t, |x| x[0].var(&[2], 1.0, false));
+        same(&format!("sum all {d}"), vec![x.clone()], t, |x| x[0].sum(&[], false));
+        same(&format!("sum last {d}"), vec![x.clone()], t, |x| x[0].sum(&[-1], false));
+        same(&format!("mean mid {d}"), vec![x.clone()], t, |x| x[0].mean(&[1], true));
+        same(&format!("max {d}"), vec![x.clone()], t, |x| x[0].max(&[2], false));
+        same(&format!("min {d}"), vec![x.clone()], t, |x| x[0].min(&[0, 2], false));
+        same(&format!("argmax {d}"), vec![x.clone()], 0.0, |x| x[0].argmax(Some(2), false));
+        same(&format!("var {d}"), vec![x], t, |x| x[0].var(&[2], 1.0, false));
     }
     let i = Tensor::arange(0.0, 60.0, 1.0, DType::I64).unwrap().reshape(&[6, 10]).unwrap();
-    same("i64 sum", &[i], 0.0, |x| x[0].sum(&[1], false));
+    same("i64 sum", vec![i], 0.0, |x| x[0].sum(&[1], false));
 }
 
 #[test]
@@ -213,29 +216,29 @@ fn library_ops_and_composites_match_the_cpu() {
     for d in [DType::F32, DType::F16, DType::BF16] {
         let t = tol(d) * 4.0;
         let (a, b) = (data(&[17, 33], d, 10, false), data(&[33, 9], d, 11, false));
-        same(&format!("matmul {d}"), &[a, b], t, |x| x[0].matmul(&x[1]));
+        same(&format!("matmul {d}"), vec![a, b], t, |x| x[0].matmul(&x[1]));
         let (a, b) = (data(&[2, 5, 8], d, 12, false), data(&[2, 8, 3], d, 13, false));
-        same(&format!("bmm {d}"), &[a, b], t, |x| x[0].matmul(&x[1]));
+        same(&format!("bmm {d}"), vec![a, b], t, |x| x[0].matmul(&x[1]));
         let ins = [data(&[2, 3, 9, 9], d, 14, false), data(&[4, 3, 3, 3], d, 15, false)];
-        same(&format!("conv2d {d}"), &ins, t, |x| {
+        same(&format!("conv2d {d}"), ins.to_vec(), t, |x| {
             F::conv2d(&x[0], &x[1], None, [2, 2], [1, 1], [1, 1], 1)
         });
         let bias = data(&[4], d, 16, false);
-        same(&format!("conv2d bias {d}"), &[ins[0].clone(), ins[1].clone(), bias], t, |x| {
+        same(&format!("conv2d bias {d}"), vec![ins[0].clone(), ins[1].clone(), bias], t, |x| {
             F::conv2d(&x[0], &x[1], Some(&x[2]), [1, 1], [0, 0], [1, 1], 1)
         });
         let x = data(&[4, 7, 32], d, 17, false);
-        same(&format!("softmax {d}"), &[x.clone()], t, |x| F::softmax(&x[0], -1));
-        same(&format!("log_softmax {d}"), &[x.clone()], t, |x| F::log_softmax(&x[0], 1));
+        same(&format!("softmax {d}"), vec![x.clone()], t, |x| F::softmax(&x[0], -1));
+        same(&format!("log_softmax {d}"), vec![x.clone()], t, |x| F::log_softmax(&x[0], 1));
         let (w, b) = (data(&[32], d, 18, false), data(&[32], d, 19, false));
-        same(&format!("layer_norm {d}"), &[x, w, b], t, |x| {
+        same(&format!("layer_norm {d}"), vec![x, w, b], t, |x| {
             F::layer_norm(&x[0], &[32], Some(&x[1]), Some(&x[2]), 1e-5)
         });
         let (x, w, b) =
             (data(&[6, 20], d, 20, false), data(&[8, 20], d, 21, false), data(&[8], d, 22, false));
-        same(&format!("linear {d}"), &[x, w, b], t, |x| F::linear(&x[0], &x[1], Some(&x[2])));
+        same(&format!("linear {d}"), vec![x, w, b], t, |x| F::linear(&x[0], &x[1], Some(&x[2])));
         let x = data(&[2, 3, 8, 8], d, 23, false);
-        same(&format!("max_pool2d {d}"), &[x], t, |x| {
+        same(&format!("max_pool2d {d}"), vec![x], t, |x| {
             F::max_pool2d(&x[0], [2, 2], Some([2, 2]), [0, 0])
         });
     }
@@ -249,22 +252,22 @@ fn views_then_ops_run_on_the_device() {
     let x = data(&[6, 10], DType::F32, 24, false);
     let y = data(&[10, 6], DType::F32, 25, false);
     let t = tol(DType::F32);
-    same("transpose add", &[x.clone(), y.clone()], t, |x| x[0].add(&x[1].transpose(0, 1)?));
-    same("slice step mul", &[x.clone()], t, |x| {
+    same("transpose add", vec![x.clone(), y.clone()], t, |x| x[0].add(&x[1].transpose(0, 1)?));
+    same("slice step mul", vec![x.clone()], t, |x| {
         x[0].slice(1, 1, 10, 3)?.mul(&x[0].slice(1, 0, 9, 3)?)
     });
-    same("odd offset", &[x.clone()], t, |x| x[0].narrow(1, 1, 7)?.exp());
-    same("aligned offset", &[x.clone()], t, |x| x[0].narrow(0, 2, 3)?.sum(&[1], false));
-    same("expand", &[x.clone()], t, |x| x[0].narrow(0, 1, 1)?.expand(&[6, 10])?.add(&x[0]));
-    same("permute matmul", &[x.clone(), y], t, |x| {
+    same("odd offset", vec![x.clone()], t, |x| x[0].narrow(1, 1, 7)?.exp());
+    same("aligned offset", vec![x.clone()], t, |x| x[0].narrow(0, 2, 3)?.sum(&[1], false));
+    same("expand", vec![x.clone()], t, |x| x[0].narrow(0, 1, 1)?.expand(&[6, 10])?.add(&x[0]));
+    same("permute matmul", vec![x.clone(), y], t, |x| {
         x[0].transpose(0, 1)?.matmul(&x[1].transpose(0, 1)?)
     });
-    same("reshape of a transpose", &[x.clone()], t, |x| {
+    same("reshape of a transpose", vec![x.clone()], t, |x| {
         x[0].transpose(0, 1)?.reshape(&[5, 12])?.sum(&[0], false)
     });
-    same("cat", &[x.clone()], t, |x| Tensor::cat(&[&x[0], &x[0].neg()?], 1));
+    same("cat", vec![x.clone()], t, |x| Tensor::cat(&[&x[0], &x[0].neg()?], 1));
     // A rank-0 CPU tensor joins a CUDA op, as in PyTorch.
-    same("cpu scalar", &[x], t, |x| x[0].mul(&Tensor::scalar(3.0, DType::F32)?));
+    same("cpu scalar", vec![x], t, |x| x[0].mul(&Tensor::scalar(3.0, DType::F32)?));
 }
 
 #[test]
