@@ -329,3 +329,32 @@ fn backward_runs_on_the_device() {
         close("backward", g, w, 1e-4);
     }
 }
+
+#[test]
+fn a_fused_adam_step_runs_on_the_device() {
+    if !device() {
+        return;
+    }
+    use smelt_runtime::optim::{Adam, AdamConfig, Fusion};
+    let run = |dev: bool| -> Vec<Vec<f64>> {
+        let put = |t: Tensor| if dev { t.cuda().unwrap() } else { t };
+        let mut params: Vec<Tensor> = [&[3usize, 5][..], &[7]]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| put(data(s, DType::F32, 40 + i as u64, false)))
+            .collect();
+        let mut opt = Adam::new(AdamConfig::adamw(1e-2)).unwrap().with_fusion(Fusion::PerDtype);
+        for step in 0..3u64 {
+            let grads: Vec<Tensor> =
+                params.iter().map(|p| put(data(p.shape(), DType::F32, 50 + step, false))).collect();
+            params = opt.step(&params, &grads).unwrap();
+        }
+        let want = if dev { Device::Cuda(0) } else { Device::Cpu };
+        assert!(params.iter().all(|p| p.device() == want));
+        params.iter().map(Tensor::to_f64_vec).collect()
+    };
+    let (cpu, cuda) = (run(false), run(true));
+    for (g, w) in cuda.iter().zip(&cpu) {
+        close("adamw", g, w, 1e-5);
+    }
+}
