@@ -5,13 +5,18 @@
 //! aligned bytes in the backend's encoding) or a CUDA [`DeviceTensor`]
 //! (the same bytes in device memory, see [`crate::cuda`]), so a contiguous
 //! tensor is handed to a kernel as it is, and a kernel's result becomes a
-//! tensor without a copy. Views are metadata on both devices.
-//! Views (reshape when the strides allow, permute, transpose, narrow/slice,
-//! expand with stride 0, squeeze/unsqueeze) share the storage; `contiguous`
-//! copies only when the layout is not already dense row-major.
+//! tensor without a copy. Views (reshape when the strides allow, permute,
+//! transpose, narrow/slice, expand with stride 0, squeeze/unsqueeze) share
+//! the storage on both devices; `contiguous` copies only when the layout is
+//! not already dense row-major (on a CUDA device, on the device).
 //!
 //! Every op runs through [`crate::dispatch`]: a one-node IR function
-//! compiled once per signature. Files: `error.rs` the errors, `element.rs`
+//! compiled once per signature, on the CPU or on the tensors' CUDA device.
+//! Host conversions (`to_vec`, `item`, `to_f64_vec`, `to_host`, `to_bytes`)
+//! of a CUDA tensor download it, as PyTorch's `tolist()`/`item()` do (the
+//! infallible ones panic only if the device fails mid-copy; `try_to_host`
+//! and `try_to_bytes` return that as an error). Creation functions make CPU
+//! tensors (PyTorch's default device); `to_device` moves them. Files: `error.rs` the errors, `element.rs`
 //! the Rust element types, `layout.rs` strides and the strided copy,
 //! `create.rs` creation and host conversion, `random.rs` the seeded
 //! generator, `promote.rs` PyTorch's type promotion, `views.rs` the views,
