@@ -393,6 +393,11 @@ fn apply_cuda(key: Key, args: &[ArgRef<'_>], lit: DType, index: usize) -> Result
 /// Statistics of the last function this thread's backend ran (kernels run,
 /// compiled, interpreted): frontends read `interpreted` to learn that a
 /// traced graph held a kernel the backend could not compile.
+/// After a `run_func` on a CUDA device the statistics are empty (the CUDA
+/// backend interprets nothing).
 pub fn last_run_stats() -> smelt_compiler::backend::cpu::RunStats {
+    if crate::exec::last_run_on_cuda() {
+        return smelt_compiler::backend::cpu::RunStats::default();
+    }
     crate::exec::with_backend(|b| Ok(b.last.clone())).unwrap_or_default()
 }

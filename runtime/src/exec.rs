@@ -3,7 +3,7 @@
 //! makes a repeated op or graph compile nothing), or, for CUDA tensors,
 //! through the process's CUDA backend (see [`crate::cuda`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use smelt_compiler::backend::cpu::{BufRef, CpuBackend, CpuError, CpuOptions};
 use smelt_compiler::interp::Bindings;
@@ -13,6 +13,14 @@ use crate::tensor::{Device, Result, Tensor, TensorError, arg_err, dtype_err, sha
 
 thread_local! {
     static BACKEND: RefCell<Option<CpuBackend>> = const { RefCell::new(None) };
+    /// True when this thread's last `run_func` ran on a CUDA device, so the
+    /// CPU backend's statistics say nothing about it.
+    static LAST_ON_CUDA: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True when this thread's last [`run_func`] ran on a CUDA device.
+pub(crate) fn last_run_on_cuda() -> bool {
+    LAST_ON_CUDA.with(Cell::get)
 }
 
 /// Runs `f` on this thread's backend, creating it on first use. Kernels
@@ -76,6 +84,7 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             }
         }
     }
+    LAST_ON_CUDA.with(|c| c.set(device != Device::Cpu));
     if let Device::Cuda(index) = device {
         let outs = crate::cuda::run_func(func, inputs, index)?;
         let ins: Vec<&Tensor> = inputs.iter().collect();
