@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON a lent GPU machine, from the repo root, with the binaries that
 # tools/gpu-build.sh put in .gpu/: (a) every op x dtype, the corpus and the
-# random graphs against the interpreter on the GPU, (b) `smelt bench --suite
+# random graphs against the interpreter on the GPU, then the runtime's
+# Device::Cuda(0) tensors against the CPU (cuda_device), (b) `smelt bench --suite
 # fusion --device cuda`, (c)
 # PyTorch eager and torch.compile on the same workloads, then one table.
 # Logs and JSON go to $OUT (or ./gpu-out). At most about 7 minutes in all.
@@ -12,7 +13,7 @@ mkdir -p "$OUT"
 T0=$(date +%s)
 say() { echo "[gpu-check +$(( $(date +%s) - T0 ))s] $*"; }
 
-for f in cuda_differential smelt; do
+for f in cuda_differential cuda_device smelt; do
   [ -x ".gpu/$f" ] || { echo "gpu-check: .gpu/$f missing: run tools/gpu-build.sh here first" >&2; exit 1; }
 done
 nvidia-smi -L 2>&1 | tee "$OUT/device.txt"
@@ -45,6 +46,16 @@ fi
 grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -20
 say "tests exit $tests_rc (log: $OUT/tests.log)"
 
+say "runtime device tests (Device::Cuda(0) tensors vs the CPU)"
+timeout 60 .gpu/cuda_device --nocapture > "$OUT/device_tests.log" 2>&1
+device_rc=$?
+if grep -q "skipped: no CUDA device" "$OUT/device_tests.log"; then
+  echo "gpu-check: the runtime device tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/device_tests.log"
+  device_rc=99
+fi
+grep -E "test result|^test |panicked" "$OUT/device_tests.log" | head -20
+say "runtime device tests exit $device_rc (log: $OUT/device_tests.log)"
+
 say "smelt bench --suite fusion --device cuda"
 timeout 90 .gpu/smelt bench --suite fusion --device cuda --reps 30 --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
 bench_rc=$?
@@ -55,7 +66,7 @@ PYTHONUNBUFFERED=1 timeout 150 python3 tools/gpu_torch_bench.py --json "$OUT/tor
 torch_rc=$?
 tail -3 "$OUT/torch_bench.log"
 
-say "summary (tests rc=$tests_rc, bench rc=$bench_rc, torch rc=$torch_rc)"
+say "summary (tests rc=$tests_rc, device tests rc=$device_rc, bench rc=$bench_rc, torch rc=$torch_rc)"
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -83,4 +94,4 @@ for e in s.get("errors", []):
     print("smelt error:", e)
 PY
 say "done"
-[ "$tests_rc" = 0 ] && [ "$bench_rc" = 0 ]
+[ "$tests_rc" = 0 ] && [ "$device_rc" = 0 ] && [ "$bench_rc" = 0 ]

@@ -11,18 +11,25 @@
 //! over in place. The copy is an implementation detail: the recorder sees
 //! the op with the tensors the caller passed.
 //!
+//! Tensors on `Device::Cuda(0)` take the same one-node function through
+//! the CUDA backend instead (see [`crate::cuda`]); all tensor operands of
+//! one op must share a device (rank-0 CPU tensors excepted, as in PyTorch),
+//! else a [`TensorError::DeviceMismatch`] naming the op and both devices.
+//!
 //! Invariants: a signature is planned and compiled once per thread; a
 //! recorder's own tensor ops (made inside its callbacks) are not recorded.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use smelt_compiler::backend::cpu::{BufRef, Buffer, PreparedFunc};
+use smelt_compiler::backend::cuda::runtime::CompiledPlan;
 use smelt_compiler::interp::Bindings;
 use smelt_compiler::ir::{DType, Func, Layout, Op, Operand, OperandType, Scalar, Shape, Type};
 
-use crate::tensor::{Result, Tensor, TensorError, shape_err};
+use crate::tensor::{Device, Result, Tensor, TensorError, shape_err};
 
 /// One operand as an op received it.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +65,8 @@ thread_local! {
     /// Set while a recorder callback runs, so its own ops are not recorded.
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
     static CACHE: RefCell<HashMap<Key, Rc<Entry>>> = RefCell::new(HashMap::new());
+    /// The CUDA plans of signatures this thread ran on the device.
+    static CUDA_CACHE: RefCell<HashMap<Key, Arc<CompiledPlan>>> = RefCell::new(HashMap::new());
 }
 
 /// Pops the recorder pushed by `with_recorder`, also when `f` panics.
@@ -237,11 +246,7 @@ fn build(op: &Op, args: &[ArgRef<'_>], lit: DType) -> Result<Func> {
 /// one-node function, then tells the recorder.
 pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
     let name = op.name();
-    for a in args {
-        if let ArgRef::Tensor(t) = a {
-            t.check_device(name)?;
-        }
-    }
+    let device = common_device(name, args)?;
     let lit = literal_dtype(&op, args);
     let key = Key {
         args: args
@@ -253,6 +258,9 @@ pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
             .collect(),
         op,
     };
+    if let Device::Cuda(index) = device {
+        return apply_cuda(key, args, lit, index);
+    }
     let cached = CACHE.with(|c| c.borrow().get(&key).cloned());
     let entry = match cached {
         Some(e) => e,
@@ -276,7 +284,7 @@ pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
     let mut owned: Vec<Buffer> = Vec::new();
     for a in args {
         match a {
-            ArgRef::Tensor(t) if t.dense_view().is_none() => owned.push(t.dense_buffer()),
+            ArgRef::Tensor(t) if t.dense_view().is_none() => owned.push(t.dense_buffer()?),
             ArgRef::Tensor(_) => {}
             ArgRef::Lit(s) => owned.push(crate::tensor::scalar_buffer(lit, *s)),
         }
@@ -311,9 +319,85 @@ pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
     Ok(out)
 }
 
+/// The device an op runs on: that of its tensor operands, which must all
+/// agree, except that rank-0 CPU tensors join an op on any device (as
+/// PyTorch lets CPU scalars do). No tensor operand: the CPU.
+fn common_device(op: &str, args: &[ArgRef<'_>]) -> Result<Device> {
+    let mut found: Option<Device> = None;
+    for a in args {
+        let ArgRef::Tensor(t) = a else { continue };
+        let d = t.device();
+        match found {
+            None => found = Some(d),
+            Some(f) if f == d => {}
+            // A CPU scalar goes where the other operands are.
+            Some(_) if d == Device::Cpu && t.rank() == 0 => {}
+            Some(Device::Cpu)
+                if args.iter().all(|a| match a {
+                    ArgRef::Tensor(u) => u.device() != Device::Cpu || u.rank() == 0,
+                    ArgRef::Lit(_) => true,
+                }) =>
+            {
+                found = Some(d)
+            }
+            Some(f) => {
+                return Err(TensorError::DeviceMismatch { op: op.into(), first: f, second: d });
+            }
+        }
+    }
+    Ok(found.unwrap_or(Device::Cpu))
+}
+
+/// [`apply`] on a CUDA device: the same one-node function, compiled once
+/// per signature by the process's CUDA backend and launched on the
+/// operands' device storage (views made dense on the device; literals and
+/// rank-0 CPU tensors uploaded as rank-0 device tensors). The result stays
+/// on the device.
+fn apply_cuda(key: Key, args: &[ArgRef<'_>], lit: DType, index: usize) -> Result<Tensor> {
+    let name = key.op.name();
+    let cached = CUDA_CACHE.with(|c| c.borrow().get(&key).cloned());
+    let plan = match cached {
+        Some(p) => p,
+        None => {
+            let func = build(&key.op, args, lit)?;
+            let p = crate::cuda::compile(name, index, &func)?;
+            CUDA_CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() > 4096 {
+                    c.clear();
+                }
+                c.insert(key.clone(), p.clone());
+            });
+            p
+        }
+    };
+    let mut launch_args = Vec::with_capacity(args.len());
+    for a in args {
+        launch_args.push(match a {
+            ArgRef::Tensor(t) if t.device() == Device::Cpu => {
+                crate::cuda::Arg::Host(t.dense_buffer()?)
+            }
+            ArgRef::Tensor(t) => crate::cuda::Arg::Tensor(t),
+            ArgRef::Lit(s) => crate::cuda::Arg::Host(crate::tensor::scalar_buffer(lit, *s)),
+        });
+    }
+    let mut outs = crate::cuda::launch(name, index, &plan, &launch_args, &Bindings::new())?;
+    let out = match outs.pop() {
+        Some(t) => t,
+        None => return Err(TensorError::Backend { op: name.into(), message: "no result".into() }),
+    };
+    record(&key.op, args, &out);
+    Ok(out)
+}
+
 /// Statistics of the last function this thread's backend ran (kernels run,
 /// compiled, interpreted): frontends read `interpreted` to learn that a
 /// traced graph held a kernel the backend could not compile.
+/// After a `run_func` on a CUDA device the statistics are empty (the CUDA
+/// backend interprets nothing).
 pub fn last_run_stats() -> smelt_compiler::backend::cpu::RunStats {
+    if crate::exec::last_run_on_cuda() {
+        return smelt_compiler::backend::cpu::RunStats::default();
+    }
     crate::exec::with_backend(|b| Ok(b.last.clone())).unwrap_or_default()
 }

@@ -1,17 +1,26 @@
 //! Running IR functions on tensors through this thread's CPU backend (one
 //! per thread, created on first use and kept: its kernel cache is what
-//! makes a repeated op or graph compile nothing).
+//! makes a repeated op or graph compile nothing), or, for CUDA tensors,
+//! through the process's CUDA backend (see [`crate::cuda`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use smelt_compiler::backend::cpu::{BufRef, CpuBackend, CpuError, CpuOptions};
 use smelt_compiler::interp::Bindings;
 use smelt_compiler::ir::{Dim, Func, Layout, Op};
 
-use crate::tensor::{Result, Tensor, TensorError, arg_err, dtype_err, shape_err};
+use crate::tensor::{Device, Result, Tensor, TensorError, arg_err, dtype_err, shape_err};
 
 thread_local! {
     static BACKEND: RefCell<Option<CpuBackend>> = const { RefCell::new(None) };
+    /// True when this thread's last `run_func` ran on a CUDA device, so the
+    /// CPU backend's statistics say nothing about it.
+    static LAST_ON_CUDA: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True when this thread's last [`run_func`] ran on a CUDA device.
+pub(crate) fn last_run_on_cuda() -> bool {
+    LAST_ON_CUDA.with(Cell::get)
 }
 
 /// Runs `f` on this thread's backend, creating it on first use. Kernels
@@ -45,8 +54,8 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         ));
     }
     let mut syms = Bindings::new();
+    let device = device_of(&op, inputs)?;
     for (i, (&p, t)) in func.params().iter().zip(inputs).enumerate() {
-        t.check_device(&op)?;
         let ty = func.ty(p);
         if ty.dtype != t.dtype() {
             return Err(dtype_err(
@@ -75,6 +84,13 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             }
         }
     }
+    LAST_ON_CUDA.with(|c| c.set(device != Device::Cpu));
+    if let Device::Cuda(index) = device {
+        let outs = crate::cuda::run_func(func, inputs, index)?;
+        let ins: Vec<&Tensor> = inputs.iter().collect();
+        crate::autograd::attach_opaque("run_func", &ins, &outs.iter().collect::<Vec<_>>());
+        return Ok(outs);
+    }
     // A `{nhwc}` parameter takes NHWC bytes under its NCHW shape: the NHWC
     // permutation of a channels-last tensor is dense, so it goes over as it
     // is; any other tensor is copied once into that order.
@@ -91,11 +107,11 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         copies.push(if cl {
             let _quiet = crate::dispatch::Quiet::new();
             let p = crate::autograd::no_grad(|| t.permute(&[0, 2, 3, 1]))?;
-            Some(if p.dense_view().is_some() { p } else { p.densified() })
+            Some(if p.dense_view().is_some() { p } else { p.densified()? })
         } else if t.dense_view().is_some() {
             None
         } else {
-            Some(t.densified())
+            Some(t.densified()?)
         });
     }
     let views: Vec<BufRef<'_>> = inputs
@@ -115,6 +131,20 @@ pub fn run_func(func: &Func, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     let ins: Vec<&Tensor> = inputs.iter().collect();
     crate::autograd::attach_opaque("run_func", &ins, &outs.iter().collect::<Vec<_>>());
     Ok(outs)
+}
+
+/// The device a whole function runs on: that of its inputs, which must
+/// agree (rank-0 CPU tensors join CUDA ones, as in eager ops).
+fn device_of(op: &str, inputs: &[Tensor]) -> Result<Device> {
+    let cuda = inputs.iter().map(Tensor::device).find(|d| *d != Device::Cpu);
+    let Some(dev) = cuda else { return Ok(Device::Cpu) };
+    for t in inputs {
+        let d = t.device();
+        if d != dev && !(d == Device::Cpu && t.rank() == 0) {
+            return Err(TensorError::DeviceMismatch { op: op.into(), first: dev, second: d });
+        }
+    }
+    Ok(dev)
 }
 
 /// Kernels compiled so far by this thread's backend (cache-miss counter).

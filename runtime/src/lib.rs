@@ -3,10 +3,11 @@
 //! backend), [`functional`] the composites of `torch.nn.functional` written
 //! in terms of tensor ops, [`dispatch`] the per-op dispatch and the
 //! [`dispatch::Recorder`] hook frontends trace through, [`exec`] running
-//! whole IR functions on tensors; [`io`] tensors in numpy's `.npy` and
-//! safetensors formats, [`models`] pretrained models written in tensor ops
-//! (BERT, sentence embeddings), [`text`] BERT's WordPiece tokenizer, [`hub`]
-//! finding or fetching pretrained weights, [`decoders`] CTC decoding
+//! whole IR functions on tensors, [`cuda`] the `Device::Cuda(0)` tensors
+//! run on (host↔device copies, device views, eager ops on the GPU); [`io`]
+//! tensors in numpy's `.npy` and safetensors formats, [`models`] pretrained
+//! models written in tensor ops (BERT, sentence embeddings), [`text`] BERT's
+//! WordPiece tokenizer, [`hub`] finding or fetching pretrained weights, [`decoders`] CTC decoding
 //! (TorchAudio's API); [`autograd`] reverse-mode gradients over the
 //! primitive ops dispatch records; [`amp`] autocast scopes, `GradScaler`
 //! and the TF32 switch (PyTorch's torch.amp); [`nn`] modules with
@@ -15,6 +16,7 @@
 
 pub mod amp;
 pub mod autograd;
+pub mod cuda;
 pub mod decoders;
 pub mod dispatch;
 pub mod exec;

@@ -82,9 +82,10 @@ fn errors_name_the_op_and_both_shapes() {
     assert!(a.permute(&[0, 0]).is_err());
     assert!(a.expand(&[2, 4]).is_err());
     assert!(a.narrow(0, 2, 2).is_err());
-    let e = a.to_device(Device::Cuda(0)).unwrap_err();
-    assert!(matches!(e, TensorError::DeviceUnavailable { index: 0, .. }));
-    assert!(e.to_string().contains("CUDA device not available in the runtime yet"));
+    // Device 1 is never run (tests/cuda_device.rs covers device 0).
+    let e = a.to_device(Device::Cuda(1)).unwrap_err();
+    assert!(matches!(e, TensorError::DeviceUnavailable { index: 1, .. }));
+    assert!(e.to_string().contains("to_device: cuda:1 is not available"), "{e}");
     assert_eq!(a.to_device(Device::Cpu).unwrap().device(), Device::Cpu);
 }
 

@@ -119,7 +119,9 @@ fn unary(kind: Unary, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tenso
         Unary::Sigmoid => g.mul(&y.mul(&y.rsub(1.0)?)?)?,
         Unary::Erf => g.mul(&x.mul(x)?.neg()?.exp()?.mul(2.0 / PI.sqrt())?)?,
         Unary::Relu => where_cond(&x.gt(0.0)?, g, 0.0)?,
-        Unary::Floor | Unary::Ceil | Unary::Round | Unary::Sign => Tensor::zeros(x.shape(), d)?,
+        Unary::Floor | Unary::Ceil | Unary::Round | Unary::Sign => {
+            Tensor::zeros(x.shape(), d)?.to_device(x.device())?
+        }
         Unary::Not => return Ok(None),
     };
     Ok(Some(out))

@@ -37,7 +37,7 @@ fn window(t: &Tensor, dim: usize, start: usize, len: usize) -> Result<Tensor> {
     let t = if have < start + len {
         let mut zs = t.shape().to_vec();
         zs[dim] = start + len - have;
-        Tensor::cat(&[t, &Tensor::zeros(&zs, t.dtype())?], dim as isize)?
+        Tensor::cat(&[t, &Tensor::zeros(&zs, t.dtype())?.to_device(t.device())?], dim as isize)?
     } else {
         t.clone()
     };
@@ -64,7 +64,9 @@ fn conv_input_grad(g: &Tensor, w: &Tensor, in_shape: &[usize], a: &Conv2dAttrs) 
         }
     }
     // Flip the taps and swap in/out channels within each group.
-    let rev = |n: usize| Tensor::from_vec((0..n as i64).rev().collect::<Vec<_>>(), &[n]);
+    let rev = |n: usize| {
+        Tensor::from_vec((0..n as i64).rev().collect::<Vec<_>>(), &[n])?.to_device(w.device())
+    };
     let wf = w.take(2, &rev(kh)?)?.take(3, &rev(kw)?)?;
     let wt = wf
         .reshape(&[groups as isize, (oc / groups) as isize, cg as isize, kh as isize, kw as isize])?
@@ -104,11 +106,11 @@ pub(crate) fn conv2d(
     if g.numel() == 0 {
         // An empty result: nothing flows back.
         let mut out = vec![
-            Some(Tensor::zeros(x.shape(), x.dtype())?),
-            Some(Tensor::zeros(w.shape(), w.dtype())?),
+            Some(Tensor::zeros(x.shape(), x.dtype())?.to_device(x.device())?),
+            Some(Tensor::zeros(w.shape(), w.dtype())?.to_device(w.device())?),
         ];
         if let Some(SavedArg::Tensor(b)) = s.args.get(2) {
-            out.push(Some(Tensor::zeros(b.shape(), b.dtype())?));
+            out.push(Some(Tensor::zeros(b.shape(), b.dtype())?.to_device(b.device())?));
         }
         return Ok(out);
     }
@@ -136,7 +138,7 @@ fn pool_conv(p: &PoolAttrs, c: usize) -> Conv2dAttrs {
 pub(crate) fn avg_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor> {
     let x = tensor(s, 0)?;
     if g.numel() == 0 {
-        return Tensor::zeros(x.shape(), x.dtype());
+        return Tensor::zeros(x.shape(), x.dtype())?.to_device(x.device());
     }
     let (c, kh, kw) = (x.shape()[1], p.kernel[0] as usize, p.kernel[1] as usize);
     let d = g.dtype();
@@ -144,11 +146,11 @@ pub(crate) fn avg_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor>
         Tensor::full(&[], d, (kh * kw) as f64)?
     } else {
         // Each window's count of real (unpadded) elements.
-        let ones = Tensor::ones(&[1, 1, x.shape()[2], x.shape()[3]], d)?;
-        let k = Tensor::ones(&[1, 1, kh, kw], d)?;
+        let ones = Tensor::ones(&[1, 1, x.shape()[2], x.shape()[3]], d)?.to_device(x.device())?;
+        let k = Tensor::ones(&[1, 1, kh, kw], d)?.to_device(x.device())?;
         conv(&ones, &k, p.stride, p.padding, [1, 1], 1)?
     };
-    let w = Tensor::ones(&[c, 1, kh, kw], d)?;
+    let w = Tensor::ones(&[c, 1, kh, kw], d)?.to_device(x.device())?;
     conv_input_grad(&g.div(&counts)?, &w, x.shape(), &pool_conv(p, c))
 }
 
@@ -156,7 +158,7 @@ pub(crate) fn avg_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor>
 pub(crate) fn max_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor> {
     let (x, y) = (tensor(s, 0)?, &s.out);
     if g.numel() == 0 {
-        return Tensor::zeros(x.shape(), x.dtype());
+        return Tensor::zeros(x.shape(), x.dtype())?.to_device(x.device());
     }
     let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (ph, pw) = (p.padding[0] as usize, p.padding[1] as usize);
@@ -164,17 +166,18 @@ pub(crate) fn max_pool2d(p: &PoolAttrs, s: &Saved, g: &Tensor) -> Result<Tensor>
     // Pad with -inf so padding never wins.
     let mut xp = x.clone();
     if ph > 0 {
-        let z = Tensor::full(&[n, c, ph, w], d, f64::NEG_INFINITY)?;
+        let z = Tensor::full(&[n, c, ph, w], d, f64::NEG_INFINITY)?.to_device(x.device())?;
         xp = Tensor::cat(&[&z, &xp, &z], 2)?;
     }
     if pw > 0 {
-        let z = Tensor::full(&[n, c, h + 2 * ph, pw], d, f64::NEG_INFINITY)?;
+        let z =
+            Tensor::full(&[n, c, h + 2 * ph, pw], d, f64::NEG_INFINITY)?.to_device(x.device())?;
         xp = Tensor::cat(&[&z, &xp, &z], 3)?;
     }
     let (oh, ow) = (y.shape()[2], y.shape()[3]);
     let (sh, sw) = (p.stride[0] as usize, p.stride[1] as usize);
-    let mut taken = Tensor::zeros(y.shape(), DType::Bool)?;
-    let mut total = Tensor::zeros(xp.shape(), g.dtype())?;
+    let mut taken = Tensor::zeros(y.shape(), DType::Bool)?.to_device(x.device())?;
+    let mut total = Tensor::zeros(xp.shape(), g.dtype())?.to_device(x.device())?;
     for a in 0..p.kernel[0] as usize {
         for b in 0..p.kernel[1] as usize {
             let tap = xp.slice(2, a as isize, (a + (oh - 1) * sh + 1) as isize, sh)?.slice(

@@ -265,7 +265,7 @@ impl Tensor {
                         ),
                     ));
                 }
-                Tensor::ones(self.shape(), self.dtype())?
+                Tensor::ones(self.shape(), self.dtype())?.to_device(self.device())?
             }
         };
         Ok(seed)

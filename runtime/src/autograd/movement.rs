@@ -54,7 +54,7 @@ pub(crate) fn backward(op: &Op, s: &Saved, g: &Tensor) -> Result<Vec<Option<Tens
 fn zeros_like_dim(like: &Tensor, dim: usize, n: usize) -> Result<Tensor> {
     let mut shape = like.shape().to_vec();
     shape[dim] = n;
-    Tensor::zeros(&shape, like.dtype())
+    Tensor::zeros(&shape, like.dtype())?.to_device(like.device())
 }
 
 /// The gradient of `x[starts::steps]` (per dim) for an `x` of `shape`.

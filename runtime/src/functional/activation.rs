@@ -77,7 +77,7 @@ pub fn dropout(
     if p == 1.0 {
         return x.mul(0.0);
     }
-    let u = Tensor::rand(x.shape(), x.dtype(), rng)?;
+    let u = Tensor::rand(x.shape(), x.dtype(), rng)?.to_device(x.device())?;
     let keep = u.ge(p)?;
     crate::tensor::where_cond(&keep, &x.mul(1.0 / (1.0 - p))?, 0.0)
 }

@@ -35,7 +35,7 @@ pub fn scaled_dot_product_attention(
     if is_causal {
         let rows = Tensor::arange(0.0, l as f64, 1.0, DType::I64)?.unsqueeze(1)?;
         let cols = Tensor::arange(0.0, s as f64, 1.0, DType::I64)?;
-        let keep = cols.le(&rows)?;
+        let keep = cols.le(&rows)?.to_device(scores.device())?;
         scores = where_cond(&keep, &scores, f64::NEG_INFINITY)?;
     }
     if let Some(m) = attn_mask {

@@ -140,7 +140,7 @@ pub fn max_pool2d_ceil(
         if extra > 0 {
             let mut shape = y.shape().to_vec();
             shape[2 + d] = extra;
-            let fill = Tensor::full(&shape, y.dtype(), f64::NEG_INFINITY)?;
+            let fill = Tensor::full(&shape, y.dtype(), f64::NEG_INFINITY)?.to_device(y.device())?;
             y = Tensor::cat(&[&y, &fill], 2 + d as isize)?;
         }
     }

@@ -57,7 +57,7 @@ pub fn adaptive_avg_pool2d(x: &Tensor, output_size: [usize; 2]) -> Result<Tensor
         let k = [h / oh, w / ow];
         return super::avg_pool2d(x, k, Some(k), [0, 0], true);
     }
-    let ph = averaging_matrix(h, oh, x.dtype())?;
-    let pw = averaging_matrix(w, ow, x.dtype())?;
+    let ph = averaging_matrix(h, oh, x.dtype())?.to_device(x.device())?;
+    let pw = averaging_matrix(w, ow, x.dtype())?.to_device(x.device())?;
     ph.matmul(&x.matmul(&pw.t()?)?)
 }

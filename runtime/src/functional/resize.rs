@@ -73,7 +73,7 @@ pub fn interpolate_bilinear(x: &Tensor, size: [usize; 2], align_corners: bool) -
     if size == [h, w] {
         return Ok(x.clone());
     }
-    let rh = interpolation_matrix(h, size[0], align_corners, x.dtype())?;
-    let rw = interpolation_matrix(w, size[1], align_corners, x.dtype())?;
+    let rh = interpolation_matrix(h, size[0], align_corners, x.dtype())?.to_device(x.device())?;
+    let rw = interpolation_matrix(w, size[1], align_corners, x.dtype())?.to_device(x.device())?;
     rh.matmul(&x.matmul(&rw.t()?)?)
 }

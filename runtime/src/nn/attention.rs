@@ -236,7 +236,9 @@ impl MultiheadAttention {
 /// float mask is used as it is.
 fn additive(m: &Tensor, dt: DType) -> Result<Tensor> {
     match m.dtype() {
-        DType::Bool => Tensor::zeros(m.shape(), dt)?.masked_fill(m, f64::NEG_INFINITY),
+        DType::Bool => {
+            Tensor::zeros(m.shape(), dt)?.to_device(m.device())?.masked_fill(m, f64::NEG_INFINITY)
+        }
         d if d.is_float() => Ok(m.clone()),
         d => Err(dtype_err("MultiheadAttention", format!("masks must be bool or float, got {d}"))),
     }

@@ -209,11 +209,12 @@ fn load_into(
     Ok(report)
 }
 
-/// A copy of `v` with its own storage, in `like`'s dtype; a leaf that
-/// requires grad for a parameter.
+/// A copy of `v` with its own storage, in `like`'s dtype and on `like`'s
+/// device; a leaf that requires grad for a parameter.
 fn copy_as(v: &Tensor, like: &Tensor, kind: Kind) -> Result<Tensor> {
     let cast = crate::autograd::no_grad(|| v.to_dtype(like.dtype()))?;
-    let t = Tensor::from_bytes(like.dtype(), cast.shape(), &cast.to_bytes())?;
+    let t = Tensor::from_bytes(like.dtype(), cast.shape(), &cast.try_to_bytes()?)?
+        .to_device(like.device())?;
     match kind {
         Kind::Parameter => t.requires_grad_(true),
         Kind::Buffer => Ok(t),

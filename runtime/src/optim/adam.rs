@@ -147,7 +147,12 @@ impl Adam {
         let sig = signature(params);
         if self.buffers.is_empty() {
             self.buffers = (0..self.n_states())
-                .map(|_| params.iter().map(|p| Tensor::zeros(p.shape(), p.dtype())).collect())
+                .map(|_| {
+                    params
+                        .iter()
+                        .map(|p| Tensor::zeros(p.shape(), p.dtype())?.to_device(p.device()))
+                        .collect()
+                })
                 .collect::<Result<_>>()?;
         } else if self.buffers[0].len() != params.len()
             || self.buffers[0]

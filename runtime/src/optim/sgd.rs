@@ -138,7 +138,7 @@ impl Sgd {
             vec![
                 params
                     .iter()
-                    .map(|p| Tensor::zeros(p.shape(), p.dtype()))
+                    .map(|p| Tensor::zeros(p.shape(), p.dtype())?.to_device(p.device()))
                     .collect::<Result<Vec<_>>>()?,
             ]
         } else {

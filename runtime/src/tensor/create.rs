@@ -110,20 +110,42 @@ impl Tensor {
         Tensor::from_buffer(Buffer::from_host(t))
     }
 
-    /// The values as a host tensor (f64/i64/bool inside).
+    /// The values as a host tensor (f64/i64/bool inside). A CUDA tensor is
+    /// downloaded (as PyTorch's `tolist()` does).
+    ///
+    /// # Panics
+    ///
+    /// If a CUDA tensor's download fails (a device fault); use
+    /// [`Tensor::try_to_host`] to get that as an error.
     pub fn to_host(&self) -> HostTensor {
-        self.dense_buffer().to_host()
+        self.try_to_host().unwrap_or_else(|e| panic!("to_host: {e}"))
     }
 
-    /// The dense row-major little-endian bytes.
+    /// [`Tensor::to_host`], with a failed download from a CUDA device as an error.
+    pub fn try_to_host(&self) -> Result<HostTensor> {
+        Ok(self.dense_buffer()?.to_host())
+    }
+
+    /// The dense row-major little-endian bytes (downloaded from a CUDA device).
+    ///
+    /// # Panics
+    ///
+    /// If a CUDA tensor's download fails; [`Tensor::try_to_bytes`] returns
+    /// that as an error.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.try_to_bytes().unwrap_or_else(|e| panic!("to_bytes: {e}"))
+    }
+
+    /// [`Tensor::to_bytes`], with a failed download from a CUDA device as an error.
+    pub fn try_to_bytes(&self) -> Result<Vec<u8>> {
         match self.dense_view() {
-            Some(v) => v.bytes.to_vec(),
-            None => self.dense_buffer().bytes().to_vec(),
+            Some(v) => Ok(v.bytes.to_vec()),
+            None => Ok(self.dense_buffer()?.bytes().to_vec()),
         }
     }
 
-    /// The elements in row-major order; `T` must be the tensor's dtype.
+    /// The elements in row-major order; `T` must be the tensor's dtype. A
+    /// CUDA tensor is downloaded.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         if T::DTYPE != self.dtype() {
             return Err(dtype_err(
@@ -131,23 +153,28 @@ impl Tensor {
                 format!("tensor {}{:?} read as {}", self.dtype(), self.shape(), T::DTYPE),
             ));
         }
-        self.check_device("to_vec")?;
         let size = self.dtype().size_bytes();
-        let bytes = self.to_bytes();
+        let bytes = self.try_to_bytes()?;
         Ok(bytes.chunks_exact(size).map(T::read_le).collect())
     }
 
-    /// The elements as f64 in row-major order (bools 0/1).
+    /// The elements as f64 in row-major order (bools 0/1); a CUDA tensor is
+    /// downloaded.
+    ///
+    /// # Panics
+    ///
+    /// If a CUDA tensor's download fails (see [`Tensor::try_to_host`]).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         self.to_host().to_f64_vec()
     }
 
-    /// The single element of a one-element tensor, as f64.
+    /// The single element of a one-element tensor, as f64 (downloaded from
+    /// a CUDA device, as PyTorch's `item()` does).
     pub fn item(&self) -> Result<f64> {
         if self.numel() != 1 {
             return Err(arg_err("item", format!("needs one element, shape is {:?}", self.shape())));
         }
-        Ok(self.to_f64_vec()[0])
+        Ok(self.try_to_host()?.to_f64_vec()[0])
     }
 
     /// A tensor of `shape` with every element `value` (recorded as `Op::Const`).

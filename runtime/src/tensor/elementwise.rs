@@ -109,7 +109,6 @@ impl Tensor {
     /// recorded as `Op::Cast`.
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if self.dtype() == dtype {
-            self.check_device("cast")?;
             return Ok(self.clone());
         }
         apply(Op::Cast { to: dtype }, &[ArgRef::Tensor(self)])
@@ -360,7 +359,8 @@ pub fn where_cond<'a, 'b>(
     let args = [ArgRef::Tensor(cond), arg(a, &ta, dt)?, arg(b, &tb, dt)?];
     if let (ArgRef::Lit(_), ArgRef::Lit(_)) = (args[1], args[2]) {
         // The IR needs one value operand to type literals: broadcast one.
-        let full = crate::tensor::Tensor::full(&shape, dt, args[1].lit_value())?;
+        let full = crate::tensor::Tensor::full(&shape, dt, args[1].lit_value())?
+            .to_device(cond.device())?;
         return apply(Op::Select, &[ArgRef::Tensor(cond), ArgRef::Tensor(&full), args[2]]);
     }
     apply(Op::Select, &args)

@@ -30,13 +30,29 @@ pub enum TensorError {
         /// What was wrong.
         detail: String,
     },
-    /// The tensor lives on a device the runtime cannot run yet.
-    #[error("{op}: CUDA device not available in the runtime yet (tensor on cuda:{index})")]
+    /// A CUDA device the runtime cannot run: no driver, no device, no
+    /// NVRTC, or an index other than 0.
+    #[error("{op}: cuda:{index} is not available: {reason}")]
     DeviceUnavailable {
         /// The op.
         op: String,
         /// The CUDA device index.
         index: usize,
+        /// What is missing.
+        reason: String,
+    },
+    /// Tensor operands of one op on different devices.
+    #[error(
+        "{op}: expected all tensors to be on the same device, but found at least two devices, \
+         {first} and {second}"
+    )]
+    DeviceMismatch {
+        /// The op.
+        op: String,
+        /// The first operand's device.
+        first: crate::tensor::Device,
+        /// The device of the first operand elsewhere.
+        second: crate::tensor::Device,
     },
     /// Element data whose length does not match the shape.
     #[error("{op}: {len} elements (or bytes) given for shape {shape:?} of {dtype}")]

@@ -1,20 +1,30 @@
-//! Making a strided view dense: a copy over raw element bytes (no decoding),
-//! row by row, with a `memcpy` per row when the last dim is unit-stride.
+//! Making a strided view dense: on the host a copy over raw element bytes
+//! (no decoding), row by row, with a `memcpy` per row when the last dim is
+//! unit-stride; on a CUDA device the backend's strided gather (see
+//! [`crate::cuda`]), never through the host.
 
 use smelt_compiler::backend::cpu::Buffer;
 
-use super::Tensor;
+use super::{Result, Tensor};
 
 impl Tensor {
-    /// A dense row-major copy of the elements into a fresh buffer.
-    pub(crate) fn dense_buffer(&self) -> Buffer {
+    /// A dense row-major copy of the elements into a fresh host buffer
+    /// (downloaded from a CUDA device).
+    pub(crate) fn dense_buffer(&self) -> Result<Buffer> {
+        match self.storage_bytes() {
+            Some(src) => Ok(self.dense_host_copy(src)),
+            None => crate::cuda::download(self),
+        }
+    }
+
+    /// The host strided copy out of `src`, this tensor's storage bytes.
+    fn dense_host_copy(&self, src: &[u8]) -> Buffer {
         let size = self.dtype.size_bytes();
         let mut out = Buffer::zeros(self.dtype, &self.shape);
         let n = self.numel();
         if n == 0 {
             return out;
         }
-        let src = self.storage_bytes();
         let dst = out.bytes_mut();
         let rank = self.shape.len();
         if rank == 0 {
@@ -54,20 +64,23 @@ impl Tensor {
     /// else a copy (recorded as an identity reshape, since the IR's values
     /// have no layout).
     pub fn contiguous(&self) -> crate::tensor::Result<Tensor> {
-        self.check_device("contiguous")?;
         if self.is_contiguous() {
             return Ok(self.clone());
         }
-        let t = Tensor::from_buffer(self.dense_buffer());
+        let t = self.densified()?;
         crate::dispatch::record_view(self, &t, || smelt_compiler::ir::Op::Reshape {
             shape: super::views::reshape_dims(&self.shape),
         });
         Ok(t)
     }
 
-    /// A dense copy as a tensor with a fresh id (not recorded: internal).
-    pub(crate) fn densified(&self) -> Tensor {
-        Tensor::from_buffer(self.dense_buffer())
+    /// A dense copy as a tensor with a fresh id, on the same device (not
+    /// recorded: internal).
+    pub(crate) fn densified(&self) -> Result<Tensor> {
+        match self.storage_bytes() {
+            Some(src) => Ok(Tensor::from_buffer(self.dense_host_copy(src))),
+            None => crate::cuda::densify(self),
+        }
     }
 }
 
@@ -123,7 +136,7 @@ impl Tensor {
                 }
                 let out = {
                     let _quiet = crate::dispatch::Quiet::new();
-                    self.permute(&[0, 2, 3, 1])?.densified().permute(&[0, 3, 1, 2])?
+                    self.permute(&[0, 2, 3, 1])?.densified()?.permute(&[0, 3, 1, 2])?
                 };
                 crate::dispatch::record_view(self, &out, || smelt_compiler::ir::Op::Reshape {
                     shape: super::views::reshape_dims(&self.shape),

@@ -1,15 +1,22 @@
 //! The eager [`Tensor`]: shared storage viewed through a dtype, a shape,
 //! element strides and an offset, on a [`Device`].
 //!
-//! Storage is an `Arc` of the CPU backend's [`Buffer`] (64-byte aligned
-//! bytes in the backend's encoding), so a contiguous tensor is handed to a
-//! kernel as it is, and a kernel's result becomes a tensor without a copy.
-//! Views (reshape when the strides allow, permute, transpose, narrow/slice,
-//! expand with stride 0, squeeze/unsqueeze) share the storage; `contiguous`
-//! copies only when the layout is not already dense row-major.
+//! Storage is an `Arc` of either the CPU backend's [`Buffer`] (64-byte
+//! aligned bytes in the backend's encoding) or a CUDA [`DeviceTensor`]
+//! (the same bytes in device memory, see [`crate::cuda`]), so a contiguous
+//! tensor is handed to a kernel as it is, and a kernel's result becomes a
+//! tensor without a copy. Views (reshape when the strides allow, permute,
+//! transpose, narrow/slice, expand with stride 0, squeeze/unsqueeze) share
+//! the storage on both devices; `contiguous` copies only when the layout is
+//! not already dense row-major (on a CUDA device, on the device).
 //!
 //! Every op runs through [`crate::dispatch`]: a one-node IR function
-//! compiled once per signature. Files: `error.rs` the errors, `element.rs`
+//! compiled once per signature, on the CPU or on the tensors' CUDA device.
+//! Host conversions (`to_vec`, `item`, `to_f64_vec`, `to_host`, `to_bytes`)
+//! of a CUDA tensor download it, as PyTorch's `tolist()`/`item()` do (the
+//! infallible ones panic only if the device fails mid-copy; `try_to_host`
+//! and `try_to_bytes` return that as an error). Creation functions make CPU
+//! tensors (PyTorch's default device); `to_device` moves them. Files: `error.rs` the errors, `element.rs`
 //! the Rust element types, `layout.rs` strides and the strided copy,
 //! `create.rs` creation and host conversion, `random.rs` the seeded
 //! generator, `promote.rs` PyTorch's type promotion, `views.rs` the views,
@@ -37,6 +44,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use smelt_compiler::backend::cpu::{BufRef, Buffer};
+use smelt_compiler::backend::cuda::runtime::DeviceTensor;
 use smelt_compiler::ir::DType;
 
 pub use element::Element;
@@ -54,9 +62,29 @@ pub(crate) use error::{arg_err, dtype_err, shape_err};
 pub enum Device {
     /// Host memory.
     Cpu,
-    /// A CUDA device (not runnable by the runtime yet: every op on it is a
-    /// [`TensorError::DeviceUnavailable`]).
+    /// A CUDA device by index (the runtime runs `Cuda(0)`; see
+    /// [`crate::cuda`]). Without a driver or device every op on it is a
+    /// [`TensorError::DeviceUnavailable`] saying what is missing.
     Cuda(usize),
+}
+
+impl std::fmt::Display for Device {
+    /// PyTorch's spelling: `cpu`, `cuda:0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// The bytes a tensor views: on the host or on a CUDA device.
+pub(crate) enum Storage {
+    /// Host bytes.
+    Cpu(Buffer),
+    /// Device bytes (the device tensor's own dtype and shape are those it
+    /// was made with; views reinterpret its bytes).
+    Cuda(DeviceTensor),
 }
 
 /// Identifies one tensor value (views and results get new ids).
@@ -76,7 +104,7 @@ impl TensorId {
 /// and offset.
 #[derive(Clone)]
 pub struct Tensor {
-    storage: Arc<Buffer>,
+    storage: Arc<Storage>,
     dtype: DType,
     shape: Vec<usize>,
     strides: Vec<isize>,
@@ -118,11 +146,34 @@ impl Tensor {
             dtype: b.dtype,
             strides: row_major(&shape),
             shape,
-            storage: Arc::new(b),
+            storage: Arc::new(Storage::Cpu(b)),
             offset: 0,
             device: Device::Cpu,
             id: TensorId::fresh(),
             autograd: Arc::default(),
+        }
+    }
+
+    /// A tensor owning a whole device tensor on `Cuda(index)`, row-major.
+    pub(crate) fn from_device(d: DeviceTensor, index: usize) -> Tensor {
+        let shape = d.shape.clone();
+        Tensor {
+            dtype: d.dtype,
+            strides: row_major(&shape),
+            shape,
+            storage: Arc::new(Storage::Cuda(d)),
+            offset: 0,
+            device: Device::Cuda(index),
+            id: TensorId::fresh(),
+            autograd: Arc::default(),
+        }
+    }
+
+    /// The device storage of a CUDA tensor (`None` on the CPU).
+    pub(crate) fn device_storage(&self) -> Option<&DeviceTensor> {
+        match &*self.storage {
+            Storage::Cuda(d) => Some(d),
+            Storage::Cpu(_) => None,
         }
     }
 
@@ -208,28 +259,47 @@ impl Tensor {
         Arc::ptr_eq(&self.storage, &other.storage)
     }
 
-    /// Moves the tensor to `device`: the CPU is a no-op; CUDA is not available yet.
+    /// Moves the tensor to `device` (`x.to(device)`): itself when it is
+    /// already there; a CPU tensor (any view) is uploaded to `Cuda(0)`, a
+    /// CUDA tensor made dense on the device and downloaded to the CPU.
+    /// Errors name what is missing when there is no CUDA driver or device,
+    /// and `Cuda(i)` for `i > 0` is an error (the runtime runs device 0).
+    /// The copy is not recorded and carries no autograd history.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
-        match device {
-            Device::Cpu => self.check_device("to_device").map(|()| self.clone()),
-            Device::Cuda(index) => {
-                Err(TensorError::DeviceUnavailable { op: "to_device".into(), index })
-            }
+        match (self.device, device) {
+            (a, b) if a == b => Ok(self.clone()),
+            (Device::Cpu, Device::Cuda(index)) => crate::cuda::upload(self, index),
+            (Device::Cuda(_), Device::Cpu) => crate::cuda::download(self).map(Tensor::from_buffer),
+            (Device::Cuda(_), Device::Cuda(index)) => Err(TensorError::DeviceUnavailable {
+                op: "to_device".into(),
+                index,
+                reason: format!(
+                    "copies between CUDA devices are not supported (from {})",
+                    self.device
+                ),
+            }),
+            (Device::Cpu, Device::Cpu) => unreachable!("equal devices are handled above"),
         }
     }
 
-    /// `Err` if the tensor is not on the CPU.
-    pub(crate) fn check_device(&self, op: &str) -> Result<()> {
-        match self.device {
-            Device::Cpu => Ok(()),
-            Device::Cuda(index) => Err(TensorError::DeviceUnavailable { op: op.into(), index }),
-        }
+    /// `to_device(Device::Cuda(0))` (PyTorch's `x.cuda()`).
+    pub fn cuda(&self) -> Result<Tensor> {
+        self.to_device(Device::Cuda(0))
+    }
+
+    /// `to_device(Device::Cpu)` (PyTorch's `x.cpu()`).
+    pub fn cpu(&self) -> Result<Tensor> {
+        self.to_device(Device::Cpu)
     }
 
     /// The dense row-major bytes of this tensor as a borrowed view, when the
-    /// storage already holds them in place (contiguous, and starting on a
-    /// 64-byte boundary as kernels expect); `None` when a copy is needed.
+    /// storage already holds them in place on the host (contiguous, and
+    /// starting on a 64-byte boundary as kernels expect); `None` when a copy
+    /// is needed or the tensor is on a CUDA device.
     pub(crate) fn dense_view(&self) -> Option<BufRef<'_>> {
+        let Storage::Cpu(buf) = &*self.storage else {
+            return None;
+        };
         if !self.is_contiguous() {
             return None;
         }
@@ -242,12 +312,15 @@ impl Tensor {
         Some(BufRef {
             dtype: self.dtype,
             shape: &self.shape,
-            bytes: &self.storage.bytes()[start..start + len],
+            bytes: &buf.bytes()[start..start + len],
         })
     }
 
-    /// The storage bytes (for the strided copy).
-    pub(crate) fn storage_bytes(&self) -> &[u8] {
-        self.storage.bytes()
+    /// The host storage bytes (for the strided copy); `None` on a CUDA device.
+    pub(crate) fn storage_bytes(&self) -> Option<&[u8]> {
+        match &*self.storage {
+            Storage::Cpu(b) => Some(b.bytes()),
+            Storage::Cuda(_) => None,
+        }
     }
 }

@@ -41,7 +41,11 @@ impl Tensor {
         }
         if self.rank() == 0 {
             // Nothing to reduce: the value itself (argmax: index 0).
-            return if kind.is_arg() { Tensor::zeros(&[], DType::I64) } else { Ok(self.clone()) };
+            return if kind.is_arg() {
+                Tensor::zeros(&[], DType::I64)?.to_device(self.device())
+            } else {
+                Ok(self.clone())
+            };
         }
         apply(Op::Reduce { kind, dims, keepdim }, &[ArgRef::Tensor(self)])
     }

@@ -114,7 +114,6 @@ impl Tensor {
     }
 
     fn reshape_impl(&self, op: &str, shape: &[isize], may_copy: bool) -> Result<Tensor> {
-        self.check_device(op)?;
         let new = self.infer_shape(op, shape)?;
         self.reshape_to(op, new, may_copy)
     }
@@ -126,7 +125,7 @@ impl Tensor {
         } else if let Some(st) = view_strides(self.shape(), self.strides(), &new) {
             self.view_of(st, self.offset(), new)
         } else if may_copy {
-            let dense = self.densified();
+            let dense = self.densified()?;
             dense.view_of(row_major(&new), 0, new)
         } else {
             return Err(shape_err(
@@ -144,7 +143,6 @@ impl Tensor {
 
     /// Reorders dims: result dim i is input dim `dims[i]`.
     pub fn permute(&self, dims: &[isize]) -> Result<Tensor> {
-        self.check_device("permute")?;
         if dims.len() != self.rank() {
             return Err(arg_err(
                 "permute",
@@ -202,7 +200,6 @@ impl Tensor {
     /// Python slicing `[start:end:step]` along `dim` (negative bounds count
     /// from the end; bounds are clamped; `step >= 1`).
     pub fn slice(&self, dim: isize, start: isize, end: isize, step: usize) -> Result<Tensor> {
-        self.check_device("slice")?;
         let d = norm_dim("slice", dim, self.shape())?;
         if step == 0 {
             return Err(arg_err("slice", "step must be positive"));
@@ -252,7 +249,6 @@ impl Tensor {
     /// Broadcasts to `shape` (`-1` keeps a dim; new dims go in front):
     /// expanded dims get stride 0.
     pub fn expand(&self, shape: &[isize]) -> Result<Tensor> {
-        self.check_device("expand")?;
         let bad =
             || shape_err("expand", format!("cannot expand shape {:?} to {shape:?}", self.shape()));
         if shape.len() < self.rank() {
@@ -307,7 +303,6 @@ impl Tensor {
         let mut strides = self.strides().to_vec();
         shape.remove(d);
         strides.remove(d);
-        self.check_device("squeeze")?;
         let out = self.view_of(strides, self.offset(), shape);
         record_view(self, &out, || Op::Reshape { shape: reshape_dims(out.shape()) });
         Ok(out)
@@ -315,7 +310,6 @@ impl Tensor {
 
     /// Inserts a size-1 dim at `dim`.
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
-        self.check_device("unsqueeze")?;
         let d = norm_pos("unsqueeze", dim, self.shape())?;
         let mut shape = self.shape().to_vec();
         let mut strides = self.strides().to_vec();

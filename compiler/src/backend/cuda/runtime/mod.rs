@@ -35,9 +35,11 @@ mod conv;
 mod cublas;
 mod graph;
 mod launch;
+mod strided;
 
 pub use graph::CapturedPlan;
 pub use launch::{LaunchSizes, launch_config, launch_sizes};
+pub use strided::{DeviceAlias, MAX_GATHER_RANK};
 
 /// What can go wrong running on a CUDA device.
 #[derive(Debug, thiserror::Error)]
