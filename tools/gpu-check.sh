@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs ON a lent GPU machine, from the repo root, with the binaries that
-# tools/gpu-build.sh put in .gpu/: (a) every op x dtype, the corpus and the
-# random graphs against the interpreter on the GPU, then the runtime's
-# Device::Cuda(0) tensors against the CPU (cuda_device), (b) `smelt bench --suite
-# fusion --device cuda`, (c)
-# PyTorch eager and torch.compile on the same workloads, then one table.
-# Logs and JSON go to $OUT (or ./gpu-out). At most about 7 minutes in all.
+# tools/gpu-build.sh put in .gpu/: (a) at once: every op x dtype, the corpus
+# and the random graphs against the interpreter on the GPU; the runtime's
+# Device::Cuda(0) tensors against the CPU (cuda_device); and `smelt
+# train-demo --device cuda` in f32 and f16 AMP; then (b) `smelt bench
+# --suite fusion --device cuda` and (c) PyTorch eager and torch.compile on
+# the same workloads, then one table. Logs and JSON go to $OUT (or
+# ./gpu-out). At most about 7 minutes in all (usually under 4).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -36,25 +37,34 @@ say "NVRTC from $lib; cuBLAS from ${blas:-?}"
 export SMELT_CASES_DIR="$PWD/testsuite/cases"
 export SMELT_CACHE_DIR="$OUT/kernel-cache"
 
-say "differential tests (ops x dtypes, corpus, random graphs)"
-timeout 180 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1
-tests_rc=$?
+# Correctness first, three jobs at once (the GPU and 16 cores have room;
+# nothing here is timed): the differential tests, the runtime's device
+# tests, and train-demo on cuda:0 in f32 and with f16 AMP.
+say "differential tests, runtime device tests and train-demo --device cuda, concurrently"
+(timeout 180 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1; echo $? > "$OUT/tests.rc") &
+(timeout 150 .gpu/cuda_device --nocapture > "$OUT/device_tests.log" 2>&1; echo $? > "$OUT/device_tests.rc") &
+(timeout 150 .gpu/smelt train-demo --device cuda --json > "$OUT/train_f32.json" 2> "$OUT/train_f32.err"; echo $? > "$OUT/train_f32.rc") &
+(timeout 150 .gpu/smelt train-demo --device cuda --amp --json > "$OUT/train_amp.json" 2> "$OUT/train_amp.err"; echo $? > "$OUT/train_amp.rc") &
+wait
+tests_rc=$(cat "$OUT/tests.rc"); device_rc=$(cat "$OUT/device_tests.rc")
 if grep -q "skipped: no CUDA device" "$OUT/tests.log"; then
   echo "gpu-check: the tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/tests.log"
   tests_rc=99
 fi
-grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -20
+grep -E "^CUDA device|compared|test result|^test " "$OUT/tests.log" | head -24
 say "tests exit $tests_rc (log: $OUT/tests.log)"
-
-say "runtime device tests (Device::Cuda(0) tensors vs the CPU)"
-timeout 60 .gpu/cuda_device --nocapture > "$OUT/device_tests.log" 2>&1
-device_rc=$?
 if grep -q "skipped: no CUDA device" "$OUT/device_tests.log"; then
   echo "gpu-check: the runtime device tests found no CUDA device:"; grep -m1 "skipped: no CUDA device" "$OUT/device_tests.log"
   device_rc=99
 fi
 grep -E "test result|^test |panicked" "$OUT/device_tests.log" | head -20
 say "runtime device tests exit $device_rc (log: $OUT/device_tests.log)"
+train_rc=0
+for run in f32 amp; do
+  rc=$(cat "$OUT/train_$run.rc")
+  [ "$rc" = 0 ] || train_rc=$rc
+  echo "train-demo --device cuda ($run): exit $rc; $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("final_loss %.4f, first loss %.4f, %.1f s, skipped %d" % (d["final_loss"], d["losses"][0], d["seconds"], d["skipped_steps"]))' "$OUT/train_$run.json" 2>/dev/null || tail -1 "$OUT/train_$run.err")"
+done
 
 say "smelt bench --suite fusion --device cuda"
 timeout 90 .gpu/smelt bench --suite fusion --device cuda --reps 30 --json "$OUT/smelt_bench.json" > "$OUT/smelt_bench.log" 2>&1
@@ -66,7 +76,7 @@ PYTHONUNBUFFERED=1 timeout 150 python3 tools/gpu_torch_bench.py --json "$OUT/tor
 torch_rc=$?
 tail -3 "$OUT/torch_bench.log"
 
-say "summary (tests rc=$tests_rc, device tests rc=$device_rc, bench rc=$bench_rc, torch rc=$torch_rc)"
+say "summary (tests rc=$tests_rc, device tests rc=$device_rc, train-demo rc=$train_rc, bench rc=$bench_rc, torch rc=$torch_rc)"
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -94,4 +104,4 @@ for e in s.get("errors", []):
     print("smelt error:", e)
 PY
 say "done"
-[ "$tests_rc" = 0 ] && [ "$device_rc" = 0 ] && [ "$bench_rc" = 0 ]
+[ "$tests_rc" = 0 ] && [ "$device_rc" = 0 ] && [ "$train_rc" = 0 ] && [ "$bench_rc" = 0 ]

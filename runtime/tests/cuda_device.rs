@@ -80,7 +80,78 @@ fn without_a_device_every_entry_point_says_what_is_missing() {
             "the error names what is missing: {msg}"
         );
         assert!(x.cuda().is_err());
+        // A module refuses to move, and keeps what it had.
+        use smelt_runtime::nn::{Linear, Module};
+        let mut lin = Linear::new(3, 2, true, &mut Generator::new(1)).unwrap();
+        let e = lin.to_device(Device::Cuda(0)).unwrap_err();
+        assert!(matches!(e, TensorError::DeviceUnavailable { index: 0, .. }), "{e:?}");
+        assert!(lin.parameters().iter().all(|p| p.device() == Device::Cpu));
     }
+}
+
+#[test]
+fn modules_move_to_the_device_and_learn_there() {
+    if !device() {
+        return;
+    }
+    use smelt_runtime::nn::{Linear, Module};
+    let x = data(&[5, 4], DType::F32, 40, false);
+    let run = |dev: bool| -> (Vec<f64>, Vec<Vec<f64>>) {
+        let mut lin = Linear::new(4, 3, true, &mut Generator::new(41)).unwrap();
+        let xin = if dev {
+            lin.to_device(Device::Cuda(0)).unwrap();
+            x.cuda().unwrap()
+        } else {
+            x.clone()
+        };
+        let want = if dev { Device::Cuda(0) } else { Device::Cpu };
+        for p in lin.parameters() {
+            assert_eq!(p.device(), want);
+            assert!(p.requires_grad(), "a moved parameter still requires grad");
+        }
+        let y = lin.forward(&xin).unwrap();
+        y.mul(&y).unwrap().sum(&[], false).unwrap().backward().unwrap();
+        let grads = lin.parameters().iter().map(|p| p.grad().unwrap().to_f64_vec()).collect();
+        (y.to_f64_vec(), grads)
+    };
+    let ((y_cpu, g_cpu), (y_dev, g_dev)) = (run(false), run(true));
+    close("Linear forward", &y_dev, &y_cpu, 1e-4);
+    for (g, w) in g_dev.iter().zip(&g_cpu) {
+        close("Linear grads", g, w, 1e-4);
+    }
+}
+
+#[test]
+fn cuda_autocast_runs_each_policy_in_its_dtype() {
+    if !device() {
+        return;
+    }
+    use smelt_runtime::amp::autocast;
+    let a = data(&[8, 16], DType::F32, 50, false).cuda().unwrap();
+    let b = data(&[16, 4], DType::F32, 51, false).cuda().unwrap();
+    let h = data(&[8, 4], DType::F16, 52, false).cuda().unwrap();
+    let (mm, sm, sum, mixed) = autocast(Device::Cuda(0), Some(DType::F16), true, true, || {
+        // lower: matmul and attention run in f16 (mixed f16/f32 inputs
+        // too); fp32_set_opt_dtype: softmax and sum of an f16 input in f32;
+        // fp32: logsumexp in f32.
+        let mm = a.matmul(&b).unwrap();
+        let sm = F::softmax(&mm, -1).unwrap();
+        let sum = mm.sum(&[], false).unwrap();
+        let lse = mm.logsumexp(&[1], false).unwrap();
+        assert_eq!(lse.dtype(), DType::F32, "logsumexp is on the fp32 list");
+        let v = a.narrow(1, 0, 4).unwrap();
+        let mixed =
+            F::scaled_dot_product_attention(&h, &h, &v, None, false, None).map(|t| t.dtype());
+        (mm, sm, sum, mixed)
+    })
+    .unwrap();
+    assert_eq!(mm.dtype(), DType::F16, "matmul is on CUDA's lower-precision list");
+    assert_eq!(mm.device(), Device::Cuda(0));
+    assert_eq!(sm.dtype(), DType::F32, "softmax is on the fp32 list");
+    assert_eq!(sum.dtype(), DType::F32, "sum is on the fp32 list");
+    assert_eq!(mixed.unwrap(), DType::F16, "sdpa is lowered, whatever its inputs");
+    let want = a.cpu().unwrap().matmul(&b.cpu().unwrap()).unwrap();
+    close("f16 matmul", &mm.to_f64_vec(), &want.to_f64_vec(), 1e-2);
 }
 
 #[test]

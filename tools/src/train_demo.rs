@@ -1,8 +1,10 @@
 //! `smelt train-demo [--model cnn|transformer] [--amp] [--compile] [--device
 //! cpu|cuda] [--steps N] [--seed S] [--json] [--plot loss.png]`: trains a
 //! small model on a seeded synthetic task with the runtime's autograd,
-//! AdamW through [`ModuleOptimizer`], optional CPU bf16 autocast with a
-//! [`GradScaler`], and optionally a compiled forward + backward step.
+//! AdamW through [`ModuleOptimizer`], optional autocast with a
+//! [`GradScaler`] (bf16 on the CPU, f16 on CUDA, AMP.md's two policies),
+//! and optionally a compiled forward + backward step, on the CPU or on the
+//! runtime's `cuda:0`.
 //!
 //! Files: `train_demo/models.rs` (the CNN and the transformer),
 //! `train_demo/data.rs` (the synthetic tasks), `train_demo/compiled.rs`
@@ -44,13 +46,13 @@ pub struct TrainArgs {
     /// `transformer` (embedding, attention, LayerNorm, MLP, on token sequences).
     #[arg(long, default_value = "cnn", value_parser = ["cnn", "transformer"])]
     pub model: String,
-    /// Mixed precision: bf16 autocast on the CPU, with a GradScaler.
+    /// Mixed precision with a GradScaler: bf16 autocast on the CPU, f16 on CUDA.
     #[arg(long)]
     pub amp: bool,
     /// Compile the forward and backward into one fused graph.
     #[arg(long)]
     pub compile: bool,
-    /// Where to train (`cuda` is not available in the runtime yet).
+    /// Where to train (`cuda`: the runtime's `cuda:0`).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     pub device: String,
     /// Optimizer steps.
@@ -115,8 +117,10 @@ impl ModelKind {
 pub struct TrainConfig {
     /// The model.
     pub model: ModelKind,
-    /// bf16 autocast + GradScaler.
+    /// Autocast (bf16 on the CPU, f16 on CUDA) + GradScaler.
     pub amp: bool,
+    /// Where the model, the data and every op live.
+    pub device: Device,
     /// The compiled forward + backward.
     pub compile: bool,
     /// Optimizer steps.
@@ -137,6 +141,7 @@ impl TrainConfig {
         TrainConfig {
             model,
             amp: false,
+            device: Device::Cpu,
             compile: false,
             steps: 100,
             seed: 0,
@@ -165,7 +170,8 @@ pub struct TrainReport {
     pub compiled: Option<String>,
 }
 
-/// The loss of `model` on `(x, y)`, under CPU bf16 autocast when `amp`.
+/// The loss of `model` on `(x, y)`, under autocast when `amp`: bf16 on the
+/// CPU, f16 on CUDA (the devices' AMP defaults), as `x`'s device says.
 pub(crate) fn forward_loss(
     model: &mut dyn Module,
     x: &Tensor,
@@ -176,7 +182,11 @@ pub(crate) fn forward_loss(
     if !amp {
         return run();
     }
-    autocast(Device::Cpu, Some(DType::BF16), true, true, run)
+    let dtype = match x.device() {
+        Device::Cpu => DType::BF16,
+        Device::Cuda(_) => DType::F16,
+    };
+    autocast(x.device(), Some(dtype), true, true, run)
         .map_err(|e| TensorError::Argument { op: "autocast".into(), detail: e.to_string() })?
 }
 
@@ -193,13 +203,16 @@ pub struct Trainer {
     compiled: Option<CompiledStep>,
     data: Batches,
     amp: bool,
+    device: Device,
     skipped: usize,
 }
 
 impl Trainer {
     /// A fresh model and optimizer as `cfg` says.
     pub fn new(cfg: &TrainConfig) -> CliResult<Trainer> {
-        let model: Shared = Rc::new(RefCell::new(cfg.model.build(cfg.seed).map_err(tensor_err)?));
+        let mut built = cfg.model.build(cfg.seed).map_err(tensor_err)?;
+        built.to_device(cfg.device).map_err(tensor_err)?;
+        let model: Shared = Rc::new(RefCell::new(built));
         let adam = Adam::new(AdamConfig::adamw(cfg.lr)).map_err(tensor_err)?;
         let config = GradScalerConfig { enabled: cfg.amp, ..GradScalerConfig::default() };
         let scaler = GradScaler::new(config).map_err(|e| CliError(e.to_string()))?;
@@ -210,6 +223,7 @@ impl Trainer {
             scaler,
             data: Batches::new(cfg.model.task(), cfg.batch, cfg.seed),
             amp: cfg.amp,
+            device: cfg.device,
             skipped: 0,
         })
     }
@@ -219,6 +233,13 @@ impl Trainer {
     /// the loss before the update.
     pub fn step(&mut self) -> std::result::Result<f64, String> {
         let (x, y) = self.data.next_batch().map_err(|e| e.to_string())?;
+        let (x, y) = match self.device {
+            Device::Cpu => (x, y),
+            d => (
+                x.to_device(d).map_err(|e| e.to_string())?,
+                y.to_device(d).map_err(|e| e.to_string())?,
+            ),
+        };
         self.opt.zero_grad(&mut **self.model.borrow_mut());
         let loss = match &self.compiled {
             Some(s) => {
@@ -308,18 +329,13 @@ fn progress_bar(cfg: &TrainConfig) -> ProgressBar {
 
 /// `smelt train-demo`: the text for stdout.
 pub fn train_demo(args: &TrainArgs) -> CliResult<String> {
-    if args.device == "cuda" {
-        return Err(CliError::new(
-            "--device cuda: the runtime's CUDA device is not available yet (eager tensors run \
-             on the CPU only); use --device cpu",
-        ));
-    }
     if args.steps == 0 || args.batch == 0 {
         return Err(CliError::new("--steps and --batch must be at least 1"));
     }
     let cfg = TrainConfig {
         model: ModelKind::parse(&args.model)?,
         amp: args.amp,
+        device: if args.device == "cuda" { Device::Cuda(0) } else { Device::Cpu },
         compile: args.compile,
         steps: args.steps,
         seed: args.seed,

@@ -32,7 +32,7 @@ mod sequential;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::tensor::{Result, Tensor, arg_err, shape_err};
+use crate::tensor::{Device, Result, Tensor, arg_err, shape_err};
 
 pub(crate) use activation::stateless;
 pub use activation::{Gelu, Relu};
@@ -154,6 +154,23 @@ pub trait Module {
         strict: bool,
     ) -> Result<LoadReport> {
         load_into(self.slots(), map, strict)
+    }
+
+    /// Moves every parameter and buffer to `device` (PyTorch's
+    /// `module.to(device)`): parameters stay leaves that require grad, and
+    /// gradients are not carried over (call it before training).
+    fn to_device(&mut self, device: Device) -> Result<()> {
+        for s in self.slots() {
+            if s.tensor.device() == device {
+                continue;
+            }
+            let moved = crate::autograd::no_grad(|| s.tensor.to_device(device))?;
+            *s.tensor = match s.kind {
+                Kind::Parameter => moved.requires_grad_(true)?,
+                Kind::Buffer => moved,
+            };
+        }
+        Ok(())
     }
 }
 

@@ -47,7 +47,7 @@ fn in_graph(kind: Kind, t: &Tensor) -> bool {
 
 impl CompiledStep {
     /// Compiles the step of `model` (nothing is traced before the first run);
-    /// `amp` runs the forward under CPU bf16 autocast.
+    /// `amp` runs the forward under autocast (bf16 on the CPU, f16 on CUDA).
     pub fn new(model: Shared, amp: bool) -> CompiledStep {
         let m = model.clone();
         let compiled = compile(move |inputs: &[Tensor]| program(&m, amp, inputs));

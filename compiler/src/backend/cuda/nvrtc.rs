@@ -166,8 +166,12 @@ pub fn compile_ptx(source: &str, sm: i32) -> Result<String, CompileError> {
     let text = ptx.to_src();
     if let Some(dir) = &disk {
         // A cache that cannot be written is only slower: ignore the error.
+        // Written under a temporary name, then renamed into place, so a
+        // process reading the cache at the same moment never sees half a file.
+        let tmp = dir.join(format!("{key}.ptx.{}.tmp", std::process::id()));
         let _ = std::fs::create_dir_all(dir)
-            .and_then(|_| std::fs::write(dir.join(format!("{key}.ptx")), &text));
+            .and_then(|_| std::fs::write(&tmp, &text))
+            .and_then(|_| std::fs::rename(&tmp, dir.join(format!("{key}.ptx"))));
     }
     if let Ok(mut c) = memory_cache().lock() {
         c.insert(key, text.clone());
