@@ -102,10 +102,14 @@ fn cli_prints_one_json_object_and_plots() {
 }
 
 #[test]
-fn cli_refuses_cuda_with_a_clear_error() {
+fn cli_without_a_cuda_device_says_what_is_missing() {
+    // Where a device runs, tools/gpu-check.sh trains on it instead.
+    if smelt_runtime::cuda::available().is_ok() {
+        return;
+    }
     fails(
         SMELT,
         &["train-demo", "--device", "cuda", "--steps", "1"],
-        "CUDA device is not available yet",
+        "cuda:0 is not available: no CUDA device",
     );
 }
