@@ -422,7 +422,9 @@ fn multi_sources(d: &str) -> Vec<String> {
     };
     vec![
         per(4, &format!("{d}[N]"), &|i| {
-            format!("  %a{i} = mul(%x{i}, 0.9)\n  %s{i} = sqrt(%x{i})\n  %y{i} = add(%a{i}, %s{i})\n")
+            format!(
+                "  %a{i} = mul(%x{i}, 0.9)\n  %s{i} = sqrt(%x{i})\n  %y{i} = add(%a{i}, %s{i})\n"
+            )
         }),
         per(3, &format!("{d}[N, 8]"), &|i| format!("  %y{i} = add(%x{i}, %b{i})\n")),
         per(3, &format!("{d}[N, 100]"), &|i| {
@@ -466,7 +468,9 @@ fn multi_kernels_compile_with_nvrtc_beside_their_single_kernels() {
         }
     }
     if !nvrtc::nvrtc_available() {
-        eprintln!("SKIPPED (LOUDLY): no libnvrtc.so* on the library path; no multi kernel compiled");
+        eprintln!(
+            "SKIPPED (LOUDLY): no libnvrtc.so* on the library path; no multi kernel compiled"
+        );
         assert!(std::env::var_os("SMELT_REQUIRE_NVRTC").is_none(), "NVRTC is required");
         return;
     }

@@ -33,9 +33,12 @@
 
 use std::collections::HashMap;
 
-use crate::ir::NodeId;
+use crate::backend::kernel::extract;
+use crate::ir::{Func, NodeId};
+use crate::plan::Plan;
 
-use super::emit::{KernelSource, Template};
+use super::emit::{KernelSource, Template, emit_kernel};
+use super::lower::LowerError;
 
 /// The kernel-parameter space of a launch (the 4 KiB every CUDA version and
 /// architecture allows; CUDA 12.1 raised it on Volta and newer, not everywhere).
@@ -191,6 +194,28 @@ pub fn multi_kernel(single: &KernelSource) -> Option<MultiKernel> {
         instances: n,
         pointers: p,
     })
+}
+
+/// Launches per run of `plan` (a plan of `f`) with cuBLAS, as
+/// `CompiledPlan::launch_count` counts them: each step once, a group once
+/// per chunk of its multi kernel. Needs no device.
+pub fn plan_launches(f: &Func, plan: &Plan) -> Result<usize, LowerError> {
+    let kernels: Vec<_> = plan.kernels.iter().map(|k| extract(f, k)).collect();
+    let sources = kernels.iter().map(emit_kernel).collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<StepView<'_>> = sources
+        .iter()
+        .zip(&kernels)
+        .map(|(s, k)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
+        .collect();
+    Ok(group_launches(&views)
+        .iter()
+        .map(|l| match l {
+            Launch::One(_) => 1,
+            Launch::Group(m) => {
+                multi_kernel(&sources[m[0]]).map_or(m.len(), |k| chunks(m.len(), k.instances))
+            }
+        })
+        .sum())
 }
 
 /// Launches of `members` instances, `per_launch` at a time.

@@ -51,10 +51,8 @@ fn planned(src: &str) -> Vec<(KernelSource, Vec<NodeId>, Vec<NodeId>)> {
 }
 
 fn launches(steps: &[(KernelSource, Vec<NodeId>, Vec<NodeId>)]) -> Vec<Launch> {
-    let views: Vec<StepView<'_>> = steps
-        .iter()
-        .map(|(s, i, o)| StepView { source: s, inputs: i, outputs: o })
-        .collect();
+    let views: Vec<StepView<'_>> =
+        steps.iter().map(|(s, i, o)| StepView { source: s, inputs: i, outputs: o }).collect();
     group_launches(&views)
 }
 

@@ -179,9 +179,7 @@ impl CompiledPlan {
             .iter()
             .map(|l| match l {
                 PlanLaunch::One(_) => 1,
-                PlanLaunch::Multi(g) => {
-                    grouping::chunks(g.members.len(), g.kernel.instances)
-                }
+                PlanLaunch::Multi(g) => grouping::chunks(g.members.len(), g.kernel.instances),
             })
             .sum()
     }
@@ -522,9 +520,10 @@ impl CudaBackend {
         for l in &plan.launches {
             match l {
                 PlanLaunch::One(i) => {
-                    let step = plan.steps.get(*i).ok_or_else(|| {
-                        CudaError::Input(format!("the plan has no step {i}"))
-                    })?;
+                    let step = plan
+                        .steps
+                        .get(*i)
+                        .ok_or_else(|| CudaError::Input(format!("the plan has no step {i}")))?;
                     self.enqueue_step(step, inputs, made, b)?;
                 }
                 PlanLaunch::Multi(g) => self.enqueue_group(plan, g, inputs, made, b)?,
