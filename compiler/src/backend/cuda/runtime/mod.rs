@@ -145,7 +145,7 @@ enum PlanLaunch {
     /// A step on its own.
     One(usize),
     /// Steps that run one kernel on independent data, as a multi kernel.
-    Multi(multi::Group),
+    Multi(Box<multi::Group>),
 }
 
 /// A function planned and compiled for one device.
@@ -316,7 +316,7 @@ impl CudaBackend {
                     for &m in &members {
                         member[m] = true;
                     }
-                    PlanLaunch::Multi(multi::Group { members, kernel, function: f })
+                    PlanLaunch::Multi(Box::new(multi::Group { members, kernel, function: f }))
                 }
             });
         }
