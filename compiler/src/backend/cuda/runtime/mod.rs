@@ -27,7 +27,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, PushKerne
 use crate::backend::cpu::Buffer;
 use crate::backend::kernel::{KernelFunc, extract};
 use crate::interp::{Bindings, bind_symbols, concrete_shape};
-use crate::ir::{DType, Dim, Func, NodeId, Op};
+use crate::ir::{DType, Func, Op};
 use crate::tensor::HostTensor;
 
 use super::emit::{KernelSource, Template, emit_kernel_numerics, translation_unit};
@@ -41,10 +41,12 @@ mod graph;
 mod launch;
 mod multi;
 mod strided;
+mod values;
 
 pub use graph::CapturedPlan;
 pub use launch::{LaunchSizes, launch_config, launch_sizes};
 pub use strided::{DeviceAlias, MAX_GATHER_RANK};
+use values::{Made, Slot, bind_shapes, symbol_values};
 
 /// What can go wrong running on a CUDA device.
 #[derive(Debug, thiserror::Error)]
@@ -605,114 +607,6 @@ impl CudaBackend {
         driver("cuStreamSynchronize", self.stream.synchronize())?;
         Ok(host)
     }
-}
-
-/// The buffers of one run of a plan, and where each value lives.
-struct Made {
-    buffers: Vec<Option<DeviceTensor>>,
-    slot: HashMap<NodeId, Slot>,
-    /// The conv columns scratch (the largest any conv of the plan needs).
-    scratch: Option<CudaSlice<u8>>,
-}
-
-impl Made {
-    /// The device tensor of plan value `i`.
-    fn get<'a>(&'a self, inputs: &[&'a DeviceTensor], i: &NodeId) -> Option<&'a DeviceTensor> {
-        match self.slot.get(i) {
-            Some(Slot::Input(j)) => inputs.get(*j).copied(),
-            Some(Slot::Made(j)) => self.buffers.get(*j).and_then(Option::as_ref),
-            None => None,
-        }
-    }
-
-    /// Kernel `k`'s input and output tensors, in argument order.
-    #[allow(clippy::type_complexity)]
-    fn operands<'a>(
-        &'a self,
-        k: &KernelFunc,
-        inputs: &[&'a DeviceTensor],
-    ) -> Result<(Vec<&'a DeviceTensor>, Vec<&'a DeviceTensor>), CudaError> {
-        let mut ins = Vec::with_capacity(k.inputs.len());
-        for i in &k.inputs {
-            ins.push(self.get(inputs, i).ok_or_else(|| {
-                CudaError::Input(format!("kernel {} reads {i} before it exists", k.name))
-            })?);
-        }
-        let mut outs = Vec::with_capacity(k.outputs.len());
-        for o in &k.outputs {
-            outs.push(self.get(inputs, o).ok_or_else(|| {
-                CudaError::Input(format!("kernel {} has no buffer for {o}", k.name))
-            })?);
-        }
-        Ok((ins, outs))
-    }
-}
-
-/// The value of each of a kernel's symbols at bindings `b`, in argument order.
-fn symbol_values(src: &KernelSource, b: &Bindings) -> Result<Vec<i64>, CudaError> {
-    src.symbols
-        .iter()
-        .map(|s| {
-            b.get(s)
-                .map(|&v| v as i64)
-                .ok_or_else(|| CudaError::Input(format!("symbol {s} is not bound")))
-        })
-        .collect()
-}
-
-/// Where a value of the plan lives during a launch.
-#[derive(Clone, Copy)]
-enum Slot {
-    Input(usize),
-    Made(usize),
-}
-
-/// Binds symbols from input shapes alone (dtype and shape checks included).
-fn bind_shapes(
-    f: &Func,
-    sigs: &[(DType, Vec<usize>)],
-    extra: &Bindings,
-) -> Result<Bindings, CudaError> {
-    if sigs.len() != f.params().len() {
-        return Err(CudaError::Input(format!(
-            "@{} takes {} inputs, got {}",
-            f.name,
-            f.params().len(),
-            sigs.len()
-        )));
-    }
-    let mut b = extra.clone();
-    for (i, (&p, (d, shape))) in f.params().iter().zip(sigs).enumerate() {
-        let ty = f.ty(p);
-        if ty.dtype != *d || ty.shape.rank() != shape.len() {
-            return Err(CudaError::Input(format!(
-                "input {i} is {d}{shape:?}, @{} wants {ty}",
-                f.name
-            )));
-        }
-        for (dim, &size) in ty.shape.dims().iter().zip(shape) {
-            match dim {
-                Dim::Const(c) if *c as usize != size => {
-                    return Err(CudaError::Input(format!(
-                        "input {i} is {d}{shape:?}, @{} wants {ty}",
-                        f.name
-                    )));
-                }
-                Dim::Sym(s) => match b.get(s) {
-                    Some(&v) if v as usize != size => {
-                        return Err(CudaError::Input(format!(
-                            "symbol {s} is {v} and {size} (input {i})"
-                        )));
-                    }
-                    _ => {
-                        b.insert(s.clone(), size as u64);
-                    }
-                },
-                _ => {}
-            }
-        }
-    }
-    Ok(b)
 }
 
 /// True for ops lowered by the cuBLAS path.
