@@ -5,11 +5,11 @@
 //! per tensor, so a few launches carry the work of dozens.
 //!
 //! - [`group_launches`] decides which steps of a plan launch together:
-//!   steps whose kernel code is identical but for the kernel's name (the
-//!   name hashes the kernel's IR, whose function is named after the plan
-//!   position, `<func>_k<i>`, so identical kernels at two positions differ
-//!   in name only), whose template launches by a 1-D grid (elementwise, row,
-//!   tiled transpose), and that can move up to the first member's position:
+//!   steps whose kernel code is identical (the `<kind>_<hash>` name hashes
+//!   what the kernel does, sizes included, so identical kernels share it;
+//!   the comparison leaves the name out all the same), whose template
+//!   launches by a 1-D grid (elementwise, row, tiled transpose), and that
+//!   can move up to the first member's position:
 //!   every input of a member is a function parameter or made by a step
 //!   before the first member. That also means no member reads what another
 //!   writes.
