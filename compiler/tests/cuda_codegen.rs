@@ -375,3 +375,120 @@ fn conv_and_pool_kernels_compile_with_nvrtc() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The plan's kernels and the multi kernels of its groups, as one unit
+/// (both kinds coexist in one translation unit), and the multi kernels.
+fn unit_with_multi(src: &str) -> (String, Vec<cuda::KernelSource>) {
+    use cuda::multi::{Launch, StepView, group_launches, multi_kernel};
+    use smelt_compiler::backend::kernel::extract;
+    let m = parse_module(src).unwrap();
+    let mut g = m.funcs[0].clone();
+    passes::optimize(&mut g).unwrap();
+    let p = plan::plan(&g).unwrap();
+    let mut kernels = cuda::generate(&g, &p).unwrap();
+    let ks: Vec<_> = p.kernels.iter().map(|k| extract(&g, k)).collect();
+    let views: Vec<StepView<'_>> = kernels
+        .iter()
+        .zip(&ks)
+        .map(|(s, k)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
+        .collect();
+    let multis: Vec<cuda::KernelSource> = group_launches(&views)
+        .into_iter()
+        .filter_map(|l| match l {
+            Launch::Group(m) => Some(multi_kernel(&kernels[m[0]]).unwrap().source),
+            Launch::One(_) => None,
+        })
+        .collect();
+    kernels.extend(multis.iter().cloned());
+    (cuda::translation_unit(&kernels), multis)
+}
+
+/// Functions that run one kernel on several tensors: elementwise (flat and
+/// broadcast), row and tiled-transpose templates.
+fn multi_sources(d: &str) -> Vec<String> {
+    let per = |n: usize, ty: &str, body: &dyn Fn(usize) -> String| {
+        // The transpose case returns [96, 64].
+        let rty = ty.replace("[64, 96]", "[96, 64]");
+        let params: Vec<String> = (0..n).map(|i| format!("%x{i}: {ty}, %b{i}: {d}[8]")).collect();
+        let results: Vec<String> = (0..n).map(|_| rty.clone()).collect();
+        let rets: Vec<String> = (0..n).map(|i| format!("%y{i}")).collect();
+        let lines: String = (0..n).map(body).collect();
+        format!(
+            "func @f({}) -> ({}) {{\n{lines}  return {}\n}}\n",
+            params.join(", "),
+            results.join(", "),
+            rets.join(", ")
+        )
+    };
+    vec![
+        per(4, &format!("{d}[N]"), &|i| {
+            format!(
+                "  %a{i} = mul(%x{i}, 0.9)\n  %s{i} = sqrt(%x{i})\n  %y{i} = add(%a{i}, %s{i})\n"
+            )
+        }),
+        per(3, &format!("{d}[N, 8]"), &|i| format!("  %y{i} = add(%x{i}, %b{i})\n")),
+        per(3, &format!("{d}[N, 100]"), &|i| {
+            format!(
+                "  %m{i} = max(%x{i}) dims=[1] keepdim=true\n  %e{i} = sub(%x{i}, %m{i})\n  %y{i} = exp(%e{i})\n"
+            )
+        }),
+        per(2, &format!("{d}[64, 96]"), &|i| {
+            format!("  %t{i} = permute(%x{i}) dims=[1, 0]\n  %y{i} = mul(%t{i}, 2.0)\n")
+        }),
+    ]
+}
+
+#[test]
+fn multi_kernels_compile_with_nvrtc_beside_their_single_kernels() {
+    use cuda::Template;
+    let mut units = Vec::new();
+    for d in ["f32", "bf16", "f16", "f64"] {
+        for (i, src) in multi_sources(d).into_iter().enumerate() {
+            let (tu, multis) = unit_with_multi(&src);
+            assert_eq!(multis.len(), 1, "{src}: one group expected\n{tu}");
+            let t = &multis[0].template;
+            let want = match i {
+                0 => matches!(t, Template::Elementwise { vector } if *vector > 1),
+                1 => *t == Template::Elementwise { vector: 1 },
+                2 => matches!(t, Template::Row { .. }),
+                _ => matches!(t, Template::Transpose { .. }),
+            };
+            assert!(want, "{src}: {t:?}");
+            units.push((src, tu, multis.into_iter().map(|m| m.name).collect::<Vec<_>>()));
+        }
+    }
+    // Corpus functions that group (none need to: it is written op by op).
+    for (name, src) in corpus() {
+        let m = parse_module(&src).unwrap();
+        if m.funcs.len() == 1 {
+            let (tu, multis) = unit_with_multi(&src);
+            if !multis.is_empty() {
+                units.push((name, tu, multis.into_iter().map(|m| m.name).collect()));
+            }
+        }
+    }
+    if !nvrtc::nvrtc_available() {
+        eprintln!(
+            "SKIPPED (LOUDLY): no libnvrtc.so* on the library path; no multi kernel compiled"
+        );
+        assert!(std::env::var_os("SMELT_REQUIRE_NVRTC").is_none(), "NVRTC is required");
+        return;
+    }
+    let supported = nvrtc::supported_archs().unwrap();
+    let archs: Vec<i32> = archs().into_iter().filter(|a| supported.contains(a)).collect();
+    let mut failures = Vec::new();
+    for (what, tu, names) in &units {
+        for &sm in &archs {
+            match cuda::compile_ptx(tu, sm) {
+                Ok(ptx) => {
+                    for n in names {
+                        assert!(ptx.contains(&format!(".entry {n}(")), "{what}: no {n} in PTX");
+                    }
+                }
+                Err(e) => failures.push(format!("{what} sm_{sm}: {e}")),
+            }
+        }
+    }
+    eprintln!("compiled {} units with multi kernels for sm {archs:?}", units.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 mod conv;
 #[path = "cuda_emu/harness.rs"]
 mod harness;
+#[path = "cuda_emu/multi.rs"]
+mod multi;
 
 use harness::emulate;
 
@@ -641,4 +643,66 @@ fn a_captured_plan_replays_to_the_interpreters_results() {
         results.push(compare(&want, &got, 0.0));
     }
     assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+/// Identical kernels on independent tensors (AdamW steps, sums, rows,
+/// transposes) launch as multi kernels, in the emulation: results equal the
+/// interpreter's and the launches are as few as the tables allow.
+#[test]
+fn multi_kernels_match_the_interpreter_in_a_cpu_emulation() {
+    let mut funcs: Vec<(String, Func, Sizes, u64)> = Vec::new();
+    for (k, c) in multi::multi_cases().into_iter().enumerate() {
+        let f = parse_module(&c.src).unwrap().funcs[0].clone();
+        assert_eq!(multi::launches_of(&f), c.launches, "{}", c.name);
+        funcs.push((c.name, f, c.sizes, 21 + k as u64));
+    }
+    if std::process::Command::new("g++").arg("--version").output().is_err() {
+        eprintln!("skipped: no g++ for the CPU emulation");
+        return;
+    }
+    let (failures, ran) = emulate(&funcs, false, "cuda-emu-multi", false, false);
+    report("CPU emulation of multi kernels", &failures, ran);
+}
+
+/// The multi-kernel cases on the device against the interpreter, each plan
+/// launching as [`multi::MultiCase::launches`] says; the 8-tensor AdamW step
+/// also captured as a CUDA graph and replayed.
+#[test]
+fn multi_kernels_match_the_interpreter_on_the_device() {
+    let Some(mut gpu) = backend() else { return };
+    let mut failures = Vec::new();
+    let cases = multi::multi_cases();
+    for (k, c) in cases.iter().enumerate() {
+        let f = parse_module(&c.src).unwrap().funcs[0].clone();
+        match gpu.compile(&f) {
+            Ok(plan) if plan.launch_count() != c.launches => failures.push(format!(
+                "{}: {} launches, expected {}",
+                c.name,
+                plan.launch_count(),
+                c.launches
+            )),
+            Ok(_) => {}
+            Err(e) => failures.push(format!("{}: compile: {e}", c.name)),
+        }
+        match check(&mut gpu, &f, &c.sizes, 21 + k as u64) {
+            Ok(true) => {}
+            Ok(false) => failures.push(format!("{}: the interpreter rejected the inputs", c.name)),
+            Err(e) => failures.push(format!("{}: {e}", c.name)),
+        }
+    }
+    let c = &cases[0];
+    let f = parse_module(&c.src).unwrap().funcs[0].clone();
+    let plan = gpu.compile(&f).unwrap();
+    let inputs = random_inputs(&f, &c.sizes, 5).unwrap();
+    let dev: Vec<_> = inputs.iter().map(|t| gpu.upload(t).unwrap()).collect();
+    let refs: Vec<_> = dev.iter().collect();
+    let cap = gpu.capture(&plan, &refs, &c.sizes).unwrap();
+    assert_eq!(cap.kernels(), 1, "the 8-tensor AdamW step is one launch");
+    cap.replay().unwrap();
+    let got: Vec<HostTensor> = cap.outputs().iter().map(|t| gpu.download(t).unwrap()).collect();
+    let want = interp::run(&f, &inputs, &c.sizes).unwrap();
+    if let Err(e) = compare(&want, &got, loosest_bar(&f)) {
+        failures.push(format!("{} captured: {e}", c.name));
+    }
+    report("multi kernels on the device", &failures, cases.len() + 1);
 }

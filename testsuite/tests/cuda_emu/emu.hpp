@@ -54,12 +54,15 @@ template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
   return r;
 }
 
-template <class F> void smelt_emu_launch(unsigned grid, unsigned block, bool sync, F f) {
-  gridDim.x = grid;
+// A grid of gx × gy blocks (multi kernels: blockIdx.y picks the instance).
+template <class F> void smelt_emu_launch2(unsigned gx, unsigned gy, unsigned block, bool sync, F f) {
+  gridDim.x = gx;
+  gridDim.y = gy;
   blockDim.x = block;
-  for (unsigned b = 0; b < grid; ++b) {
+  for (unsigned y = 0; y < gy; ++y)
+  for (unsigned b = 0; b < gx; ++b) {
     if (!sync) {
-      for (unsigned t = 0; t < block; ++t) { blockIdx.x = b; threadIdx.x = t; f(); }
+      for (unsigned t = 0; t < block; ++t) { blockIdx.x = b; blockIdx.y = y; threadIdx.x = t; f(); }
       continue;
     }
     std::barrier<> bar(block);
@@ -71,9 +74,12 @@ template <class F> void smelt_emu_launch(unsigned grid, unsigned block, bool syn
       smelt_emu_warp_bars.push_back(warps.back().get());
     }
     std::vector<std::thread> ts;
-    for (unsigned t = 0; t < block; ++t) ts.emplace_back([=] { blockIdx.x = b; threadIdx.x = t; f(); });
+    for (unsigned t = 0; t < block; ++t) ts.emplace_back([=] { blockIdx.x = b; blockIdx.y = y; threadIdx.x = t; f(); });
     for (auto& t : ts) t.join();
   }
+}
+template <class F> void smelt_emu_launch(unsigned grid, unsigned block, bool sync, F f) {
+  smelt_emu_launch2(grid, 1, block, sync, f);
 }
 
 static unsigned char* smelt_emu_buf(size_t bytes) {

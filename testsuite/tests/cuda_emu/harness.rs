@@ -1,5 +1,6 @@
 //! The g++ emulation harness of the CUDA tests: each function's generated
-//! kernels, with the launch shapes the runtime would use, become a C++
+//! kernels, with the launch shapes (and the grouping into multi kernels)
+//! the runtime would use, become a C++
 //! program over `emu.hpp` (threads and blocks emulated on the CPU), whose
 //! results are compared with the interpreter's.
 
@@ -20,7 +21,8 @@ struct EmuCase {
 
 /// The C++ for one function: its kernels in a namespace and a `run_fN`
 /// that reads the inputs, launches the kernels in plan order with the launch
-/// shapes the runtime would use, and writes the results.
+/// shapes the runtime would use (groups of identical kernels as their
+/// multi kernel, a 2-D grid), and writes the results.
 pub(crate) fn emu_function(
     id: usize,
     f: &Func,
@@ -32,6 +34,7 @@ pub(crate) fn emu_function(
 ) -> Result<(String, Vec<OutSig>), String> {
     use smelt_compiler::backend::cpu::Buffer;
     use smelt_compiler::backend::cuda::emit::{Template, emit_kernel_numerics};
+    use smelt_compiler::backend::cuda::multi::{Launch, StepView, group_launches, multi_kernel};
     use smelt_compiler::backend::cuda::runtime::{launch_config, launch_sizes};
     use smelt_compiler::backend::cuda::snippets::storage_type;
     use smelt_compiler::backend::kernel::extract;
@@ -56,48 +59,102 @@ pub(crate) fn emu_function(
             bytes.len()
         ));
     }
-    // Kernels are named by their code: a repeated one is defined once.
-    let mut defined = std::collections::HashSet::new();
+    let mut kernels = Vec::new();
     for k in &p.kernels {
         let kf = extract(&g, k);
         let src = emit_kernel_numerics(&kf, cublas, eager).map_err(|e| e.to_string())?;
+        kernels.push((kf, src));
+    }
+    // The runtime's grouping: identical independent kernels run as one
+    // multi kernel (blockIdx.y picks the instance).
+    let views: Vec<StepView<'_>> = kernels
+        .iter()
+        .map(|(k, s)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
+        .collect();
+    let launches = group_launches(&views);
+    let mut defined = std::collections::HashSet::new();
+    let ptr = |n: smelt_compiler::ir::NodeId, c: &str| {
+        format!("({c}{}*)v{}", storage_type(g.ty(n).dtype), n.index())
+    };
+    for l in launches {
+        let members = match l {
+            Launch::One(i) => vec![i],
+            Launch::Group(m) => m,
+        };
+        for &m in &members {
+            for &o in &kernels[m].0.outputs {
+                let bytes = shape_of(o)?.iter().product::<usize>() * g.ty(o).dtype.size_bytes();
+                body.push_str(&format!(
+                    "  unsigned char* v{} = smelt_emu_buf({bytes});\n",
+                    o.index()
+                ));
+            }
+        }
+        let (kf, single) = &kernels[members[0]];
+        let multi = if members.len() > 1 {
+            Some(multi_kernel(single).ok_or_else(|| format!("{}: no multi kernel", single.name))?)
+        } else {
+            None
+        };
+        let src = multi.as_ref().map_or(single, |m| &m.source);
         if defined.insert(src.name.clone()) {
             code.push_str(&src.code.replace("extern \"C\" ", ""));
         }
-        let mut args = Vec::new();
-        for &o in &k.outputs {
-            let bytes = shape_of(o)?.iter().product::<usize>() * g.ty(o).dtype.size_bytes();
-            body.push_str(&format!("  unsigned char* v{} = smelt_emu_buf({bytes});\n", o.index()));
-            args.push(format!("({}*)v{}", storage_type(g.ty(o).dtype), o.index()));
-        }
         match &src.template {
             Template::ConvGemm(c) => {
-                let ins: Vec<String> = k.inputs.iter().map(|i| format!("v{}", i.index())).collect();
-                let out = format!("v{}", k.outputs[0].index());
-                body.push_str(&conv::emu_conv(id, &kf, c, &b, &ins, &out)?);
+                let ins: Vec<String> =
+                    kf.inputs.iter().map(|i| format!("v{}", i.index())).collect();
+                let out = format!("v{}", kf.outputs[0].index());
+                body.push_str(&conv::emu_conv(id, kf, c, &b, &ins, &out)?);
                 continue;
             }
             Template::Cublas => {
-                return Err(format!("{}: no cuBLAS matmul in the emulation", k.name));
+                return Err(format!("{}: no cuBLAS matmul in the emulation", kf.name));
             }
             _ => {}
         }
         let cfg =
-            launch_config(&src.template, &launch_sizes(&src, &b).map_err(|e| e.to_string())?, 2);
-        for &i in &k.inputs {
-            args.push(format!("(const {}*)v{}", storage_type(g.ty(i).dtype), i.index()));
-        }
-        for s in &src.symbols {
-            args.push(format!("{}LL", b.get(s).copied().unwrap_or(0)));
-        }
+            launch_config(&src.template, &launch_sizes(src, &b).map_err(|e| e.to_string())?, 2);
+        let syms: Vec<String> =
+            src.symbols.iter().map(|s| format!("{}LL", b.get(s).copied().unwrap_or(0))).collect();
         let sync = matches!(src.template, Template::Row { .. } | Template::Transpose { .. });
-        body.push_str(&format!(
-            "  smelt_emu_launch({}, {}, {sync}, [&] {{ f{id}::{}({}); }});\n",
-            cfg.grid_dim.0,
-            cfg.block_dim.0,
-            src.name,
-            args.join(", ")
-        ));
+        let Some(m) = &multi else {
+            let mut args: Vec<String> = kf.outputs.iter().map(|&o| ptr(o, "")).collect();
+            args.extend(kf.inputs.iter().map(|&i| ptr(i, "const ")));
+            args.extend(syms);
+            body.push_str(&format!(
+                "  smelt_emu_launch({}, {}, {sync}, [&] {{ f{id}::{}({}); }});\n",
+                cfg.grid_dim.0,
+                cfg.block_dim.0,
+                src.name,
+                args.join(", ")
+            ));
+            continue;
+        };
+        // One launch per chunk of at most `instances` rows, as the runtime does.
+        for chunk in members.chunks(m.instances) {
+            let ns = format!("f{id}::{}_multi", single.name);
+            body.push_str(&format!("  {{\n    static {ns}::Table t{{}};\n"));
+            for (row, &k) in chunk.iter().enumerate() {
+                let kk = &kernels[k].0;
+                for (col, &v) in kk.outputs.iter().chain(&kk.inputs).enumerate() {
+                    body.push_str(&format!(
+                        "    t.p[{row}][{col}] = (const void*)v{};\n",
+                        v.index()
+                    ));
+                }
+            }
+            let mut args = vec!["t".to_string()];
+            args.extend(syms.iter().cloned());
+            body.push_str(&format!(
+                "    smelt_emu_launch2({}, {}, {}, {sync}, [&] {{ f{id}::{}({}); }});\n  }}\n",
+                cfg.grid_dim.0,
+                chunk.len(),
+                cfg.block_dim.0,
+                src.name,
+                args.join(", ")
+            ));
+        }
     }
     let mut outputs = Vec::new();
     for (i, &r) in g.results().iter().enumerate() {

@@ -56,7 +56,8 @@ pub struct GpuRow {
     pub host_us: f64,
     /// Milliseconds to generate and compile the plan's kernels.
     pub compile_ms: f64,
-    /// Kernels (and library calls) in the plan.
+    /// Launches per run of the plan (kernels and library calls; a group of
+    /// identical kernels launched as one multi kernel counts once per chunk).
     pub kernels: usize,
 }
 
@@ -230,7 +231,7 @@ fn measure(gpu: &mut CudaBackend, w: &Workload, shrink: u64, reps: usize) -> Res
     let t0 = Instant::now();
     let plan = gpu.compile(&func).map_err(|e| format!("compile: {e}"))?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let kernels = plan.sources().len();
+    let kernels = plan.launch_count();
     let inputs = device_inputs(gpu, &func, &bindings).map_err(|e| format!("inputs: {e}"))?;
     let refs: Vec<&DeviceTensor> = inputs.iter().collect();
     // Symbols are bound from the inputs' shapes.
@@ -379,6 +380,20 @@ mod tests {
             let (kernels, tu) = kernels_of(&f).unwrap_or_else(|e| panic!("{}: {e}", w.name));
             assert!(kernels >= 1, "{}", w.name);
             assert!(tu.contains("__global__"), "{}", w.name);
+        }
+    }
+
+    #[test]
+    fn the_adamw_step_is_one_launch() {
+        use smelt_compiler::backend::cuda::multi::plan_launches;
+        for d in [smelt_compiler::ir::DType::F32, smelt_compiler::ir::DType::BF16] {
+            let w = super::super::workloads::adamw(d);
+            let mut f = parse_func(&w.ir).expect("parse");
+            passes::optimize(&mut f).expect("optimize");
+            let p = plan::plan(&f).expect("plan");
+            assert_eq!(p.kernels.len(), 64, "one kernel per tensor");
+            // 64 identical kernels of 7 pointers: one launch of their multi kernel.
+            assert_eq!(plan_launches(&f, &p).expect("launches"), 1, "{d}");
         }
     }
 }

@@ -4,7 +4,8 @@
 //! [`lower`]), compiled at run time by NVRTC ([`nvrtc`]) for the device's own
 //! architecture, and launched through the CUDA driver ([`runtime`]); matmul
 //! and conv2d go to cuBLAS (conv2d through a generated im2col kernel and
-//! the host plan of [`conv_plan`]).
+//! the host plan of [`conv_plan`]). Identical kernels on independent data
+//! launch together as one multi kernel ([`multi`]).
 //!
 //! No GPU, no panic: the driver and NVRTC are opened at run time, probed
 //! before use, and every entry point returns an error naming what is missing.
@@ -13,6 +14,7 @@
 pub mod conv_plan;
 pub mod emit;
 pub mod lower;
+pub mod multi;
 pub mod nvrtc;
 mod row;
 mod row_carry;

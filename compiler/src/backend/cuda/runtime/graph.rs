@@ -79,7 +79,7 @@ impl CudaBackend {
             buffers: made.buffers,
             _scratch: made.scratch,
             outputs,
-            kernels: plan.steps.len(),
+            kernels: plan.launch_count(),
         })
     }
 }

@@ -14,7 +14,10 @@
 //! run shared by the plan's convs. Without cuBLAS both take their generated
 //! one-thread-per-output kernels, as the pools and integer matmuls always
 //! do. A compiled plan can also be captured as a CUDA graph and replayed
-//! ([`CudaBackend::capture`], in `graph`).
+//! ([`CudaBackend::capture`], in `graph`). Identical kernels on independent
+//! data (an optimizer step over many tensors) launch as one multi kernel
+//! per chunk of instances (grouped by [`multi`](super::multi), launched in
+//! `multi`), compiled instead of their single kernels.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,22 +27,26 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, PushKerne
 use crate::backend::cpu::Buffer;
 use crate::backend::kernel::{KernelFunc, extract};
 use crate::interp::{Bindings, bind_symbols, concrete_shape};
-use crate::ir::{DType, Dim, Func, NodeId, Op};
+use crate::ir::{DType, Func, Op};
 use crate::tensor::HostTensor;
 
 use super::emit::{KernelSource, Template, emit_kernel_numerics, translation_unit};
 use super::lower::LowerError;
+use super::multi::{self as grouping, Launch, StepView};
 use super::nvrtc::{self, CompileError};
 
 mod conv;
 mod cublas;
 mod graph;
 mod launch;
+mod multi;
 mod strided;
+mod values;
 
 pub use graph::CapturedPlan;
 pub use launch::{LaunchSizes, launch_config, launch_sizes};
 pub use strided::{DeviceAlias, MAX_GATHER_RANK};
+use values::{Made, Slot, bind_shapes, symbol_values};
 
 /// What can go wrong running on a CUDA device.
 #[derive(Debug, thiserror::Error)]
@@ -131,18 +138,52 @@ enum StepRun {
         /// The bias kernel (None without a bias).
         bias: Option<CudaFunction>,
     },
+    /// A member of a group: runs in its group's multi kernel.
+    Member,
+}
+
+/// One launch of a compiled plan (see [`Launch`]).
+enum PlanLaunch {
+    /// A step on its own.
+    One(usize),
+    /// Steps that run one kernel on independent data, as a multi kernel.
+    Multi(Box<multi::Group>),
 }
 
 /// A function planned and compiled for one device.
 pub struct CompiledPlan {
     func: Func,
     steps: Vec<Step>,
+    launches: Vec<PlanLaunch>,
 }
 
 impl CompiledPlan {
-    /// The generated kernels, in launch order.
+    /// The generated kernels, one per plan step, in plan order.
     pub fn sources(&self) -> Vec<&KernelSource> {
         self.steps.iter().map(|s| &s.source).collect()
+    }
+
+    /// The multi kernels that replace groups of identical steps' kernels.
+    pub fn multi_sources(&self) -> Vec<&KernelSource> {
+        self.launches
+            .iter()
+            .filter_map(|l| match l {
+                PlanLaunch::Multi(g) => Some(&g.kernel.source),
+                PlanLaunch::One(_) => None,
+            })
+            .collect()
+    }
+
+    /// Steps (plan kernels) and launches, a multi kernel counting once per
+    /// chunk of instances; a conv counts as one launch.
+    pub fn launch_count(&self) -> usize {
+        self.launches
+            .iter()
+            .map(|l| match l {
+                PlanLaunch::One(_) => 1,
+                PlanLaunch::Multi(g) => grouping::chunks(g.members.len(), g.kernel.instances),
+            })
+            .sum()
     }
 
     /// The optimized function the plan runs.
@@ -251,12 +292,40 @@ impl CudaBackend {
         let mut g = func.clone();
         crate::passes::optimize(&mut g).map_err(|e| CudaError::Input(e.to_string()))?;
         let plan = crate::plan::plan(&g).map_err(|e| CudaError::Input(e.to_string()))?;
-        let mut steps = Vec::new();
+        let mut emitted = Vec::new();
         for k in &plan.kernels {
             let kernel = extract(&g, k);
             // Without cuBLAS, matmuls and convs take generated kernels.
             let source = emit_kernel_numerics(&kernel, self.blas.is_some(), self.eager)?;
+            emitted.push((kernel, source));
+        }
+        let views: Vec<StepView<'_>> = emitted
+            .iter()
+            .map(|(k, s)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
+            .collect();
+        let grouped = grouping::group_launches(&views);
+        let mut launches = Vec::new();
+        let mut member = vec![false; emitted.len()];
+        for l in grouped {
+            launches.push(match l {
+                Launch::One(i) => PlanLaunch::One(i),
+                Launch::Group(members) => {
+                    let first = &emitted[members[0]].1;
+                    let kernel = grouping::multi_kernel(first).ok_or_else(|| {
+                        CudaError::Input(format!("kernel {} has no multi kernel", first.name))
+                    })?;
+                    let f = self.function(&kernel.source)?;
+                    for &m in &members {
+                        member[m] = true;
+                    }
+                    PlanLaunch::Multi(Box::new(multi::Group { members, kernel, function: f }))
+                }
+            });
+        }
+        let mut steps = Vec::new();
+        for ((kernel, source), member) in emitted.into_iter().zip(member) {
             let run = match &source.template {
+                _ if member => StepRun::Member,
                 Template::Cublas => StepRun::Matmul,
                 Template::ConvGemm(c) => {
                     let names: Vec<String> =
@@ -267,18 +336,21 @@ impl CudaBackend {
                         bias: c.bias.as_ref().and_then(|_| fns.next()),
                     }
                 }
-                _ => {
-                    let f = self.functions(&source, std::slice::from_ref(&source.name))?;
-                    StepRun::Kernel(f.into_iter().next().ok_or_else(|| {
-                        CudaError::Input(format!("kernel {} did not load", source.name))
-                    })?)
-                }
+                _ => StepRun::Kernel(self.function(&source)?),
             };
             steps.push(Step { kernel, source, run });
         }
-        let p = Arc::new(CompiledPlan { func: g, steps });
+        let p = Arc::new(CompiledPlan { func: g, steps, launches });
         self.plans.insert(text, p.clone());
         Ok(p)
+    }
+
+    /// The entry `src.name` of `src`'s translation unit, compiled once.
+    fn function(&mut self, src: &KernelSource) -> Result<CudaFunction, CudaError> {
+        let f = self.functions(src, std::slice::from_ref(&src.name))?;
+        f.into_iter()
+            .next()
+            .ok_or_else(|| CudaError::Input(format!("kernel {} did not load", src.name)))
     }
 
     /// The functions `names` of `src`'s translation unit, compiled once.
@@ -439,7 +511,7 @@ impl CudaBackend {
         Ok(made)
     }
 
-    /// Enqueues every kernel of the plan, in order, on the stream.
+    /// Enqueues every launch of the plan, in order, on the stream.
     fn enqueue(
         &self,
         plan: &CompiledPlan,
@@ -447,66 +519,66 @@ impl CudaBackend {
         made: &Made,
         b: &Bindings,
     ) -> Result<(), CudaError> {
-        let lookup = |i: &NodeId| -> Option<&DeviceTensor> {
-            match made.slot.get(i) {
-                Some(Slot::Input(j)) => inputs.get(*j).copied(),
-                Some(Slot::Made(j)) => made.buffers.get(*j).and_then(Option::as_ref),
-                None => None,
-            }
-        };
-        for step in &plan.steps {
-            let k = &step.kernel;
-            let mut ins: Vec<&DeviceTensor> = Vec::new();
-            for i in &k.inputs {
-                ins.push(lookup(i).ok_or_else(|| {
-                    CudaError::Input(format!("kernel {} reads {i} before it exists", k.name))
-                })?);
-            }
-            let mut outs: Vec<&DeviceTensor> = Vec::new();
-            for o in &k.outputs {
-                outs.push(lookup(o).ok_or_else(|| {
-                    CudaError::Input(format!("kernel {} has no buffer for {o}", k.name))
-                })?);
-            }
-            match &step.run {
-                StepRun::Matmul => self.matmul(k, &ins, &outs)?,
-                StepRun::Conv { im2col, bias } => {
-                    let Template::ConvGemm(c) = &step.source.template else {
-                        return Err(CudaError::Input(format!("kernel {} is no conv", k.name)));
-                    };
-                    let fns = conv::ConvFunctions { im2col: im2col.as_ref(), bias: bias.as_ref() };
-                    self.conv2d(k, c, fns, &ins, &outs, made.scratch.as_ref())?;
+        for l in &plan.launches {
+            match l {
+                PlanLaunch::One(i) => {
+                    let step = plan
+                        .steps
+                        .get(*i)
+                        .ok_or_else(|| CudaError::Input(format!("the plan has no step {i}")))?;
+                    self.enqueue_step(step, inputs, made, b)?;
                 }
-                StepRun::Kernel(func) => {
-                    let sizes = launch_sizes(&step.source, b)?;
-                    let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
-                    let syms: Vec<i64> = step
-                        .source
-                        .symbols
-                        .iter()
-                        .map(|s| {
-                            b.get(s)
-                                .map(|&v| v as i64)
-                                .ok_or_else(|| CudaError::Input(format!("symbol {s} is not bound")))
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let mut builder = self.stream.launch_builder(func);
-                    for o in &outs {
-                        builder.arg(&o.buf);
-                    }
-                    for i in &ins {
-                        builder.arg(&i.buf);
-                    }
-                    for s in &syms {
-                        builder.arg(s);
-                    }
-                    // SAFETY: the argument list matches the generated signature
-                    // (outputs, inputs, symbols) and every buffer holds its
-                    // tensor's bytes, which is all the kernel indexes. Outputs
-                    // are passed by shared reference: the kernel writes them,
-                    // which nothing else reads until the stream gets there.
-                    driver("cuLaunchKernel", unsafe { builder.launch(cfg) })?;
+                PlanLaunch::Multi(g) => self.enqueue_group(plan, g, inputs, made, b)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues one step of a plan.
+    fn enqueue_step(
+        &self,
+        step: &Step,
+        inputs: &[&DeviceTensor],
+        made: &Made,
+        b: &Bindings,
+    ) -> Result<(), CudaError> {
+        let k = &step.kernel;
+        let (ins, outs) = made.operands(k, inputs)?;
+        match &step.run {
+            StepRun::Matmul => self.matmul(k, &ins, &outs)?,
+            StepRun::Conv { im2col, bias } => {
+                let Template::ConvGemm(c) = &step.source.template else {
+                    return Err(CudaError::Input(format!("kernel {} is no conv", k.name)));
+                };
+                let fns = conv::ConvFunctions { im2col: im2col.as_ref(), bias: bias.as_ref() };
+                self.conv2d(k, c, fns, &ins, &outs, made.scratch.as_ref())?;
+            }
+            StepRun::Member => {
+                return Err(CudaError::Input(format!(
+                    "kernel {} runs in a multi kernel, not alone",
+                    k.name
+                )));
+            }
+            StepRun::Kernel(func) => {
+                let sizes = launch_sizes(&step.source, b)?;
+                let cfg = launch_config(&step.source.template, &sizes, self.sm_count);
+                let syms = symbol_values(&step.source, b)?;
+                let mut builder = self.stream.launch_builder(func);
+                for o in &outs {
+                    builder.arg(&o.buf);
                 }
+                for i in &ins {
+                    builder.arg(&i.buf);
+                }
+                for s in &syms {
+                    builder.arg(s);
+                }
+                // SAFETY: the argument list matches the generated signature
+                // (outputs, inputs, symbols) and every buffer holds its
+                // tensor's bytes, which is all the kernel indexes. Outputs
+                // are passed by shared reference: the kernel writes them,
+                // which nothing else reads until the stream gets there.
+                driver("cuLaunchKernel", unsafe { builder.launch(cfg) })?;
             }
         }
         Ok(())
@@ -535,69 +607,6 @@ impl CudaBackend {
         driver("cuStreamSynchronize", self.stream.synchronize())?;
         Ok(host)
     }
-}
-
-/// The buffers of one run of a plan, and where each value lives.
-struct Made {
-    buffers: Vec<Option<DeviceTensor>>,
-    slot: HashMap<NodeId, Slot>,
-    /// The conv columns scratch (the largest any conv of the plan needs).
-    scratch: Option<CudaSlice<u8>>,
-}
-
-/// Where a value of the plan lives during a launch.
-#[derive(Clone, Copy)]
-enum Slot {
-    Input(usize),
-    Made(usize),
-}
-
-/// Binds symbols from input shapes alone (dtype and shape checks included).
-fn bind_shapes(
-    f: &Func,
-    sigs: &[(DType, Vec<usize>)],
-    extra: &Bindings,
-) -> Result<Bindings, CudaError> {
-    if sigs.len() != f.params().len() {
-        return Err(CudaError::Input(format!(
-            "@{} takes {} inputs, got {}",
-            f.name,
-            f.params().len(),
-            sigs.len()
-        )));
-    }
-    let mut b = extra.clone();
-    for (i, (&p, (d, shape))) in f.params().iter().zip(sigs).enumerate() {
-        let ty = f.ty(p);
-        if ty.dtype != *d || ty.shape.rank() != shape.len() {
-            return Err(CudaError::Input(format!(
-                "input {i} is {d}{shape:?}, @{} wants {ty}",
-                f.name
-            )));
-        }
-        for (dim, &size) in ty.shape.dims().iter().zip(shape) {
-            match dim {
-                Dim::Const(c) if *c as usize != size => {
-                    return Err(CudaError::Input(format!(
-                        "input {i} is {d}{shape:?}, @{} wants {ty}",
-                        f.name
-                    )));
-                }
-                Dim::Sym(s) => match b.get(s) {
-                    Some(&v) if v as usize != size => {
-                        return Err(CudaError::Input(format!(
-                            "symbol {s} is {v} and {size} (input {i})"
-                        )));
-                    }
-                    _ => {
-                        b.insert(s.clone(), size as u64);
-                    }
-                },
-                _ => {}
-            }
-        }
-    }
-    Ok(b)
 }
 
 /// True for ops lowered by the cuBLAS path.
