@@ -245,8 +245,17 @@ fn build(op: &Op, args: &[ArgRef<'_>], lit: DType) -> Result<Func> {
 /// Applies a primitive op: compiles (once per signature) and runs its
 /// one-node function, then tells the recorder.
 pub(crate) fn apply(op: Op, args: &[ArgRef<'_>]) -> Result<Tensor> {
+    apply_on(op, args, Device::Cpu)
+}
+
+/// [`apply`], with an op that has no tensor operand (`iota`) made on
+/// `device` (others run where their operands are).
+pub(crate) fn apply_on(op: Op, args: &[ArgRef<'_>], device: Device) -> Result<Tensor> {
     let name = op.name();
-    let device = common_device(name, args)?;
+    let device = match common_device(name, args)? {
+        d if args.iter().any(|a| matches!(a, ArgRef::Tensor(_))) => d,
+        _ => device,
+    };
     let lit = literal_dtype(&op, args);
     let key = Key {
         args: args

@@ -110,7 +110,7 @@ fn scatter_add(g: &Tensor, x: &Tensor, idx: &Tensor, axis: usize) -> Result<Tens
     let post: usize = shape[axis + 1..].iter().product();
     let k = idx.numel();
     let gp = g.reshape(&[pre as isize, k as isize, post as isize])?.permute(&[0, 2, 1])?;
-    let rows = Tensor::arange(0.0, n as f64, 1.0, DType::I64)?;
+    let rows = Tensor::arange(0.0, n as f64, 1.0, DType::I64)?.to_device(idx.device())?;
     let one_hot = idx
         .to_dtype(DType::I64)?
         .reshape(&[k as isize, 1])?

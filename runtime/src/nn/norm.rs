@@ -77,7 +77,7 @@ impl Module for BatchNorm2d {
                 Ok((
                     m.detach().to_dtype(self.running_mean.dtype())?,
                     v.detach().to_dtype(self.running_var.dtype())?,
-                    Tensor::scalar(n, DType::I64)?,
+                    Tensor::scalar(n, DType::I64)?.to_device(x.device())?,
                 ))
             })?;
             self.running_mean = m;

@@ -86,7 +86,10 @@ impl Tensor {
             if k == d {
                 continue;
             }
-            let io = apply(Op::Iota { shape: Shape::of(&dims), dim: k, to: DType::I64 }, &[])?;
+            // Made where the indices are (an op without operands would
+            // otherwise run on the CPU).
+            let iota = Op::Iota { shape: Shape::of(&dims), dim: k, to: DType::I64 };
+            let io = crate::dispatch::apply_on(iota, &[], flat.device())?;
             flat = flat.add(&io.mul(st as i64)?)?;
         }
         self.reshape(&[-1])?.take(0, &flat)
