@@ -39,12 +39,13 @@ export SMELT_CACHE_DIR="$OUT/kernel-cache"
 
 # Correctness first, three jobs at once (the GPU and 16 cores have room;
 # nothing here is timed): the differential tests, the runtime's device
-# tests, and train-demo on cuda:0 in f32 and with f16 AMP.
+# tests, and train-demo on cuda:0 in f32, with f16 AMP and compiled.
 say "differential tests, runtime device tests and train-demo --device cuda, concurrently"
 (timeout 180 .gpu/cuda_differential --nocapture --skip cpu_emulation --skip lowers_and_compiles > "$OUT/tests.log" 2>&1; echo $? > "$OUT/tests.rc") &
 (timeout 150 .gpu/cuda_device --nocapture > "$OUT/device_tests.log" 2>&1; echo $? > "$OUT/device_tests.rc") &
 (timeout 150 .gpu/smelt train-demo --device cuda --json > "$OUT/train_f32.json" 2> "$OUT/train_f32.err"; echo $? > "$OUT/train_f32.rc") &
 (timeout 150 .gpu/smelt train-demo --device cuda --amp --json > "$OUT/train_amp.json" 2> "$OUT/train_amp.err"; echo $? > "$OUT/train_amp.rc") &
+(timeout 150 .gpu/smelt train-demo --device cuda --compile --steps 20 --json > "$OUT/train_compiled.json" 2> "$OUT/train_compiled.err"; echo $? > "$OUT/train_compiled.rc") &
 wait
 tests_rc=$(cat "$OUT/tests.rc"); device_rc=$(cat "$OUT/device_tests.rc")
 if grep -q "skipped: no CUDA device" "$OUT/tests.log"; then
@@ -60,7 +61,7 @@ fi
 grep -E "test result|^test |panicked" "$OUT/device_tests.log" | head -20
 say "runtime device tests exit $device_rc (log: $OUT/device_tests.log)"
 train_rc=0
-for run in f32 amp; do
+for run in f32 amp compiled; do
   rc=$(cat "$OUT/train_$run.rc")
   [ "$rc" = 0 ] || train_rc=$rc
   echo "train-demo --device cuda ($run): exit $rc; $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("final_loss %.4f, first loss %.4f, %.1f s, skipped %d" % (d["final_loss"], d["losses"][0], d["seconds"], d["skipped_steps"]))' "$OUT/train_$run.json" 2>/dev/null || tail -1 "$OUT/train_$run.err")"

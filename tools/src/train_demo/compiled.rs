@@ -67,7 +67,9 @@ impl CompiledStep {
         let mut counters = counters.into_iter().map(|(_, _, t)| t);
         inputs.push(x.clone());
         inputs.push(y.clone());
-        inputs.push(Tensor::scalar(seed, DType::F32)?);
+        // On the batch's device: the seed becomes the loss's gradient, and
+        // a CPU seed would carry the whole backward to the CPU.
+        inputs.push(Tensor::scalar(seed, DType::F32)?.to_device(x.device())?);
         let outs = self.compiled.call(&inputs).map_err(|e| step_err(e.to_string()))?;
         let mut m = self.model.borrow_mut();
         let n_params = m.named_parameters().len();
