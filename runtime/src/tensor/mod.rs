@@ -141,14 +141,19 @@ pub(crate) fn row_major(shape: &[usize]) -> Vec<isize> {
 impl Tensor {
     /// A tensor owning a whole buffer, row-major (the buffer's shape is kept).
     pub(crate) fn from_buffer(b: Buffer) -> Tensor {
-        let shape = b.shape.clone();
+        let (dtype, shape) = (b.dtype, b.shape.clone());
+        Tensor::owning(Storage::Cpu(b), dtype, shape, Device::Cpu)
+    }
+
+    /// A row-major tensor viewing all of `storage`, with a fresh id.
+    fn owning(storage: Storage, dtype: DType, shape: Vec<usize>, device: Device) -> Tensor {
         Tensor {
-            dtype: b.dtype,
+            dtype,
             strides: row_major(&shape),
             shape,
-            storage: Arc::new(Storage::Cpu(b)),
+            storage: Arc::new(storage),
             offset: 0,
-            device: Device::Cpu,
+            device,
             id: TensorId::fresh(),
             autograd: Arc::default(),
         }
@@ -156,17 +161,8 @@ impl Tensor {
 
     /// A tensor owning a whole device tensor on `Cuda(index)`, row-major.
     pub(crate) fn from_device(d: DeviceTensor, index: usize) -> Tensor {
-        let shape = d.shape.clone();
-        Tensor {
-            dtype: d.dtype,
-            strides: row_major(&shape),
-            shape,
-            storage: Arc::new(Storage::Cuda(d)),
-            offset: 0,
-            device: Device::Cuda(index),
-            id: TensorId::fresh(),
-            autograd: Arc::default(),
-        }
+        let (dtype, shape) = (d.dtype, d.shape.clone());
+        Tensor::owning(Storage::Cuda(d), dtype, shape, Device::Cuda(index))
     }
 
     /// The device storage of a CUDA tensor (`None` on the CPU).
