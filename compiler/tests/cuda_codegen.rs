@@ -376,31 +376,20 @@ fn conv_and_pool_kernels_compile_with_nvrtc() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The plan's kernels and the multi kernels of its groups, as one unit
-/// (both kinds coexist in one translation unit), and the multi kernels.
+/// The plan's source (its kernels, then the multi kernels of its groups:
+/// both kinds coexist in one translation unit), and the multi kernels.
 fn unit_with_multi(src: &str) -> (String, Vec<cuda::KernelSource>) {
-    use cuda::multi::{Launch, StepView, group_launches, multi_kernel};
-    use smelt_compiler::backend::kernel::extract;
     let m = parse_module(src).unwrap();
     let mut g = m.funcs[0].clone();
     passes::optimize(&mut g).unwrap();
     let p = plan::plan(&g).unwrap();
-    let mut kernels = cuda::generate(&g, &p).unwrap();
-    let ks: Vec<_> = p.kernels.iter().map(|k| extract(&g, k)).collect();
-    let views: Vec<StepView<'_>> = kernels
-        .iter()
-        .zip(&ks)
-        .map(|(s, k)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
-        .collect();
-    let multis: Vec<cuda::KernelSource> = group_launches(&views)
-        .into_iter()
-        .filter_map(|l| match l {
-            Launch::Group(m) => Some(multi_kernel(&kernels[m[0]]).unwrap().source),
-            Launch::One(_) => None,
-        })
-        .collect();
-    kernels.extend(multis.iter().cloned());
-    (cuda::translation_unit(&kernels), multis)
+    let kernels = cuda::generate(&g, &p).unwrap();
+    let multis = cuda::multi::group_sources(&g, &p, &kernels);
+    let tu = cuda::plan_source(&g, &p).unwrap();
+    for k in &multis {
+        assert!(tu.contains(&format!(" {}(", k.name)), "the plan source prints {}", k.name);
+    }
+    (tu, multis)
 }
 
 /// Functions that run one kernel on several tensors: elementwise (flat and

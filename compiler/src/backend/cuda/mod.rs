@@ -36,8 +36,13 @@ pub fn generate(f: &Func, plan: &Plan) -> Result<Vec<KernelSource>, LowerError> 
     plan.kernels.iter().map(|k| emit_kernel(&extract(f, k))).collect()
 }
 
-/// One self-contained translation unit holding every kernel of the plan
-/// (what `ir-dump --emit cuda` prints and the snapshots hold).
+/// One self-contained translation unit holding every kernel of the plan,
+/// then the multi kernel of each group of identical kernels, which is what
+/// the runtime launches for them (what `ir-dump --emit cuda` prints and the
+/// snapshots hold).
 pub fn plan_source(f: &Func, plan: &Plan) -> Result<String, LowerError> {
-    Ok(translation_unit(&generate(f, plan)?))
+    let mut kernels = generate(f, plan)?;
+    let multis = multi::group_sources(f, plan, &kernels);
+    kernels.extend(multis);
+    Ok(translation_unit(&kernels))
 }

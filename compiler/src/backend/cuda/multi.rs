@@ -196,18 +196,39 @@ pub fn multi_kernel(single: &KernelSource) -> Option<MultiKernel> {
     })
 }
 
+/// How the kernels of `plan` (a plan of `f`), generated as `sources` (one
+/// per plan kernel, in order), launch (see [`group_launches`]).
+fn plan_groups(f: &Func, plan: &Plan, sources: &[KernelSource]) -> Vec<Launch> {
+    let kernels: Vec<_> = plan.kernels.iter().map(|k| extract(f, k)).collect();
+    let views: Vec<StepView<'_>> = sources
+        .iter()
+        .zip(&kernels)
+        .map(|(s, k)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
+        .collect();
+    group_launches(&views)
+}
+
+/// The multi kernel of each group of identical kernels in `plan` (a plan
+/// of `f` whose kernels were generated as `sources`), in launch order: what
+/// the runtime launches for those groups, for printing beside the plan's
+/// kernels (`ir-dump --emit cuda`).
+pub fn group_sources(f: &Func, plan: &Plan, sources: &[KernelSource]) -> Vec<KernelSource> {
+    plan_groups(f, plan, sources)
+        .into_iter()
+        .filter_map(|l| match l {
+            Launch::Group(m) => multi_kernel(&sources[m[0]]).map(|k| k.source),
+            Launch::One(_) => None,
+        })
+        .collect()
+}
+
 /// Launches per run of `plan` (a plan of `f`) with cuBLAS, as
 /// `CompiledPlan::launch_count` counts them: each step once, a group once
 /// per chunk of its multi kernel. Needs no device.
 pub fn plan_launches(f: &Func, plan: &Plan) -> Result<usize, LowerError> {
     let kernels: Vec<_> = plan.kernels.iter().map(|k| extract(f, k)).collect();
     let sources = kernels.iter().map(emit_kernel).collect::<Result<Vec<_>, _>>()?;
-    let views: Vec<StepView<'_>> = sources
-        .iter()
-        .zip(&kernels)
-        .map(|(s, k)| StepView { source: s, inputs: &k.inputs, outputs: &k.outputs })
-        .collect();
-    Ok(group_launches(&views)
+    Ok(plan_groups(f, plan, &sources)
         .iter()
         .map(|l| match l {
             Launch::One(_) => 1,
