@@ -31,8 +31,9 @@ for line in sys.stdin:
 test_binary smelt-testsuite cuda_differential
 # The runtime's Device::Cuda(0) tensors (round trips, eager ops, autograd).
 test_binary smelt-runtime cuda_device
-# Debug info is not needed there; keep the bundle small.
-strip .gpu/smelt .gpu/cuda_differential .gpu/cuda_device 2>/dev/null || true
+# Line tables are dropped to keep the bundle small; the symbol table stays,
+# so a panic's backtrace on the GPU machine still names its functions.
+strip --strip-debug .gpu/smelt .gpu/cuda_differential .gpu/cuda_device 2>/dev/null || true
 ls -l .gpu
 echo "bundle: $(du -sm .gpu | cut -f1) MB (must stay under 60)"
 test "$(du -sm .gpu | cut -f1)" -lt 60
