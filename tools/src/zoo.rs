@@ -255,7 +255,7 @@ pub fn run_model(args: &RunModelArgs) -> CliResult<String> {
     let x = x.to_dtype(DType::F32).map_err(tensor_err)?;
     let (mut runner, _) = Runner::load(&args.model, &args.run)?;
     let y = runner.run(&x)?;
-    write_npy(&args.out, &y.to_host())
+    write_npy(&args.out, &y.try_to_host().map_err(tensor_err)?)
         .map_err(|e| CliError(format!("{}: {e}", args.out.display())))?;
     Ok(format!("{}: wrote {:?} to {}\n", args.model, y.shape(), args.out.display()))
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::tensor::{Device, Tensor};
+use crate::tensor::Tensor;
 
 use super::IoError;
 use super::safetensors::{SafeTensors, save};
@@ -36,12 +36,13 @@ pub fn load_state_dict(path: &Path) -> Result<BTreeMap<String, Tensor>, IoError>
 pub fn save_state_dict(path: &Path, tensors: &BTreeMap<String, Tensor>) -> Result<(), IoError> {
     let mut dense = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
-        t.to_device(Device::Cpu).map_err(|source| IoError::Tensor {
+        // One download for a CUDA tensor; a failed one is an error, not a panic.
+        let bytes = t.try_to_bytes().map_err(|source| IoError::Tensor {
             path: path.to_owned(),
             name: name.clone(),
             source,
         })?;
-        dense.push((name.as_str(), t.dtype(), t.shape(), t.to_bytes()));
+        dense.push((name.as_str(), t.dtype(), t.shape(), bytes));
     }
     let entries: Vec<_> = dense.iter().map(|(n, d, s, b)| (*n, *d, *s, b.as_slice())).collect();
     let metadata = BTreeMap::from([("format".to_owned(), "pt".to_owned())]);
